@@ -1,7 +1,12 @@
 module github.com/holdfast-dev/holdfast/bench
 
-go 1.26
+go 1.26.0
 
-require github.com/holdfast-dev/holdfast v0.0.0
+require (
+	github.com/failsafe-go/failsafe-go v0.9.8
+	github.com/holdfast-dev/holdfast v0.0.0-00010101000000-000000000000
+	github.com/sony/gobreaker/v2 v2.4.0
+	golang.org/x/time v0.16.0
+)
 
 replace github.com/holdfast-dev/holdfast => ../
