@@ -2,6 +2,7 @@ package holdfast
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -43,4 +44,28 @@ func RetryAfter(err error) (time.Duration, bool) {
 		return ra.RetryAfter(), true
 	}
 	return 0, false
+}
+
+// ConfigError is an invalid configuration value. Key is the dotted path of the
+// value inside the policy's Config as it is spelled in YAML, such as
+// "budget.ratio"; Policy is the config's own key, such as "retry". The config
+// loader prefixes Key with where the policy sits in the file and adds the line.
+type ConfigError struct {
+	Policy  string // "retry", "breaker", ...
+	Key     string // "budget.ratio"
+	Message string // "must be in (0, 1], got 1.5"
+}
+
+// Error returns "policy.key: message".
+func (e *ConfigError) Error() string {
+	if e.Key == "" {
+		return e.Policy + ": " + e.Message
+	}
+	return e.Policy + "." + e.Key + ": " + e.Message
+}
+
+// ConfigErrorf returns a [*ConfigError] whose message is formatted with
+// fmt.Sprintf.
+func ConfigErrorf(policy, key, format string, args ...any) *ConfigError {
+	return &ConfigError{Policy: policy, Key: key, Message: fmt.Sprintf(format, args...)}
 }
