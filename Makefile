@@ -27,8 +27,11 @@ $(STATICCHECK):
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
+# Allocation tests carry the !race build tag (the race detector makes
+# sync.Pool drop items on purpose), so they get their own pass.
 unit:
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'Alloc' ./...
 
 # Benchmarks side by side with peer libraries (bench/ is its own module).
 bench:
