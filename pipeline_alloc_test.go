@@ -22,4 +22,3 @@ func TestSuccessPathAllocatesNothing(t *testing.T) {
 		t.Errorf("allocs per Get = %v; want 0", n)
 	}
 }
-
