@@ -1,0 +1,119 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/holdfast-dev/holdfast"
+)
+
+// Error is one problem in a config file: the key path, such as
+// "routes[2].retry.budget.ratio", the line the key is on (0 when unknown), and
+// what is wrong.
+type Error struct {
+	Path string
+	Line int
+	Msg  string
+}
+
+// Error formats e as "path (line N): msg".
+func (e *Error) Error() string {
+	switch {
+	case e.Path == "" && e.Line == 0:
+		return e.Msg
+	case e.Path == "":
+		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+	case e.Line == 0:
+		return e.Path + ": " + e.Msg
+	}
+	return fmt.Sprintf("%s (line %d): %s", e.Path, e.Line, e.Msg)
+}
+
+// Errors is every problem found in a config file, in file order. It is the
+// error type returned by [Parse] and [Load].
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// errorList collects errors while a file is checked, resolving key paths to
+// lines through the file's index.
+type errorList struct {
+	lines map[string]int // key path -> line
+	errs  Errors
+}
+
+func (l *errorList) add(path, format string, args ...any) {
+	l.errs = append(l.errs, &Error{Path: path, Line: l.line(path), Msg: fmt.Sprintf(format, args...)})
+}
+
+// line finds the line of path, or of its nearest parent present in the file
+// (a defaulted key has no line of its own).
+func (l *errorList) line(path string) int {
+	for p := path; p != ""; p = parentPath(p) {
+		if n, ok := l.lines[p]; ok {
+			return n
+		}
+	}
+	return 0
+}
+
+func parentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i <= 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+// addPolicy records the errors a policy's Validate returned, re-keyed by
+// where the policy sits in the file (prefix, such as "routes[0].retry").
+func (l *errorList) addPolicy(prefix string, err error) {
+	if err == nil {
+		return
+	}
+	for _, e := range flatten(err) {
+		var ce *holdfast.ConfigError
+		if errors.As(e, &ce) {
+			path := prefix
+			if ce.Key != "" {
+				path += "." + ce.Key
+			}
+			l.add(path, "%s", ce.Message)
+			continue
+		}
+		l.add(prefix, "%s", e.Error())
+	}
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func (l *errorList) err() error {
+	if len(l.errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(l.errs, func(i, j int) bool {
+		a, b := l.errs[i].Line, l.errs[j].Line
+		if a == 0 || b == 0 {
+			return a != 0 && b == 0
+		}
+		return a < b
+	})
+	return l.errs
+}

@@ -1,0 +1,251 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// walker checks a YAML node tree against the Go type it will decode into,
+// before decoding: it finds unknown keys, values of the wrong kind, integer
+// durations and duplicate keys, each with its key path and line, and it
+// indexes every key path to its line for later validation errors. Decoding
+// then cannot fail on anything the walker passed.
+type walker struct {
+	errs *errorList
+}
+
+var (
+	durationType    = reflect.TypeFor[time.Duration]()
+	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+)
+
+func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return
+		}
+		n = n.Content[0]
+	}
+	if path != "" {
+		if _, ok := w.errs.lines[path]; !ok {
+			w.errs.lines[path] = n.Line
+		}
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if isNull(n) {
+		return
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
+		return // the type checks itself when decoded; its errors carry the line
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		w.walk(path, n, t.Elem())
+	case reflect.Struct:
+		w.walkStruct(path, n, t)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			w.errs.addAt(path, n.Line, "must be a mapping, got %s", describe(n))
+			return
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if seen[k.Value] {
+				w.errs.addAt(path+"."+k.Value, k.Line, "duplicate key")
+				continue
+			}
+			seen[k.Value] = true
+			p := joinPath(path, k.Value)
+			w.errs.lines[p] = k.Line
+			w.walk(p, v, t.Elem())
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			w.errs.addAt(path, n.Line, "must be a list, got %s", describe(n))
+			return
+		}
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			w.errs.lines[p] = item.Line
+			w.walk(p, item, t.Elem())
+		}
+	case reflect.Interface:
+		// free-form value; nothing to check
+	default:
+		w.walkScalar(path, n, t)
+	}
+}
+
+func (w *walker) walkStruct(path string, n *yaml.Node, t reflect.Type) {
+	if n.Kind != yaml.MappingNode {
+		w.errs.addAt(path, n.Line, "must be a mapping, got %s", describe(n))
+		return
+	}
+	fields := yamlFields(t)
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		p := joinPath(path, k.Value)
+		if seen[k.Value] {
+			w.errs.addAt(p, k.Line, "duplicate key")
+			continue
+		}
+		seen[k.Value] = true
+		ft, ok := fields[k.Value]
+		if !ok {
+			w.errs.addAt(p, k.Line, "unknown key%s", suggest(k.Value, fields))
+			continue
+		}
+		w.errs.lines[p] = k.Line
+		w.walk(p, v, ft)
+	}
+}
+
+func (w *walker) walkScalar(path string, n *yaml.Node, t reflect.Type) {
+	if n.Kind != yaml.ScalarNode {
+		w.errs.addAt(path, n.Line, "must be a single value, got %s", describe(n))
+		return
+	}
+	v := n.Value
+	if t == durationType {
+		if n.Tag == "!!int" || n.Tag == "!!float" {
+			if v == "0" {
+				return
+			}
+			w.errs.addAt(path, n.Line, "must be a duration with a unit, such as %ss or %sms; got %s", v, v, v)
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			w.errs.addAt(path, n.Line, "must be a duration such as 250ms or 2s; got %q", v)
+			return
+		}
+		if d < 0 {
+			w.errs.addAt(path, n.Line, "must not be negative; got %s", v)
+		}
+		return
+	}
+	switch t.Kind() {
+	case reflect.String:
+		if n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float" && n.Tag != "!!bool" {
+			w.errs.addAt(path, n.Line, "must be a string; got %s", describe(n))
+		}
+	case reflect.Bool:
+		if n.Tag != "!!bool" {
+			w.errs.addAt(path, n.Line, "must be true or false; got %q", v)
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if _, err := strconv.ParseInt(v, 0, t.Bits()); err != nil || n.Tag != "!!int" {
+			w.errs.addAt(path, n.Line, "must be a whole number; got %q", v)
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if _, err := strconv.ParseUint(v, 0, t.Bits()); err != nil || n.Tag != "!!int" {
+			w.errs.addAt(path, n.Line, "must be a whole number, 0 or more; got %q", v)
+		}
+	case reflect.Float32, reflect.Float64:
+		f, err := strconv.ParseFloat(v, 64)
+		if (n.Tag != "!!int" && n.Tag != "!!float") || err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			w.errs.addAt(path, n.Line, "must be a number; got %q", v)
+		}
+	}
+}
+
+func (l *errorList) addAt(path string, line int, format string, args ...any) {
+	l.errs = append(l.errs, &Error{Path: path, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// yamlFields maps each YAML key of struct t, inline fields included, to its
+// field type.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			for k, v := range yamlFields(ft) {
+				out[k] = v
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return strconv.Quote(n.Value)
+}
+
+// suggest names the known key closest to key, when one is close.
+func suggest(key string, fields map[string]reflect.Type) string {
+	best, bestD := "", 3
+	for k := range fields {
+		if d := editDistance(key, k); d < bestD || (d == bestD && best != "" && k < best) {
+			best, bestD = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
