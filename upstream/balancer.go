@@ -1,0 +1,121 @@
+package upstream
+
+import (
+	"math/bits"
+	"math/rand/v2"
+)
+
+// Balancer chooses one endpoint among candidates. An [Upstream] builds one
+// balancer over all its endpoints and calls Pick with the usable, not yet
+// tried endpoints of the priority group taking traffic, so a balancer only
+// weighs load; health, ejection, priority and retries are settled before.
+//
+// Pick must be safe for concurrent use, must not allocate, and gets a
+// non-empty candidates mask whose indexes are positions in the endpoint slice
+// the balancer was built over; it returns nil only when candidates is empty.
+type Balancer interface {
+	Pick(candidates Mask) *Endpoint
+}
+
+var (
+	_ Balancer = (*P2CEWMA)(nil)
+	_ Balancer = (*RoundRobin)(nil)
+	_ Balancer = (*LeastRequest)(nil)
+	_ Balancer = (*Random)(nil)
+)
+
+// newBalancer builds the balancer called name over eps. rnd supplies random
+// bits and must be safe for concurrent use.
+func newBalancer(name string, eps []*Endpoint, rnd func() uint64) Balancer {
+	switch name {
+	case BalancerRoundRobin:
+		return NewRoundRobin(eps)
+	case BalancerLeastRequest:
+		b := NewLeastRequest(eps)
+		b.rnd = rnd
+		return b
+	case BalancerRandom:
+		b := NewRandom(eps)
+		b.rnd = rnd
+		return b
+	default:
+		b := NewP2CEWMA(eps)
+		b.rnd = rnd
+		return b
+	}
+}
+
+// below returns a uniform random number in [0, n) from the random bits r,
+// by Lemire's multiply-shift: the high word of r*n. n must be positive.
+func below(r uint64, n int) int {
+	hi, _ := bits.Mul64(r, uint64(n))
+	return int(hi)
+}
+
+// weightTable draws endpoints at random in proportion to their weights.
+type weightTable struct {
+	eps     []*Endpoint
+	all     Mask
+	cum     []uint64 // cum[i] is the sum of the weights of eps[0..i]
+	uniform bool     // every weight is the same, so draws need no table
+}
+
+func newWeightTable(eps []*Endpoint) weightTable {
+	t := weightTable{eps: eps, all: firstN(len(eps)), cum: make([]uint64, len(eps)), uniform: true}
+	var sum uint64
+	for i, e := range eps {
+		sum += uint64(e.weight)
+		t.cum[i] = sum
+		if e.weight != eps[0].weight {
+			t.uniform = false
+		}
+	}
+	return t
+}
+
+// draw returns the index of one candidate drawn with probability
+// proportional to its weight, using the random bits r, or -1 when candidates
+// is empty.
+func (t *weightTable) draw(candidates Mask, r uint64) int {
+	if t.uniform {
+		n := candidates.Len()
+		if n == 0 {
+			return -1
+		}
+		return candidates.nth(below(r, n))
+	}
+	if candidates == t.all && len(t.cum) > 0 {
+		x := uint64(below(r, int(t.cum[len(t.cum)-1])))
+		// Binary search for the first cumulative weight above x.
+		lo, hi := 0, len(t.cum)-1
+		for lo < hi {
+			mid := int(uint(lo+hi) >> 1)
+			if t.cum[mid] > x {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		return lo
+	}
+	total := 0
+	for i := candidates.next(0); i >= 0; i = candidates.next(i + 1) {
+		total += t.eps[i].weight
+	}
+	if total == 0 {
+		return -1
+	}
+	x := below(r, total)
+	for i := candidates.next(0); i >= 0; i = candidates.next(i + 1) {
+		x -= t.eps[i].weight
+		if x < 0 {
+			return i
+		}
+	}
+	return -1 // unreachable: x < total
+}
+
+// defaultRand is the random source of balancers built outside an Upstream:
+// the runtime's per-thread generator, which is fast, lock-free and safe for
+// concurrent use.
+func defaultRand() uint64 { return rand.Uint64() }

@@ -1,0 +1,35 @@
+package upstream
+
+// LeastRequest is the least_request balancer: Envoy-style power of two
+// choices on in-flight requests. It draws two candidates at random in
+// proportion to their weights (with replacement) and takes the one with fewer
+// in-flight requests per unit of weight, the first drawn on a tie. With no
+// load every tie goes to the first draw, so traffic splits exactly by weight;
+// under load, endpoints that answer slowly pile up requests and get fewer new
+// ones.
+//
+// Build one with [NewLeastRequest]; it is safe for concurrent use.
+type LeastRequest struct {
+	table weightTable
+	rnd   func() uint64
+}
+
+// NewLeastRequest returns a least_request balancer over eps.
+func NewLeastRequest(eps []*Endpoint) *LeastRequest {
+	return &LeastRequest{table: newWeightTable(eps), rnd: defaultRand}
+}
+
+// Pick returns the less loaded of two weighted random draws.
+func (b *LeastRequest) Pick(candidates Mask) *Endpoint {
+	i := b.table.draw(candidates, b.rnd())
+	if i < 0 {
+		return nil
+	}
+	j := b.table.draw(candidates, b.rnd())
+	x, y := b.table.eps[i], b.table.eps[j]
+	// in-flight(y)/weight(y) < in-flight(x)/weight(x), without dividing.
+	if y.inFlight.Load()*int64(x.weight) < x.inFlight.Load()*int64(y.weight) {
+		return y
+	}
+	return x
+}
