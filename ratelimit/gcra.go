@@ -70,27 +70,23 @@ func (g *gcra) take(tat, now, n, maxWait int64) (next, wait int64, ok bool) {
 	return next, wait, true
 }
 
-// untake returns the TAT after cancelling, at now, a reservation of n tokens
-// that was due to act at act. It follows golang.org/x/time/rate: nothing is
-// given back once the reservation is due (act < now), and tokens that later
-// reservations were scheduled behind stay taken, because those reservations'
-// times were worked out assuming this one's tokens were gone. Giving them
-// back would let a newcomer act at the same moment as them and so exceed the
-// rate. What later reservations were scheduled behind is how far the bucket's
-// current TAT puts the last of them past act. ok is false when the TAT is
-// unchanged.
-func (g *gcra) untake(cur, now, n, act int64) (next int64, ok bool) {
-	if act < now {
+// untake returns the TAT after cancelling, at now, a reservation of n
+// tokens that set the TAT to tat and was due to act at act; ok is false when
+// nothing is given back. The tokens come back only while the reservation is
+// not yet due (act ≥ now, as in golang.org/x/time/rate) and only when no
+// grant made after it is still in effect (cur == tat), so that cancellations
+// unwind in reverse order. The TAT then returns exactly to its value before
+// the reservation, which is what makes the rule safe: the grants that remain
+// are those that were there before, and they fitted under that TAT. Giving
+// back tokens out of order, as x/time/rate's count of tokens does, can let a
+// newcomer be scheduled beside reservations that were placed behind the
+// cancelled one, and the bucket alone does not record enough to tell when
+// that is harmless.
+func (g *gcra) untake(cur, now, n, act, tat int64) (next int64, ok bool) {
+	if act < now || cur != tat {
 		return cur, false
 	}
-	restore := n*g.interval - max(0, cur-g.window-act)
-	if restore <= 0 {
-		return cur, false
-	}
-	// A TAT at or before now already means a full bucket; never move it
-	// below now so that it cannot fall under the clamp range.
-	next = max(now, cur-restore)
-	return next, next != cur
+	return tat - n*g.interval, true
 }
 
 // tokens returns how many tokens a bucket whose TAT is tat holds at now. It

@@ -267,13 +267,14 @@ func (k *Keyed) take(key string, now, n, maxWait int64) (tat, wait int64, ok boo
 }
 
 // untake gives back, at now, a reservation of n tokens from key's bucket
-// due at act; see gcra.untake. A key forgotten meanwhile needs nothing.
-func (k *Keyed) untake(key string, now, n, act int64) {
+// that set its TAT to tat and is due at act; see gcra.untake. A key
+// forgotten meanwhile has nothing to give back.
+func (k *Keyed) untake(key string, now, n, act, tat int64) {
 	h := maphash.String(k.seed, key)
 	s := k.shard(h)
 	s.mu.Lock()
 	if cur, held := s.m[h]; held {
-		if next, ok := k.g.untake(cur, now, n, act); ok {
+		if next, ok := k.g.untake(cur, now, n, act, tat); ok {
 			s.m[h] = next
 		}
 	}
@@ -301,7 +302,7 @@ func (k *Keyed) await(ctx context.Context, key string, n, maxWait int64) error {
 		return refuse(k.name, k.listener, k.logger, wait, pastDeadline)
 	}
 	if !sleep(ctx, time.Duration(wait)) {
-		k.untake(key, k.now(), n, tat-k.g.window)
+		k.untake(key, k.now(), n, tat-k.g.window, tat)
 		return ctx.Err()
 	}
 	holdfast.Emit(k.listener, holdfast.Event{Policy: k.name, Kind: holdfast.EventQueued, Delay: time.Duration(wait)})

@@ -173,15 +173,12 @@ func (l *Limiter) take(now, n, maxWait int64) (tat, wait int64, ok bool) {
 	}
 }
 
-// untake gives back, at now, a reservation of n tokens due at act; see
-// gcra.untake.
-func (l *Limiter) untake(now, n, act int64) {
-	for {
-		cur := l.tat.Load()
-		next, ok := l.g.untake(cur, now, n, act)
-		if !ok || l.tat.CompareAndSwap(cur, next) {
-			return
-		}
+// untake gives back, at now, a reservation of n tokens that set the TAT to
+// tat and is due at act; see gcra.untake. One CAS settles it: if the TAT
+// moved, a later grant is in effect and nothing may be given back.
+func (l *Limiter) untake(now, n, act, tat int64) {
+	if next, ok := l.g.untake(l.tat.Load(), now, n, act, tat); ok {
+		l.tat.CompareAndSwap(tat, next)
 	}
 }
 
@@ -208,7 +205,7 @@ func (l *Limiter) await(ctx context.Context, n, maxWait int64) error {
 		return refuse(l.name, l.listener, l.logger, wait, pastDeadline)
 	}
 	if !sleep(ctx, time.Duration(wait)) {
-		l.untake(l.now(), n, tat-l.g.window)
+		l.untake(l.now(), n, tat-l.g.window, tat)
 		return ctx.Err()
 	}
 	holdfast.Emit(l.listener, holdfast.Event{Policy: l.name, Kind: holdfast.EventQueued, Delay: time.Duration(wait)})

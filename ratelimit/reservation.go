@@ -16,6 +16,7 @@ type Reservation struct {
 	l   *Limiter
 	n   int64
 	act int64 // when the holder may act, on l's clock
+	tat int64 // the TAT this reservation set
 	ok  bool
 
 	cancelled atomic.Bool
@@ -44,7 +45,7 @@ func (l *Limiter) ReserveN(now time.Time, n int) *Reservation {
 	if wait > 0 {
 		act = tat - l.g.window
 	}
-	return &Reservation{l: l, n: int64(n), act: act, ok: true}
+	return &Reservation{l: l, n: int64(n), act: act, tat: tat, ok: true}
 }
 
 // OK reports whether the tokens were granted. A reservation that was not
@@ -76,13 +77,17 @@ func (r *Reservation) TimeToAct() time.Time {
 // Cancel is [Reservation.CancelAt] now.
 func (r *Reservation) Cancel() { r.CancelAt(time.Now()) }
 
-// CancelAt gives the reservation's tokens back at time now, as far as that
-// is safe: nothing once the reservation is due, and not the tokens that
-// later reservations were scheduled behind (see golang.org/x/time/rate,
-// whose rule this follows). Only the first call has an effect.
+// CancelAt gives the reservation's tokens back at time now, if that is
+// safe: only before the reservation is due, and only when no tokens granted
+// after it are still taken, so cancellations take effect in reverse order
+// of the reservations (a reservation cancelled out of order is simply
+// lost). This is stricter than golang.org/x/time/rate, which also gives back
+// part of a reservation that others were granted after; with cancellations
+// out of order that can exceed the rate, and this never does. Only the first
+// call has an effect.
 func (r *Reservation) CancelAt(now time.Time) {
 	if !r.ok || r.n == 0 || r.cancelled.Swap(true) {
 		return
 	}
-	r.l.untake(r.l.at(now), r.n, r.act)
+	r.l.untake(r.l.at(now), r.n, r.act, r.tat)
 }
