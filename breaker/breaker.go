@@ -46,10 +46,13 @@ var (
 // New returns a closed breaker configured by cfg, or the errors of
 // [Config.Validate].
 func New(cfg Config) (*Breaker, error) {
-	cfg = cfg.withDefaults()
+	// Validate applies the defaults itself; it must see the fields as the
+	// caller set them, to catch keys that do not apply (such as window with a
+	// count window).
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	b := &Breaker{
 		cfg:      cfg,
 		base:     time.Now(),

@@ -84,7 +84,9 @@ type Config struct {
 	Window time.Duration `yaml:"window" json:"window"`
 
 	// WindowBuckets is how many buckets a time window is split into; the
-	// window slides one bucket (Window/WindowBuckets) at a time. At most
+	// window slides one bucket (Window/WindowBuckets) at a time, so an
+	// outcome counts for at least Window minus one bucket and less than
+	// Window, depending on where in its bucket it fell. At most
 	// 1000, and each bucket must span at least 1ms. Only for window_type
 	// time. Default 10.
 	WindowBuckets int `yaml:"window_buckets" json:"window_buckets"`
