@@ -115,6 +115,25 @@ func (t *weightTable) draw(candidates Mask, r uint64) int {
 	return -1 // unreachable: x < total
 }
 
+// drawOther is draw restricted to the candidates other than i, for the second
+// choice of a power-of-two-choices balancer. Drawing the first choice by
+// weight and the second among the rest keeps both properties that matter:
+// the two choices always differ, and when they cost the same and the first
+// wins, each endpoint is picked exactly in proportion to its weight.
+func (t *weightTable) drawOther(candidates Mask, i int, rnd func() uint64) int {
+	// Redrawing from the whole set is cheapest while it keeps the fast path
+	// (all candidates, or uniform weights); a few tries almost always do.
+	if t.uniform || candidates == t.all {
+		for range 3 {
+			if j := t.draw(candidates, rnd()); j != i {
+				return j
+			}
+		}
+	}
+	candidates.Remove(i)
+	return t.draw(candidates, rnd())
+}
+
 // defaultRand is the random source of balancers built outside an Upstream:
 // the runtime's per-thread generator, which is fast, lock-free and safe for
 // concurrent use.

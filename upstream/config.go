@@ -63,9 +63,10 @@ type Config struct {
 	Endpoints []EndpointConfig `yaml:"endpoints" json:"endpoints"`
 
 	// Balancer chooses among the usable endpoints of one priority: p2c_ewma
-	// (power of two choices on peak-EWMA latency times in-flight requests),
-	// round_robin (smooth weighted), least_request (power of two choices on
-	// in-flight requests per weight) or random (weighted). Default p2c_ewma.
+	// (power of two choices, drawn by weight, on peak-EWMA latency times
+	// in-flight requests), round_robin (smooth weighted), least_request
+	// (power of two choices on in-flight requests per weight) or random
+	// (weighted). Default p2c_ewma.
 	Balancer string `yaml:"balancer" json:"balancer"`
 
 	// Protocol is how requests reach the endpoints: http1 (HTTP/1.1, also

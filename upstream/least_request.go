@@ -1,12 +1,11 @@
 package upstream
 
-// LeastRequest is the least_request balancer: Envoy-style power of two
-// choices on in-flight requests. It draws two candidates at random in
-// proportion to their weights (with replacement) and takes the one with fewer
-// in-flight requests per unit of weight, the first drawn on a tie. With no
-// load every tie goes to the first draw, so traffic splits exactly by weight;
-// under load, endpoints that answer slowly pile up requests and get fewer new
-// ones.
+// LeastRequest is the least_request balancer: power of two choices on
+// in-flight requests. It draws one candidate in proportion to weight, a
+// second in proportion to weight among the rest, and takes the one with fewer
+// in-flight requests per unit of weight, the first on a tie. With no load
+// every comparison ties, so traffic splits exactly by weight; under load,
+// endpoints that answer slowly pile up requests and get fewer new ones.
 //
 // Build one with [NewLeastRequest]; it is safe for concurrent use.
 type LeastRequest struct {
@@ -19,14 +18,19 @@ func NewLeastRequest(eps []*Endpoint) *LeastRequest {
 	return &LeastRequest{table: newWeightTable(eps), rnd: defaultRand}
 }
 
-// Pick returns the less loaded of two weighted random draws.
+// Pick returns the less loaded of two weighted random candidates, or the only
+// candidate.
 func (b *LeastRequest) Pick(candidates Mask) *Endpoint {
 	i := b.table.draw(candidates, b.rnd())
 	if i < 0 {
 		return nil
 	}
-	j := b.table.draw(candidates, b.rnd())
-	x, y := b.table.eps[i], b.table.eps[j]
+	x := b.table.eps[i]
+	j := b.table.drawOther(candidates, i, b.rnd)
+	if j < 0 {
+		return x
+	}
+	y := b.table.eps[j]
 	// in-flight(y)/weight(y) < in-flight(x)/weight(x), without dividing.
 	if y.inFlight.Load()*int64(x.weight) < x.inFlight.Load()*int64(y.weight) {
 		return y
