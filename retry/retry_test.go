@@ -68,6 +68,16 @@ func TestExecute(t *testing.T) {
 			},
 		},
 		{
+			name: "decorrelated jitter grows from the previous wait",
+			cfg:  Config{Backoff: BackoffConfig{Jitter: JitterDecorrelated}},
+			errs: []error{errBoom, errBoom, nil}, wantCalls: 3, wantElapsed: 137500 * time.Microsecond,
+			wantEvents: []string{
+				"retry: attempt attempt=1", "retry: retry attempt=1 delay=50ms err=boom", // 25ms + 0.5 × (75ms − 25ms)
+				"retry: attempt attempt=2", "retry: retry attempt=2 delay=87.5ms err=boom", // 25ms + 0.5 × (150ms − 25ms)
+				"retry: attempt attempt=3",
+			},
+		},
+		{
 			name: "attempts exhausted", errs: []error{errBoom},
 			wantCalls: 3, wantElapsed: 37500 * time.Microsecond,
 			wantIs:    []error{ErrAttemptsExhausted, errBoom},
