@@ -89,15 +89,31 @@ func (h *Hedger) Budget() float64 { return h.budget.balance() }
 // When the budget cannot pay for an extra attempt at the start, Execute just
 // calls next on the calling goroutine, like a plain call.
 func (h *Hedger) Execute(ctx context.Context, next func(context.Context) error) error {
-	_, err := run(ctx, h, func(ctx context.Context) (struct{}, error) { return struct{}{}, next(ctx) })
+	_, err := run[struct{}](ctx, h, errFunc(next))
 	return err
 }
 
 // Get runs fn under h as [Hedger.Execute] runs next, and returns the value of
 // the winning attempt.
 func Get[T any](ctx context.Context, h *Hedger, fn func(context.Context) (T, error)) (T, error) {
-	return run(ctx, h, fn)
+	return run[T](ctx, h, valueFunc[T](fn))
 }
+
+// A caller is the function being hedged. Execute and Get adapt their
+// functions to it by conversion, which unlike a closure does not allocate.
+type caller[T any] interface {
+	call(context.Context) (T, error)
+}
+
+// errFunc is the function of Execute.
+type errFunc func(context.Context) error
+
+func (f errFunc) call(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) }
+
+// valueFunc is the function of Get.
+type valueFunc[T any] func(context.Context) (T, error)
+
+func (f valueFunc[T]) call(ctx context.Context) (T, error) { return f(ctx) }
 
 // outcome is what one attempt reports.
 type outcome[T any] struct {
@@ -108,9 +124,9 @@ type outcome[T any] struct {
 
 // attempt runs fn once and reports to out, which must have room: a loser
 // sends after nobody listens any more and must not block.
-func attempt[T any](ctx context.Context, fn func(context.Context) (T, error), out chan<- outcome[T]) {
+func attempt[T any, C caller[T]](ctx context.Context, fn C, out chan<- outcome[T]) {
 	start := time.Now()
-	v, err := fn(ctx)
+	v, err := fn.call(ctx)
 	out <- outcome[T]{val: v, err: err, took: time.Since(start)}
 }
 
@@ -121,52 +137,37 @@ func attempt[T any](ctx context.Context, fn func(context.Context) (T, error), ou
 // the delay without an answer, or at once when an attempt fails with an
 // error that is not permanent (a failure is the slowest answer of all, as in
 // gRPC's hedging), as long as MaxExtra and the budget allow.
-func run[T any](ctx context.Context, h *Hedger, fn func(context.Context) (T, error)) (T, error) {
+func run[T any, C caller[T]](ctx context.Context, h *Hedger, fn C) (T, error) {
 	var zero T
 	h.budget.deposit()
 	delay := h.Delay()
 	if !h.budget.available() {
-		return direct(ctx, h, fn, delay)
+		return direct[T](ctx, h, fn, delay)
 	}
 
-	start := time.Now()
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(ErrLost)
-	results := make(chan outcome[T], 1+h.cfg.MaxExtra)
-	go attempt(actx, fn, results)
-	started, running := 1, 1
-	canHedge := true // false once MaxExtra is reached or the budget said no
-
-	timer := time.NewTimer(delay)
-	defer timer.Stop()
-	due := delay // when the pending timer fires, as an offset from start
-
-	// hedge starts the next attempt if allowed; cause is the failure that
-	// prompted it, if any, and at the offset from start.
-	hedge := func(at time.Duration, cause error) {
-		if !h.budget.spend() {
-			canHedge = false
-			h.denied(started + 1)
-			return
-		}
-		started++
-		running++
-		go attempt(actx, fn, results)
-		holdfast.Emit(h.cfg.Listener, holdfast.Event{Policy: h.cfg.Name, Kind: holdfast.EventHedge, Attempt: started, Delay: at, Err: cause})
-		if h.cfg.Logger != nil {
-			h.cfg.Logger.Debug("hedging", "policy", h.cfg.Name, "attempt", started, "after", at, "cause", cause)
-		}
-		if canHedge = started <= h.cfg.MaxExtra; canHedge {
-			timer.Reset(delay)
-			due = at + delay
-		}
+	c := hedging[T, C]{
+		h:        h,
+		fn:       fn,
+		ctx:      actx,
+		results:  make(chan outcome[T], 1+h.cfg.MaxExtra),
+		start:    time.Now(),
+		delay:    delay,
+		due:      delay,
+		started:  1,
+		running:  1,
+		canHedge: true,
 	}
+	go attempt[T](actx, fn, c.results)
+	c.timer = time.NewTimer(delay)
+	defer c.timer.Stop()
 
 	var last error
 	for {
 		select {
-		case o := <-results:
-			running--
+		case o := <-c.results:
+			c.running--
 			if o.err == nil {
 				h.observe(o.took)
 				return o.val, nil
@@ -175,16 +176,16 @@ func run[T any](ctx context.Context, h *Hedger, fn func(context.Context) (T, err
 			if holdfast.IsPermanent(o.err) {
 				return zero, o.err
 			}
-			if canHedge {
-				timer.Stop()
-				hedge(time.Since(start), o.err)
+			if c.canHedge {
+				c.timer.Stop()
+				c.hedge(time.Since(c.start), o.err)
 			}
-			if running == 0 {
+			if c.running == 0 {
 				return zero, last
 			}
-		case <-timer.C:
-			if canHedge {
-				hedge(due, nil)
+		case <-c.timer.C:
+			if c.canHedge {
+				c.hedge(c.due, nil)
 			}
 		case <-ctx.Done():
 			return zero, ctx.Err()
@@ -192,12 +193,49 @@ func run[T any](ctx context.Context, h *Hedger, fn func(context.Context) (T, err
 	}
 }
 
+// hedging is the state of one hedged call, owned by run's goroutine.
+type hedging[T any, C caller[T]] struct {
+	h        *Hedger
+	fn       C
+	ctx      context.Context // the attempts' context
+	results  chan outcome[T] // room for every attempt, so none blocks
+	timer    *time.Timer     // fires when the next attempt is due
+	start    time.Time
+	delay    time.Duration
+	due      time.Duration // when timer fires, as an offset from start
+	started  int           // attempts started
+	running  int           // attempts not yet reported
+	canHedge bool          // false once MaxExtra is reached or the budget said no
+}
+
+// hedge starts the next attempt if the budget pays for it; at is the offset
+// from the start of the call and cause the failure that prompted it, if any.
+func (c *hedging[T, C]) hedge(at time.Duration, cause error) {
+	h := c.h
+	if !h.budget.spend() {
+		c.canHedge = false
+		h.denied(c.started + 1)
+		return
+	}
+	c.started++
+	c.running++
+	go attempt[T](c.ctx, c.fn, c.results)
+	holdfast.Emit(h.cfg.Listener, holdfast.Event{Policy: h.cfg.Name, Kind: holdfast.EventHedge, Attempt: c.started, Delay: at, Err: cause})
+	if h.cfg.Logger != nil {
+		h.cfg.Logger.Debug("hedging", "policy", h.cfg.Name, "attempt", c.started, "after", at, "cause", cause)
+	}
+	if c.canHedge = c.started <= h.cfg.MaxExtra; c.canHedge {
+		c.timer.Reset(c.delay)
+		c.due = at + c.delay
+	}
+}
+
 // direct runs fn on the calling goroutine, for a call the budget cannot
 // hedge. It reports the denial only if the call ran long enough to have
 // been hedged.
-func direct[T any](ctx context.Context, h *Hedger, fn func(context.Context) (T, error), delay time.Duration) (T, error) {
+func direct[T any, C caller[T]](ctx context.Context, h *Hedger, fn C, delay time.Duration) (T, error) {
 	start := time.Now()
-	v, err := fn(ctx)
+	v, err := fn.call(ctx)
 	took := time.Since(start)
 	if err == nil {
 		h.observe(took)
