@@ -100,7 +100,9 @@ type Config struct {
 
 	// OnChange receives the same changes as Listener with the endpoint they
 	// concern, for per-endpoint metrics. Nil means none. Like Listener it is
-	// called without locks held, possibly from several goroutines at once.
+	// called without locks held, possibly from several goroutines at once,
+	// so changes made at nearly the same instant by different goroutines
+	// (two ejection timers, say) may arrive in either order.
 	OnChange func(Change) `yaml:"-" json:"-"`
 
 	// Logger logs the same changes at Info level. Nil means silent.
