@@ -87,7 +87,11 @@ func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
 
 func (w *walker) walkStruct(path string, n *yaml.Node, t reflect.Type) {
 	if n.Kind != yaml.MappingNode {
-		w.errs.addAt(path, n.Line, "must be a mapping, got %s", describe(n))
+		what := ""
+		if path == "" {
+			what = "the file "
+		}
+		w.errs.addAt(path, n.Line, "%smust be a mapping, got %s", what, describe(n))
 		return
 	}
 	fields := yamlFields(t)

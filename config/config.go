@@ -1,0 +1,280 @@
+// Package config reads holdfast's YAML configuration: the schema, its
+// defaults, and validation whose every error names the key path and line,
+// such as "routes[2].retry.budget.ratio (line 41): must be in (0, 1], got 1.5".
+//
+// The schema embeds the policy packages' own Config structs, so the library
+// and the file describe each policy once. See docs/config.md for every key.
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/holdfast-dev/holdfast/adaptive"
+	"github.com/holdfast-dev/holdfast/breaker"
+	"github.com/holdfast-dev/holdfast/bulkhead"
+	"github.com/holdfast-dev/holdfast/hedge"
+	"github.com/holdfast-dev/holdfast/ratelimit"
+	"github.com/holdfast-dev/holdfast/retry"
+	"github.com/holdfast-dev/holdfast/upstream"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is a whole holdfast.yaml.
+type Config struct {
+	// Listen is the data plane's address or list of addresses.
+	// Default 127.0.0.1:8080.
+	Listen Listen `yaml:"listen" json:"listen"`
+	// Admin is the admin server.
+	Admin Admin `yaml:"admin" json:"admin"`
+	// Limits bounds what a client may send.
+	Limits Limits `yaml:"limits" json:"limits"`
+	// Drain controls shutdown on SIGTERM.
+	Drain Drain `yaml:"drain" json:"drain"`
+	// AccessLog turns on one JSON log line per request.
+	AccessLog AccessLog `yaml:"access_log" json:"access_log"`
+	// Upstreams are the clusters routes send to, by name.
+	Upstreams map[string]*Upstream `yaml:"upstreams" json:"upstreams"`
+	// Routes are tried in order; the first that matches takes the request.
+	Routes []*Route `yaml:"routes" json:"routes"`
+}
+
+// Listen is one address or a list of them.
+type Listen []string
+
+// UnmarshalYAML accepts a single address or a list.
+func (l *Listen) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*l = Listen{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		var s []string
+		if err := n.Decode(&s); err != nil {
+			return err
+		}
+		*l = s
+		return nil
+	}
+	return &Error{Path: "listen", Line: n.Line, Msg: "must be an address or a list of addresses"}
+}
+
+// Admin configures the admin server.
+type Admin struct {
+	// Listen is the admin address. Default 127.0.0.1:9901. A non-loopback
+	// address is refused unless TokenFile is set.
+	Listen string `yaml:"listen" json:"listen"`
+	// TokenFile holds the bearer token that mutating endpoints require.
+	// Default none.
+	TokenFile string `yaml:"token_file" json:"token_file"`
+}
+
+// Limits bounds client requests.
+type Limits struct {
+	// MaxHeaderBytes caps the request line and headers. Default 64 KiB.
+	MaxHeaderBytes int `yaml:"max_header_bytes" json:"max_header_bytes"`
+	// MaxBodyBytes caps a request body; a larger one gets 413. Default 10 MiB;
+	// -1 means no limit.
+	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" json:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included. Default 60s.
+	ReadTimeout time.Duration `yaml:"read_timeout" json:"read_timeout"`
+	// IdleTimeout closes a keep-alive client connection idle this long.
+	// Default 60s.
+	IdleTimeout time.Duration `yaml:"idle_timeout" json:"idle_timeout"`
+}
+
+// Drain controls graceful shutdown.
+type Drain struct {
+	// Delay keeps listeners open after SIGTERM, while /readyz already fails,
+	// so load balancers notice. Default 5s.
+	Delay time.Duration `yaml:"delay" json:"delay"`
+	// Timeout bounds how long in-flight requests may take to finish.
+	// Default 30s.
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+}
+
+// AccessLog configures the per-request log.
+type AccessLog struct {
+	// Enabled turns the log on. Default off.
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Sample is the fraction of requests logged, in (0, 1]. Default 1.
+	Sample float64 `yaml:"sample" json:"sample"`
+	// Path is the file to write; default standard output.
+	Path string `yaml:"path" json:"path"`
+}
+
+// Upstream is a cluster of endpoints with its balancing, health checking,
+// outlier detection, circuit breaker and concurrency limit.
+type Upstream struct {
+	upstream.Config `yaml:",inline" json:",inline"`
+	// CircuitBreaker guards the whole upstream. Default off.
+	CircuitBreaker *breaker.Config `yaml:"circuit_breaker" json:"circuit_breaker,omitempty"`
+	// Concurrency caps in-flight requests to the upstream. Default off.
+	Concurrency *Concurrency `yaml:"concurrency" json:"concurrency,omitempty"`
+	// RetryBudget is shared by every route's retries to this upstream that
+	// do not set their own. Default ratio 0.2, min_per_second 10.
+	RetryBudget *retry.BudgetConfig `yaml:"retry_budget" json:"retry_budget,omitempty"`
+}
+
+// Concurrency is a fixed limit with a queue, or an adaptive limit.
+type Concurrency struct {
+	bulkhead.Config `yaml:",inline" json:",inline"`
+	// Adaptive, when set, replaces the fixed limit with an adaptive one.
+	Adaptive *adaptive.Config `yaml:"adaptive" json:"adaptive,omitempty"`
+}
+
+// Route sends matching requests to an upstream through its policies.
+type Route struct {
+	// Name identifies the route in metrics and logs; required, unique.
+	Name string `yaml:"name" json:"name"`
+	// Match selects requests. Default: all.
+	Match Match `yaml:"match" json:"match"`
+	// Upstream names the upstream; exactly one of Upstream and Split is set.
+	Upstream string `yaml:"upstream" json:"upstream,omitempty"`
+	// Split spreads requests over upstreams by weight (canary releases).
+	Split []Split `yaml:"split" json:"split,omitempty"`
+	// Timeout bounds the whole request, retries included. Default 15s.
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	// Retry retries failed attempts. Default: 2 attempts on connect failures,
+	// resets and 502/503/504, for idempotent requests only.
+	Retry *Retry `yaml:"retry" json:"retry,omitempty"`
+	// Hedge sends extra attempts for slow idempotent requests. Default off.
+	Hedge *hedge.Config `yaml:"hedge" json:"hedge,omitempty"`
+	// RateLimit limits requests locally. Default off.
+	RateLimit *RateLimit `yaml:"rate_limit" json:"rate_limit,omitempty"`
+	// Fallback answers instead of an error. Default off.
+	Fallback *Fallback `yaml:"fallback" json:"fallback,omitempty"`
+	// Fault injects delays and aborts for testing. Default off.
+	Fault *Fault `yaml:"fault" json:"fault,omitempty"`
+}
+
+// Split is one weighted share of a route's traffic.
+type Split struct {
+	Upstream string `yaml:"upstream" json:"upstream"`
+	Weight   int    `yaml:"weight" json:"weight"`
+}
+
+// Retry is a route's retry policy: the library's retry.Config plus the HTTP
+// conditions.
+type Retry struct {
+	retry.Config `yaml:",inline" json:",inline"`
+	// RetryOn lists the conditions that trigger a retry: connect_failure,
+	// reset, gateway_error (502, 503, 504), 5xx, retriable_status.
+	// Default [connect_failure, reset, gateway_error].
+	RetryOn []string `yaml:"retry_on" json:"retry_on"`
+	// RetriableStatuses are retried when retry_on has retriable_status (or
+	// always, when set without it).
+	RetriableStatuses []int `yaml:"retriable_statuses" json:"retriable_statuses,omitempty"`
+	// MaxBodyBytes is the largest request body kept for replay. A larger
+	// body is sent once and never retried or hedged. Default 64 KiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
+}
+
+// RateLimit is a route's local rate limit.
+type RateLimit struct {
+	ratelimit.KeyedConfig `yaml:",inline" json:",inline"`
+	// Key partitions the limit: "route" (one bucket, the default), "ip", or
+	// "header:NAME".
+	Key string `yaml:"key" json:"key"`
+}
+
+// Fallback is a canned reply given instead of an error.
+type Fallback struct {
+	// Status of the reply. Default 200.
+	Status int `yaml:"status" json:"status"`
+	// Body of the reply.
+	Body string `yaml:"body" json:"body"`
+	// Headers of the reply.
+	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
+	// On lists the failures answered by the fallback: breaker_open,
+	// overloaded, timeout, no_healthy_upstream, upstream_reset, 5xx.
+	// Default all of them.
+	On []string `yaml:"on" json:"on,omitempty"`
+}
+
+// Fault injects failures on a route.
+type Fault struct {
+	Delay *FaultDelay `yaml:"delay" json:"delay,omitempty"`
+	Abort *FaultAbort `yaml:"abort" json:"abort,omitempty"`
+}
+
+// FaultDelay delays a percentage of requests.
+type FaultDelay struct {
+	Percent  float64       `yaml:"percent" json:"percent"`
+	Duration time.Duration `yaml:"duration" json:"duration"`
+}
+
+// FaultAbort answers a percentage of requests with a status.
+type FaultAbort struct {
+	Percent float64 `yaml:"percent" json:"percent"`
+	Status  int     `yaml:"status" json:"status"`
+}
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data)
+}
+
+// Parse decodes and validates a config. On any problem it returns [Errors]
+// listing every one, in file order, and no config.
+func Parse(data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Errors{yamlSyntaxError(err)}
+	}
+	errs := &errorList{lines: map[string]int{}}
+	if root.Kind != 0 {
+		(&walker{errs: errs}).walk("", &root, configType)
+	}
+	if len(errs.errs) > 0 {
+		return nil, errs.err()
+	}
+	c := &Config{}
+	if root.Kind != 0 && len(root.Content) > 0 {
+		if err := root.Decode(c); err != nil {
+			if e, ok := err.(*Error); ok {
+				return nil, Errors{e}
+			}
+			return nil, Errors{yamlSyntaxError(err)}
+		}
+	}
+	c.applyDefaults()
+	c.validate(errs)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func yamlSyntaxError(err error) *Error {
+	var line int
+	msg := err.Error()
+	if _, scanErr := fmt.Sscanf(msg, "yaml: line %d:", &line); scanErr == nil {
+		if i := len(fmt.Sprintf("yaml: line %d: ", line)); i <= len(msg) {
+			msg = msg[i:]
+		}
+	}
+	return &Error{Line: line, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// isLoopback reports whether a listen address binds only loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,166 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseTheExampleConfig(t *testing.T) {
+	data, err := os.ReadFile("../examples/holdfast.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	u := c.Upstreams["catalog"]
+	if got := len(u.Endpoints); got != 3 {
+		t.Errorf("endpoints = %d; want 3", got)
+	}
+	if got := u.Endpoints[1].Weight; got != 2 {
+		t.Errorf("weight = %d; want 2", got)
+	}
+	if got := u.OutlierDetection.Deadline; got != 250*time.Millisecond {
+		t.Errorf("deadline = %v; want 250ms", got)
+	}
+	if got := u.CircuitBreaker.HalfOpenRequests; got != 3 {
+		t.Errorf("half_open_requests = %d; want 3", got)
+	}
+	if got := u.Concurrency.QueueTimeout; got != 100*time.Millisecond {
+		t.Errorf("queue_timeout = %v; want 100ms", got)
+	}
+	r := c.Routes[0]
+	if r.Retry.Attempts != 3 || r.Retry.PerTryTimeout != 500*time.Millisecond {
+		t.Errorf("retry = %+v; want attempts 3, per_try_timeout 500ms", r.Retry.Config)
+	}
+	if r.Retry.BudgetConfig == nil || r.Retry.BudgetConfig.Ratio != 0.2 {
+		t.Errorf("retry budget = %+v; want ratio 0.2", r.Retry.BudgetConfig)
+	}
+	if r.RateLimit.RequestsPerSecond != 100 || r.RateLimit.Burst != 200 || r.RateLimit.Key != "header:X-User-Id" {
+		t.Errorf("rate_limit = %+v", r.RateLimit)
+	}
+	if r.Hedge.Delay != 50*time.Millisecond || r.Hedge.MaxExtra != 1 {
+		t.Errorf("hedge = %+v", r.Hedge)
+	}
+	if r.Fallback.Headers["content-type"] != "application/json" {
+		t.Errorf("fallback headers = %v", r.Fallback.Headers)
+	}
+	if r.Fault.Abort.Status != 503 {
+		t.Errorf("fault abort status = %d; want 503", r.Fault.Abort.Status)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse([]byte("upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    upstream: a\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Listen; len(got) != 1 || got[0] != DefaultListen {
+		t.Errorf("listen = %v; want [%s]", got, DefaultListen)
+	}
+	if c.Admin.Listen != DefaultAdminListen {
+		t.Errorf("admin.listen = %q", c.Admin.Listen)
+	}
+	r := c.Routes[0]
+	if r.Timeout != DefaultRouteTimeout {
+		t.Errorf("timeout = %v; want %v", r.Timeout, DefaultRouteTimeout)
+	}
+	if r.Retry == nil || r.Retry.Attempts != DefaultRetryAttempts || strings.Join(r.Retry.RetryOn, ",") != "connect_failure,reset,gateway_error" {
+		t.Errorf("retry = %+v; want the default retry", r.Retry)
+	}
+	if r.Retry.MaxBodyBytes != DefaultReplayBodyBytes {
+		t.Errorf("max_body_bytes = %d", r.Retry.MaxBodyBytes)
+	}
+	if c.Limits.MaxBodyBytes != DefaultMaxBodyBytes || c.Drain.Delay != DefaultDrainDelay {
+		t.Errorf("limits/drain defaults not applied: %+v %+v", c.Limits, c.Drain)
+	}
+}
+
+const base = `upstreams:
+  a:
+    endpoints:
+      - address: http://127.0.0.1:9001
+routes:
+  - name: r0
+    upstream: a
+`
+
+var badConfigs = []struct {
+	name string
+	src  string
+	want []string
+}{
+	{"unknown top-level key", "listn: x\n" + base, []string{`listn (line 1): unknown key (did you mean "listen"?)`}},
+	{"unknown route key", base + "    timout: 1s\n", []string{`routes[0].timout (line 8): unknown key (did you mean "timeout"?)`}},
+	{"bad duration", base + "    timeout: fast\n", []string{`routes[0].timeout (line 8): must be a duration such as 250ms or 2s; got "fast"`}},
+	{"unknown upstream", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    upstream: b\n", []string{`routes[0].upstream (line 6): unknown upstream "b" (have a)`}},
+	{"duplicate route", base + "  - name: r0\n    upstream: a\n", []string{`routes[1].name (line 8): duplicate route name "r0" (also routes[0])`}},
+	{"empty endpoints", "upstreams:\n  a:\n    endpoints: []\nroutes:\n  - name: r\n    upstream: a\n", []string{`upstreams.a.endpoints (line 3): `}},
+	{"budget ratio", base + "    retry:\n      budget: {ratio: 1.5}\n", []string{`routes[0].retry.budget.ratio (line 9): must be in (0, 1], got 1.5`}},
+	{"retry_on", base + "    retry:\n      retry_on: [5xx, sometimes]\n", []string{`routes[0].retry.retry_on[1] (line 9): unknown condition "sometimes"`}},
+	{"breaker rate", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\n    circuit_breaker: {failure_rate: 2}\nroutes:\n  - name: r\n    upstream: a\n", []string{`upstreams.a.circuit_breaker.failure_rate (line 4): `}},
+	{"admin exposed", "admin: {listen: 0.0.0.0:9901}\n" + base, []string{`admin.listen (line 1): "0.0.0.0:9901" is not a loopback address; set admin.token_file`}},
+	{"bad regex", base + "    match: {path_regex: '('}\n", []string{`routes[0].match.path_regex (line 8): invalid regular expression`}},
+	{"rate limit key", base + "    rate_limit: {requests_per_second: 5, key: cookie}\n", []string{`routes[0].rate_limit.key (line 8): must be route, ip or header:NAME; got "cookie"`}},
+	{"two errors in order", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    upstream: zz\n    timeout: -1s\n", []string{`routes[0].timeout (line 7): must not be negative; got -1s`}},
+	{"yaml syntax", "routes: [\n", []string{`line 1: invalid YAML`}},
+	{"no routes", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\n", []string{`routes: at least one route is required`}},
+	{"integer duration", base + "    timeout: 5\n", []string{`routes[0].timeout (line 8): must be a duration with a unit`}},
+	{"fallback on", base + "    fallback: {on: [teapot]}\n", []string{`routes[0].fallback.on[0] (line 8): unknown condition "teapot"`}},
+	{"split and upstream", base + "    split: [{upstream: a, weight: 1}]\n", []string{`routes[0] (line 6): set upstream or split, not both`}},
+}
+
+func TestParseNamesKeyAndLine(t *testing.T) {
+	for _, tt := range badConfigs {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.src))
+			if err == nil {
+				t.Fatal("Parse succeeded; want errors")
+			}
+			es, ok := err.(Errors)
+			if !ok {
+				t.Fatalf("error type %T; want Errors", err)
+			}
+			if len(es) < len(tt.want) {
+				t.Fatalf("got %d errors:\n%v\nwant at least %d", len(es), err, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(es[i].Error(), w) {
+					t.Errorf("error %d = %q; want prefix %q\nall:\n%v", i, es[i].Error(), w, err)
+				}
+			}
+		})
+	}
+}
+
+// FuzzParse feeds arbitrary files to the loader: it must never panic, and
+// every error it reports must name a path or a line.
+func FuzzParse(f *testing.F) {
+	if data, err := os.ReadFile("../examples/holdfast.yaml"); err == nil {
+		f.Add(data)
+	}
+	for _, tt := range badConfigs {
+		f.Add([]byte(tt.src))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err == nil {
+			if c == nil || len(c.Routes) == 0 {
+				t.Fatalf("Parse returned no error and config %v", c)
+			}
+			return
+		}
+		es, ok := err.(Errors)
+		if !ok {
+			t.Fatalf("error type %T; want Errors", err)
+		}
+		for _, e := range es {
+			if e.Path == "" && e.Line == 0 && !strings.HasPrefix(e.Msg, "invalid YAML") {
+				t.Errorf("error without path or line: %q", e.Msg)
+			}
+		}
+	})
+}

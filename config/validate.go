@@ -1,0 +1,343 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+var configType = reflect.TypeFor[Config]()
+
+// Defaults for keys the file leaves out.
+const (
+	DefaultListen            = "127.0.0.1:8080"
+	DefaultAdminListen       = "127.0.0.1:9901"
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxBodyBytes      = 10 << 20
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultDrainDelay        = 5 * time.Second
+	DefaultDrainTimeout      = 30 * time.Second
+	DefaultRouteTimeout      = 15 * time.Second
+	DefaultRetryAttempts     = 2
+	DefaultReplayBodyBytes   = 64 << 10
+)
+
+// DefaultRetryOn is the retry condition list of a route that names none.
+var DefaultRetryOn = []string{"connect_failure", "reset", "gateway_error"}
+
+var retryConditions = map[string]bool{
+	"connect_failure": true, "reset": true, "gateway_error": true, "5xx": true, "retriable_status": true,
+}
+
+// FallbackConditions are the failures a fallback can answer.
+var FallbackConditions = []string{"breaker_open", "overloaded", "timeout", "no_healthy_upstream", "upstream_reset", "5xx"}
+
+func (c *Config) applyDefaults() {
+	if len(c.Listen) == 0 {
+		c.Listen = Listen{DefaultListen}
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = DefaultAdminListen
+	}
+	l := &c.Limits
+	if l.MaxHeaderBytes == 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if l.MaxBodyBytes == 0 {
+		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if l.ReadHeaderTimeout == 0 {
+		l.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if l.ReadTimeout == 0 {
+		l.ReadTimeout = DefaultReadTimeout
+	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.Drain.Delay == 0 {
+		c.Drain.Delay = DefaultDrainDelay
+	}
+	if c.Drain.Timeout == 0 {
+		c.Drain.Timeout = DefaultDrainTimeout
+	}
+	if c.AccessLog.Sample == 0 {
+		c.AccessLog.Sample = 1
+	}
+	for name, u := range c.Upstreams {
+		if u == nil {
+			continue
+		}
+		u.Name = name
+	}
+	for _, r := range c.Routes {
+		if r == nil {
+			continue
+		}
+		if r.Timeout == 0 {
+			r.Timeout = DefaultRouteTimeout
+		}
+		if r.Retry == nil {
+			r.Retry = &Retry{}
+			r.Retry.Attempts = DefaultRetryAttempts
+		}
+		if len(r.Retry.RetryOn) == 0 {
+			r.Retry.RetryOn = DefaultRetryOn
+			if len(r.Retry.RetriableStatuses) > 0 {
+				r.Retry.RetryOn = append(DefaultRetryOn[:len(DefaultRetryOn):len(DefaultRetryOn)], "retriable_status")
+			}
+		}
+		if r.Retry.MaxBodyBytes == 0 {
+			r.Retry.MaxBodyBytes = DefaultReplayBodyBytes
+		}
+		if r.RateLimit != nil && r.RateLimit.Key == "" {
+			r.RateLimit.Key = "route"
+		}
+		if f := r.Fallback; f != nil {
+			if f.Status == 0 {
+				f.Status = 200
+			}
+			if len(f.On) == 0 {
+				f.On = FallbackConditions
+			}
+		}
+	}
+}
+
+func (c *Config) validate(errs *errorList) {
+	for i, addr := range c.Listen {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs.add(fmt.Sprintf("listen[%d]", i), "must be host:port; got %q", addr)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+		errs.add("admin.listen", "must be host:port; got %q", c.Admin.Listen)
+	} else if !isLoopback(c.Admin.Listen) && c.Admin.TokenFile == "" {
+		errs.add("admin.listen", "%q is not a loopback address; set admin.token_file to expose the admin API", c.Admin.Listen)
+	}
+	if c.Admin.TokenFile != "" {
+		if b, err := os.ReadFile(c.Admin.TokenFile); err != nil {
+			errs.add("admin.token_file", "cannot read: %v", err)
+		} else if strings.TrimSpace(string(b)) == "" {
+			errs.add("admin.token_file", "is empty")
+		}
+	}
+	l := c.Limits
+	if l.MaxHeaderBytes < 0 {
+		errs.add("limits.max_header_bytes", "must be positive; got %d", l.MaxHeaderBytes)
+	}
+	if l.MaxBodyBytes < -1 {
+		errs.add("limits.max_body_bytes", "must be positive, or -1 for no limit; got %d", l.MaxBodyBytes)
+	}
+	if s := c.AccessLog.Sample; s <= 0 || s > 1 {
+		errs.add("access_log.sample", "must be in (0, 1]; got %g", s)
+	}
+
+	if len(c.Upstreams) == 0 {
+		errs.add("upstreams", "at least one upstream is required")
+	}
+	for name, u := range c.Upstreams {
+		p := "upstreams." + name
+		if u == nil {
+			errs.add(p, "must not be empty")
+			continue
+		}
+		errs.addPolicy(p, u.Config.Validate())
+		if u.CircuitBreaker != nil {
+			errs.addPolicy(p+".circuit_breaker", u.CircuitBreaker.Validate())
+		}
+		if cc := u.Concurrency; cc != nil {
+			if cc.Adaptive != nil {
+				if cc.Limit != 0 || cc.Queue != 0 || cc.QueueTimeout != 0 {
+					errs.add(p+".concurrency", "set either limit (with queue, queue_timeout) or adaptive, not both")
+				}
+				errs.addPolicy(p+".concurrency.adaptive", cc.Adaptive.Validate())
+			} else {
+				if cc.Limit == 0 {
+					errs.add(p+".concurrency.limit", "is required unless adaptive is set")
+				}
+				errs.addPolicy(p+".concurrency", cc.Config.Validate())
+			}
+		}
+		if u.RetryBudget != nil {
+			errs.addPolicy(p+".retry_budget", u.RetryBudget.Validate())
+		}
+	}
+
+	if len(c.Routes) == 0 {
+		errs.add("routes", "at least one route is required")
+	}
+	names := map[string]int{}
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		if r == nil {
+			errs.add(p, "must not be empty")
+			continue
+		}
+		if r.Name == "" {
+			errs.add(p+".name", "is required")
+		} else if j, dup := names[r.Name]; dup {
+			errs.add(p+".name", "duplicate route name %q (also routes[%d])", r.Name, j)
+		} else {
+			names[r.Name] = i
+		}
+		validateMatch(errs, p+".match", r.Match)
+		switch {
+		case r.Upstream != "" && len(r.Split) > 0:
+			errs.add(p, "set upstream or split, not both")
+		case r.Upstream == "" && len(r.Split) == 0:
+			errs.add(p+".upstream", "is required (or split)")
+		case r.Upstream != "":
+			if _, ok := c.Upstreams[r.Upstream]; !ok {
+				errs.add(p+".upstream", "unknown upstream %q%s", r.Upstream, knownNames(c.Upstreams))
+			}
+		}
+		for j, s := range r.Split {
+			sp := fmt.Sprintf("%s.split[%d]", p, j)
+			if _, ok := c.Upstreams[s.Upstream]; !ok {
+				errs.add(sp+".upstream", "unknown upstream %q%s", s.Upstream, knownNames(c.Upstreams))
+			}
+			if s.Weight <= 0 {
+				errs.add(sp+".weight", "must be positive; got %d", s.Weight)
+			}
+		}
+		if r.Timeout <= 0 {
+			errs.add(p+".timeout", "must be positive")
+		}
+		validateRetry(errs, p+".retry", r)
+		if r.Hedge != nil {
+			errs.addPolicy(p+".hedge", r.Hedge.Validate())
+		}
+		if rl := r.RateLimit; rl != nil {
+			errs.addPolicy(p+".rate_limit", rl.KeyedConfig.Validate())
+			switch {
+			case rl.Key == "route", rl.Key == "ip":
+			case strings.HasPrefix(rl.Key, "header:") && len(rl.Key) > len("header:"):
+			default:
+				errs.add(p+".rate_limit.key", "must be route, ip or header:NAME; got %q", rl.Key)
+			}
+		}
+		if f := r.Fallback; f != nil {
+			if f.Status < 100 || f.Status > 599 {
+				errs.add(p+".fallback.status", "must be an HTTP status (100-599); got %d", f.Status)
+			}
+			for j, on := range f.On {
+				if !contains(FallbackConditions, on) {
+					errs.add(fmt.Sprintf("%s.fallback.on[%d]", p, j), "unknown condition %q; want one of %s", on, strings.Join(FallbackConditions, ", "))
+				}
+			}
+		}
+		if f := r.Fault; f != nil {
+			if d := f.Delay; d != nil {
+				checkPercent(errs, p+".fault.delay.percent", d.Percent)
+				if d.Duration <= 0 {
+					errs.add(p+".fault.delay.duration", "must be positive")
+				}
+			}
+			if a := f.Abort; a != nil {
+				checkPercent(errs, p+".fault.abort.percent", a.Percent)
+				if a.Status < 100 || a.Status > 599 {
+					errs.add(p+".fault.abort.status", "must be an HTTP status (100-599); got %d", a.Status)
+				}
+			}
+		}
+	}
+}
+
+func validateRetry(errs *errorList, p string, r *Route) {
+	rt := r.Retry
+	errs.addPolicy(p, rt.Config.Validate())
+	for j, on := range rt.RetryOn {
+		if !retryConditions[on] {
+			errs.add(fmt.Sprintf("%s.retry_on[%d]", p, j), "unknown condition %q; want connect_failure, reset, gateway_error, 5xx or retriable_status", on)
+		}
+	}
+	for j, s := range rt.RetriableStatuses {
+		if s < 100 || s > 599 {
+			errs.add(fmt.Sprintf("%s.retriable_statuses[%d]", p, j), "must be an HTTP status (100-599); got %d", s)
+		}
+	}
+	if rt.MaxBodyBytes < 0 {
+		errs.add(p+".max_body_bytes", "must not be negative; got %d", rt.MaxBodyBytes)
+	}
+	if rt.PerTryTimeout > r.Timeout {
+		errs.add(p+".per_try_timeout", "%s is longer than the route timeout %s", rt.PerTryTimeout, r.Timeout)
+	}
+}
+
+var methodToken = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+func validateMatch(errs *errorList, p string, m Match) {
+	if m.Path != "" && !strings.HasPrefix(m.Path, "/") {
+		errs.add(p+".path", "must start with /; got %q", m.Path)
+	}
+	if m.PathPrefix != "" && !strings.HasPrefix(m.PathPrefix, "/") {
+		errs.add(p+".path_prefix", "must start with /; got %q", m.PathPrefix)
+	}
+	if m.PathRegex != "" {
+		if _, err := regexp.Compile(m.PathRegex); err != nil {
+			errs.add(p+".path_regex", "invalid regular expression: %v", err)
+		}
+	}
+	for j, meth := range m.Methods {
+		if !methodToken.MatchString(meth) {
+			errs.add(fmt.Sprintf("%s.methods[%d]", p, j), "not an HTTP method: %q", meth)
+		}
+	}
+	for j, h := range m.Headers {
+		hp := fmt.Sprintf("%s.headers[%d]", p, j)
+		if h.Name == "" || !methodToken.MatchString(h.Name) {
+			errs.add(hp+".name", "must be a header name; got %q", h.Name)
+		}
+		set := 0
+		if h.Exact != "" {
+			set++
+		}
+		if h.Regex != "" {
+			set++
+			if _, err := regexp.Compile(h.Regex); err != nil {
+				errs.add(hp+".regex", "invalid regular expression: %v", err)
+			}
+		}
+		if h.Present != nil {
+			set++
+		}
+		if set > 1 {
+			errs.add(hp, "set only one of exact, regex and present")
+		}
+	}
+}
+
+func checkPercent(errs *errorList, p string, v float64) {
+	if !(v >= 0 && v <= 100) {
+		errs.add(p, "must be in [0, 100]; got %g", v)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func knownNames(m map[string]*Upstream) string {
+	if len(m) == 0 {
+		return ""
+	}
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return " (have " + strings.Join(names, ", ") + ")"
+}
