@@ -353,3 +353,72 @@ func TestMustNewPanics(t *testing.T) {
 	}()
 	MustNew(Config{})
 }
+
+// TestConcurrentUse hammers one upstream from several goroutines, with
+// ejections, returns, health checks and status reads racing, and checks the
+// books balance afterwards. Run with -race.
+func TestConcurrentUse(t *testing.T) {
+	for _, b := range []string{BalancerP2CEWMA, BalancerRoundRobin, BalancerLeastRequest, BalancerRandom} {
+		t.Run(b, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ft := &fakeTransport{}
+				ft.set("10.0.0.3:80", 503, nil, false)
+				u := newTest(t, Config{
+					Endpoints:        addrs(6),
+					Balancer:         b,
+					Transport:        ft,
+					HealthCheck:      &HealthCheckConfig{Interval: 100 * time.Millisecond, UnhealthyThreshold: 1, HealthyThreshold: 1},
+					OutlierDetection: OutlierConfig{ConsecutiveFailures: 2, Deadline: 50 * time.Millisecond, BaseEjectionTime: 200 * time.Millisecond},
+				}, seeded(1))
+				var wg sync.WaitGroup
+				for g := range 8 {
+					wg.Go(func() {
+						var tried Mask
+						for i := range 500 {
+							e, err := u.Pick(tried)
+							if err != nil {
+								tried = Mask{}
+								continue
+							}
+							tried.Add(e.Index())
+							e.Start()
+							time.Sleep(time.Duration(i%7) * 10 * time.Millisecond)
+							o := Outcome((i + g) % 3)
+							if e.Index() == 4 {
+								o = Failure
+							}
+							e.Done(time.Duration(i%7)*10*time.Millisecond, o)
+						}
+					})
+				}
+				wg.Go(func() {
+					for range 50 {
+						_ = u.Status()
+						time.Sleep(37 * time.Millisecond)
+					}
+				})
+				wg.Wait()
+				u.Close()
+				s := u.Status()
+				ejected := 0
+				for i, e := range s.Endpoints {
+					if e.InFlight != 0 {
+						t.Errorf("endpoint %d: in_flight = %d after all requests ended; want 0", i, e.InFlight)
+					}
+					if e.Ejected {
+						ejected++
+					}
+				}
+				if ejected != s.Ejected || ejected != u.nEjected || ejected*100 > 50*6 {
+					t.Errorf("ejected endpoints %d, status %d, counter %d; want equal and at most 3", ejected, s.Ejected, u.nEjected)
+				}
+				if s.Endpoints[4].Ejections == 0 {
+					t.Error("the always-failing endpoint was never ejected")
+				}
+				if s.Endpoints[2].Healthy {
+					t.Error("the endpoint failing health checks is healthy")
+				}
+			})
+		})
+	}
+}
