@@ -3,27 +3,29 @@ package ratelimit
 import (
 	"fmt"
 	"math"
-	"math/big"
 	"math/rand/v2"
 	"testing"
 	"time"
 )
 
 // model is a reference token bucket written the plain way: a count of tokens
-// refilled by elapsed time, as golang.org/x/time/rate keeps it, but in exact
-// rational arithmetic so that no rounding hides a disagreement. Its one
-// rounding rule is the limiter's documented one: tokens come at the
-// effective rate of one per interval nanoseconds, interval = ceil(1e9/rate).
+// refilled by elapsed time, as golang.org/x/time/rate keeps it. It counts in
+// units of 1/interval of a token, the amount one nanosecond adds, so its
+// arithmetic is exact integer arithmetic and no rounding can hide a
+// disagreement. Its one rounding rule is the limiter's documented one:
+// tokens come at the effective rate of one per interval nanoseconds,
+// interval = ceil(1e9/rate).
 //
 // Its cancellation rule is the limiter's, stated in terms of grants: a
 // reservation is given back only before it is due and only while it is the
 // latest grant still in effect, and then exactly its n tokens come back.
 type model struct {
-	perNs  *big.Rat // tokens gained per nanosecond: 1/interval
-	burst  int64
-	tokens *big.Rat // at time last
-	last   int64
-	live   []*modelReservation // grants in effect, oldest first
+	interval int64 // units per token
+	burst    int64 // in tokens
+	units    int64 // tokens·interval at time last; negative when reserved ahead
+	last     int64
+	started  bool
+	live     []*modelReservation // grants in effect, oldest first
 }
 
 type modelReservation struct {
@@ -31,20 +33,20 @@ type modelReservation struct {
 }
 
 func newModel(interval, burst int64) *model {
-	return &model{perNs: big.NewRat(1, interval), burst: burst, tokens: big.NewRat(burst, 1), last: math.MinInt64}
+	return &model{interval: interval, burst: burst, units: burst * interval}
 }
 
-// at returns the tokens at t (t ≥ last), refilled and capped at burst.
-func (m *model) at(t int64) *big.Rat {
-	tok := new(big.Rat).Set(m.tokens)
-	if m.last != math.MinInt64 && t > m.last {
-		tok.Add(tok, new(big.Rat).Mul(big.NewRat(t-m.last, 1), m.perNs))
+// at returns the units at t (t ≥ last): refilled one a nanosecond, capped
+// at a full bucket.
+func (m *model) at(t int64) int64 {
+	if !m.started || t <= m.last {
+		return m.units
 	}
-	if m.last == math.MinInt64 || tok.Cmp(big.NewRat(m.burst, 1)) > 0 {
-		tok.SetInt64(m.burst)
-	}
-	return tok
+	return min(m.units+(t-m.last), m.burst*m.interval)
 }
+
+// tokensAt returns the tokens at t.
+func (m *model) tokensAt(t int64) float64 { return float64(m.at(t)) / float64(m.interval) }
 
 // reserve takes n tokens at t if they come within maxWait; it returns the
 // wait, or when refused the wait that would have been needed.
@@ -58,19 +60,15 @@ func (m *model) grant(t, n, maxWait int64) (wait int64, r *modelReservation) {
 	if n > m.burst {
 		return -1, nil
 	}
-	tok := m.at(t)
-	tok.Sub(tok, big.NewRat(n, 1))
-	if tok.Sign() < 0 {
-		w := new(big.Rat).Quo(new(big.Rat).Neg(tok), m.perNs)
-		if !w.IsInt() {
-			panic(fmt.Sprintf("model: wait %v is not a whole number of nanoseconds", w))
-		}
-		wait = w.Num().Int64()
+	u := m.at(t) - n*m.interval
+	if u < 0 {
+		wait = -u // a unit a nanosecond
 	}
 	if wait > maxWait {
 		return wait, nil
 	}
-	m.tokens, m.last = tok, t
+	m.units = u
+	m.advanceTo(t)
 	r = &modelReservation{n: n, act: t + wait}
 	m.live = append(m.live, r)
 	return wait, r
@@ -83,12 +81,16 @@ func (m *model) cancel(r *modelReservation, t int64) {
 		return
 	}
 	m.live = m.live[:len(m.live)-1]
-	tok := m.at(t)
-	tok.Add(tok, big.NewRat(r.n, 1))
-	if tok.Cmp(big.NewRat(m.burst, 1)) > 0 {
-		tok.SetInt64(m.burst)
+	m.units = min(m.at(t)+r.n*m.interval, m.burst*m.interval)
+	m.advanceTo(t)
+}
+
+// advanceTo records that units are now counted at t, unless the clock has
+// been further already.
+func (m *model) advanceTo(t int64) {
+	if !m.started || t > m.last {
+		m.last, m.started = t, true
 	}
-	m.tokens, m.last = tok, t
 }
 
 // TestLimiterMatchesModel runs random sequences of requests, reservations
@@ -108,7 +110,7 @@ func TestLimiterMatchesModel(t *testing.T) {
 			t.Run(fmt.Sprintf("rate=%g,burst=%d,seed=%d", c.rate, c.burst, seed), func(t *testing.T) {
 				l := MustNew(Config{RequestsPerSecond: c.rate, Burst: c.burst})
 				m := newModel(l.g.interval, l.g.burst)
-				checkAgainstModel(t, rand.New(rand.NewPCG(seed, 7)), l, m, epoch, 400)
+				checkAgainstModel(t, rand.New(rand.NewPCG(seed, 7)), l, m, epoch, 800)
 			})
 		}
 	}
@@ -176,7 +178,7 @@ func checkAgainstModel(t *testing.T, rng *rand.Rand, l *Limiter, m *model, epoch
 			h.r.CancelAt(now)
 		case 7:
 		}
-		want, _ := m.at(tm).Float64()
+		want := m.tokensAt(tm)
 		if got := l.TokensAt(now); math.Abs(got-want) > 1e-9*float64(burst) {
 			t.Fatalf("step %d: TokensAt(t+%v) = %v; model %v", step, now.Sub(epoch), got, want)
 		}
