@@ -34,6 +34,7 @@ func TestHalfOpenAdmitsExactlyN(t *testing.T) {
 		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
 			for round := range rounds {
 				b, rec := newTest(t, Config{ConsecutiveFailures: 1, HalfOpenRequests: n, OpenDuration: time.Second})
+				rec.concurrent()
 				now := t0
 				run(t, b, &now, "fail +1s")
 
@@ -83,7 +84,8 @@ func TestHalfOpenAdmitsExactlyN(t *testing.T) {
 // all the time; the probes in flight must never exceed half_open_requests.
 func TestHalfOpenChurn(t *testing.T) {
 	const n, goroutines, calls = 3, 16, 2000
-	b, _ := newTest(t, Config{ConsecutiveFailures: 1, HalfOpenRequests: n, OpenDuration: time.Second})
+	b, rec := newTest(t, Config{ConsecutiveFailures: 1, HalfOpenRequests: n, OpenDuration: time.Second})
+	rec.concurrent()
 	now := t0
 	run(t, b, &now, "fail +1s")
 
