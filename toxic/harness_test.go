@@ -80,3 +80,5 @@ func mustToxic(t *testing.T, typ, attrs string) Toxic {
 	}
 	return e.tcp
 }
+
+func durationOf(n int64) time.Duration { return time.Duration(n) }
