@@ -391,7 +391,10 @@ func decodeJSON(body []byte, v any, policy string) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
+		if errors.As(err, &te) {
+			if te.Field == "" {
+				return holdfast.ConfigErrorf(policy, "", "bad request body: must be %s, got a JSON %s", jsonKind(te.Type.Kind().String()), te.Value)
+			}
 			return holdfast.ConfigErrorf(policy, te.Field, "must be %s, got a JSON %s", jsonKind(te.Type.Kind().String()), te.Value)
 		}
 		return holdfast.ConfigErrorf(policy, "", "bad request body: %v", err)
