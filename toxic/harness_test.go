@@ -2,6 +2,7 @@ package toxic
 
 import (
 	"encoding/json"
+	"os"
 	"testing"
 	"time"
 )
@@ -82,3 +83,5 @@ func mustToxic(t *testing.T, typ, attrs string) Toxic {
 }
 
 func durationOf(n int64) time.Duration { return time.Duration(n) }
+
+var errDeadline = os.ErrDeadlineExceeded
