@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/proxy"
+)
+
+func init() {
+	register("serve", "run the proxy: holdfast serve -c holdfast.yaml", runServe)
+}
+
+func runServe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "holdfast.yaml", "config file")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "holdfast: -log-level: %v\n", err)
+		return 2
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg, err := config.Load(*file)
+	if err != nil {
+		printConfigErrors(stderr, *file, err)
+		return 1
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	inst, err := startInstance(cfg, *file, logger, stderr)
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+	logger.Info("serving", "listen", inst.server.Addrs(), "admin", inst.adminAddr(), "routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- inst.server.Serve() }()
+	for {
+		select {
+		case err := <-serveErr:
+			if err != nil {
+				logger.Error("serve failed", "err", err)
+				inst.close()
+				return 1
+			}
+			inst.close()
+			return 0
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				inst.reload()
+				continue
+			}
+			logger.Info("draining", "signal", sig.String(), "delay", cfg.Drain.Delay, "timeout", cfg.Drain.Timeout)
+			code := inst.drain(sigs)
+			<-serveErr
+			inst.close()
+			logger.Info("stopped")
+			return code
+		}
+	}
+}
+
+func printConfigErrors(w io.Writer, file string, err error) {
+	var es config.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			fmt.Fprintf(w, "%s: %s\n", file, e)
+		}
+		return
+	}
+	fmt.Fprintf(w, "%s: %v\n", file, err)
+}
+
+// instance is a running proxy with its admin server.
+type instance struct {
+	file   string
+	logger *slog.Logger
+	proxy  *proxy.Proxy
+	server *proxy.Server
+	admin  adminServer
+
+	// mu serialises reloads.
+	mu sync.Mutex
+}
+
+// adminServer is what serve needs of the admin API; admin.go provides it.
+type adminServer interface {
+	Addr() string
+	SetDraining()
+	Close()
+}
+
+type noAdmin struct{}
+
+func (noAdmin) Addr() string { return "" }
+func (noAdmin) SetDraining() {}
+func (noAdmin) Close()       {}
+
+// startAdmin is replaced by admin.go when the admin package is linked in.
+var startAdmin = func(inst *instance, cfg *config.Config) (adminServer, error) { return noAdmin{}, nil }
+
+func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr io.Writer) (*instance, error) {
+	inst := &instance{file: file, logger: logger}
+	p, err := proxy.New(cfg, proxy.Options{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := proxy.NewServer(p, cfg, logger)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	inst.proxy, inst.server = p, srv
+	if inst.admin, err = startAdmin(inst, cfg); err != nil {
+		srv.Shutdown(context.Background())
+		p.Close()
+		return nil, err
+	}
+	return inst, nil
+}
+
+func (inst *instance) adminAddr() string { return inst.admin.Addr() }
+
+// reload re-reads the config file. An invalid file is reported and changes
+// nothing; the running config keeps serving.
+func (inst *instance) reload() error {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	cfg, err := config.Load(inst.file)
+	if err != nil {
+		inst.logger.Error("reload rejected; the running config keeps serving", "file", inst.file, "err", err.Error())
+		return err
+	}
+	if err := inst.proxy.Reload(cfg); err != nil {
+		inst.logger.Error("reload failed; the running config keeps serving", "err", err.Error())
+		return err
+	}
+	inst.logger.Info("reloaded", "file", inst.file, "routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
+	return nil
+}
+
+// drain fails readiness at once, keeps accepting for drain.delay so load
+// balancers notice, then stops accepting and waits for in-flight requests
+// up to drain.timeout. A second signal skips the delay.
+func (inst *instance) drain(sigs <-chan os.Signal) int {
+	cfg := inst.proxy.Config()
+	inst.admin.SetDraining()
+	t := time.NewTimer(cfg.Drain.Delay)
+	select {
+	case <-t.C:
+	case <-sigs:
+		t.Stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Drain.Timeout)
+	defer cancel()
+	if err := inst.server.Shutdown(ctx); err != nil {
+		inst.logger.Warn("drain timed out; closed remaining connections", "err", err)
+	}
+	return 0
+}
+
+func (inst *instance) close() {
+	inst.admin.Close()
+	inst.proxy.Close()
+}

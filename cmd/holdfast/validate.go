@@ -1,0 +1,37 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/holdfast-dev/holdfast/config"
+)
+
+func init() {
+	register("validate", "check a config file and print every error with its key and line", runValidate)
+}
+
+func runValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "holdfast.yaml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if _, err := config.Load(*file); err != nil {
+		var es config.Errors
+		if errors.As(err, &es) {
+			for _, e := range es {
+				fmt.Fprintf(stderr, "%s: %s\n", *file, e)
+			}
+			fmt.Fprintf(stderr, "%s: %d error(s)\n", *file, len(es))
+		} else {
+			fmt.Fprintf(stderr, "%s: %v\n", *file, err)
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *file)
+	return 0
+}

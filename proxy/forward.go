@@ -1,0 +1,348 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/holdfast-dev/holdfast/hedge"
+	"github.com/holdfast-dev/holdfast/upstream"
+)
+
+type outcomeKind uint8
+
+const (
+	outcomeResponse       outcomeKind = iota // the upstream answered; resp is set
+	outcomeConnectFailure                    // no connection could be made
+	outcomeReset                             // the connection broke before a full response head
+	outcomeTryTimeout                        // the per-try timeout passed
+	outcomeLocal                             // holdfast refused the attempt itself; reason is set
+	outcomeTimeout                           // the route timeout passed
+	outcomeCanceled                          // the client went away
+)
+
+// outcome is how one attempt, or the whole request, ended.
+type outcome struct {
+	kind       outcomeKind
+	resp       *http.Response
+	err        error
+	reason     string        // for outcomeLocal
+	retryAfter time.Duration // a wait hint from a rejection or a Retry-After header
+	ep         *upstream.Endpoint
+	cancel     context.CancelFunc // ends the attempt's own context, after its body is read
+}
+
+// discard releases an outcome that will not be sent to the client.
+func (o *outcome) discard() {
+	if o == nil {
+		return
+	}
+	if o.resp != nil {
+		o.resp.Body.Close()
+	}
+	if o.cancel != nil {
+		o.cancel()
+	}
+}
+
+// succeeded reports whether an attempt needs no retry from the upstream's
+// point of view (a response below 500).
+func (o *outcome) failed() bool {
+	return o.kind != outcomeResponse || o.resp.StatusCode >= 500
+}
+
+// statusError carries an upstream's Retry-After hint to the retry policy.
+type statusError struct {
+	status     int
+	retryAfter time.Duration
+}
+
+func (e *statusError) Error() string              { return "proxy: upstream status " + strconv.Itoa(e.status) }
+func (e *statusError) RetryAfter() time.Duration { return e.retryAfter }
+
+// exchange is one client request on its way through the attempts.
+type exchange struct {
+	r        *http.Request
+	rt       *route
+	cl       *cluster
+	header   http.Header // the outbound header, shared read-only by attempts
+	body     *reqBody
+	attempts atomic.Int32
+
+	// mu guards exclude, which hedged attempts share.
+	mu      sync.Mutex
+	exclude upstream.Mask
+}
+
+// forward runs the route's retry and hedge policies and returns the outcome
+// to give the client. The caller owns the returned outcome.
+func (p *Proxy) forward(ctx context.Context, x *exchange) *outcome {
+	rt := x.rt
+	retryable := isIdempotent(x.r) && x.body.replayable
+	attempts := rt.retry.Config().Attempts
+	if !retryable {
+		attempts = 1
+	}
+	budget := rt.budget(x.cl)
+	budget.RecordRequest()
+	var prev time.Duration
+	for n := 1; ; n++ {
+		var o *outcome
+		if retryable && rt.hedger != nil {
+			o = p.hedged(ctx, x)
+		} else {
+			o = p.attempt(ctx, x)
+		}
+		if !rt.retryOn.retryable(o) || n >= attempts || ctx.Err() != nil {
+			return o
+		}
+		if !budget.TryRetry() {
+			p.emitBudgetExhausted(rt, x.cl)
+			return o
+		}
+		var hint error
+		if o.kind == outcomeResponse {
+			hint = &statusError{status: o.resp.StatusCode, retryAfter: o.retryAfter}
+			if o.retryAfter == 0 {
+				hint = errUpstreamStatus
+			}
+		} else if o.err != nil {
+			hint = o.err
+		}
+		wait, ok := rt.retry.Backoff(n, prev, hint)
+		if !ok {
+			return o
+		}
+		if dl, has := ctx.Deadline(); has && time.Now().Add(wait).After(dl) {
+			return o // waiting would pass the route timeout: answer now
+		}
+		o.discard()
+		prev = wait
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctxOutcome(ctx)
+			}
+		}
+	}
+}
+
+func ctxOutcome(ctx context.Context) *outcome {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &outcome{kind: outcomeTimeout, err: ctx.Err()}
+	}
+	return &outcome{kind: outcomeCanceled, err: ctx.Err()}
+}
+
+// errLost ends a hedged attempt that succeeded after another already had.
+var errLost = errors.New("proxy: another hedged attempt won")
+
+// attemptFailed carries a failed attempt's outcome through the hedger.
+type attemptFailed struct{ o *outcome }
+
+func (e *attemptFailed) Error() string { return "proxy: attempt failed" }
+
+// hedged runs one attempt and, while it is slow, hedged extra attempts on
+// other endpoints; the first good answer wins and the rest are discarded.
+func (p *Proxy) hedged(ctx context.Context, x *exchange) *outcome {
+	var mu sync.Mutex
+	var failures []*outcome
+	done := false
+	won := false
+	o, err := hedge.Get(ctx, x.rt.hedger, func(actx context.Context) (*outcome, error) {
+		o := p.attempt(actx, x)
+		mu.Lock()
+		defer mu.Unlock()
+		if done || (won && !o.failed()) {
+			o.discard()
+			return nil, errLost
+		}
+		if o.failed() {
+			failures = append(failures, o)
+			return nil, &attemptFailed{o: o}
+		}
+		won = true
+		return o, nil
+	})
+	mu.Lock()
+	done = true
+	list := failures
+	mu.Unlock()
+	var af *attemptFailed
+	if err != nil && !errors.As(err, &af) {
+		// The route context ended before any attempt answered.
+		for _, f := range list {
+			f.discard()
+		}
+		return ctxOutcome(ctx)
+	}
+	if af != nil {
+		o = af.o
+	}
+	for _, f := range list {
+		if f != o {
+			f.discard()
+		}
+	}
+	return o
+}
+
+// attempt makes one upstream call: pick an endpoint not tried yet, pass the
+// upstream's breaker and concurrency limit, and send.
+func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
+	cl := x.cl
+	x.mu.Lock()
+	ep, err := cl.up.Pick(x.exclude)
+	if err != nil && !x.exclude.Empty() {
+		// Every endpoint has been tried: go round again.
+		x.exclude = upstream.Mask{}
+		ep, err = cl.up.Pick(x.exclude)
+	}
+	if err == nil {
+		x.exclude.Add(ep.Index())
+	}
+	x.mu.Unlock()
+	if err != nil {
+		return &outcome{kind: outcomeLocal, reason: ReasonNoHealthyUpstream, err: err}
+	}
+	release, reason, err := cl.admit(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctxOutcome(ctx)
+		}
+		o := &outcome{kind: outcomeLocal, reason: reason, err: err}
+		if ra, ok := retryAfterOf(err); ok {
+			o.retryAfter = ra
+		}
+		return o
+	}
+	x.attempts.Add(1)
+
+	actx, cancel := ctx, context.CancelFunc(nil)
+	if ptt := x.rt.retry.Config().PerTryTimeout; ptt > 0 {
+		actx, cancel = context.WithTimeout(ctx, ptt)
+	}
+	out, err := x.outRequest(actx, ep)
+	if err != nil {
+		release(nil, 0)
+		if cancel != nil {
+			cancel()
+		}
+		return &outcome{kind: outcomeLocal, reason: ReasonInvalidRequest, err: err}
+	}
+	ep.Start()
+	begin := time.Now()
+	resp, err := cl.rt.RoundTrip(out)
+	took := time.Since(begin)
+	o := &outcome{ep: ep, cancel: cancel, resp: resp, err: err}
+	switch {
+	case err == nil:
+		o.kind = outcomeResponse
+		if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests {
+			o.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		}
+		ep.Done(took, upstream.StatusOutcome(resp.StatusCode))
+		if resp.StatusCode >= 500 {
+			release(errUpstreamStatus, took)
+		} else {
+			release(nil, took)
+		}
+		return o
+	case ctx.Err() != nil:
+		ep.Done(took, upstream.ErrorOutcome(ctx, ctx.Err()))
+		release(context.Canceled, took)
+		if cancel != nil {
+			cancel()
+		}
+		return ctxOutcome(ctx)
+	case actx.Err() != nil:
+		o.kind = outcomeTryTimeout
+	default:
+		var ce *ConnectError
+		if errors.As(err, &ce) || isDialError(err) {
+			o.kind = outcomeConnectFailure
+		} else {
+			o.kind = outcomeReset
+		}
+	}
+	ep.Done(took, upstream.Failure)
+	release(err, took)
+	if cancel != nil {
+		cancel()
+	}
+	o.cancel = nil
+	return o
+}
+
+// outRequest builds the request for one attempt to ep.
+func (x *exchange) outRequest(ctx context.Context, ep *upstream.Endpoint) (*http.Request, error) {
+	addr := ep.Address()
+	u := &url.URL{
+		Scheme:   addr.Scheme,
+		Host:     addr.Host,
+		Path:     x.r.URL.Path,
+		RawPath:  x.r.URL.RawPath,
+		RawQuery: x.r.URL.RawQuery,
+	}
+	if u.Scheme == "" {
+		u.Scheme = "http"
+	}
+	out, err := http.NewRequestWithContext(ctx, x.r.Method, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	out.URL = u
+	out.Header = x.header
+	out.Host = x.r.Host
+	out.Trailer = x.r.Trailer
+	if err := x.body.attach(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func retryAfterOf(err error) (time.Duration, bool) {
+	type hinter interface{ RetryAfter() time.Duration }
+	var h hinter
+	if errors.As(err, &h) {
+		return h.RetryAfter(), true
+	}
+	return 0, false
+}
+
+// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP-date
+// (RFC 9110 §10.2.3). It returns 0 for anything else.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		if secs > 86400 {
+			secs = 86400
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+func isDialError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}

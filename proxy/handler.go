@@ -1,0 +1,294 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/holdfast-dev/holdfast"
+)
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// ServeHTTP forwards r by the running config.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := p.state.Load()
+	start := time.Now()
+	info := RequestInfo{Method: r.Method}
+	defer func() {
+		if p.opts.OnRequest != nil {
+			info.Duration = time.Since(start)
+			p.opts.OnRequest(info)
+		}
+	}()
+	local := func(status int, reason, msg string, retryAfter time.Duration) {
+		info.Status, info.Reason = status, reason
+		localReply(w, status, reason, msg, retryAfter)
+	}
+
+	if r.Method == http.MethodConnect {
+		local(http.StatusMethodNotAllowed, ReasonInvalidRequest, "CONNECT is not supported", 0)
+		return
+	}
+	var rt *route
+	for _, c := range st.routes {
+		if c.match.match(r) {
+			rt = c
+			break
+		}
+	}
+	if rt == nil {
+		local(http.StatusNotFound, ReasonNoRoute, "no route matches "+r.Method+" "+sanitizePath(r.URL.Path), 0)
+		return
+	}
+	info.Route = rt.name
+
+	if rt.limiter != nil {
+		key := rt.limitKey(r)
+		if !rt.limiter.Allow(key) {
+			local(http.StatusTooManyRequests, ReasonRateLimited, "rate limit exceeded", rt.limitRetryAfter(key))
+			return
+		}
+	}
+
+	maxBody := st.cfg.Limits.MaxBodyBytes
+	if maxBody >= 0 {
+		if r.ContentLength > maxBody {
+			local(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, "request body is larger than "+strconv.FormatInt(maxBody, 10)+" bytes", 0)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), rt.cfg.Timeout)
+	defer cancel()
+
+	if f := rt.fault; f != nil {
+		if f.Abort != nil && rand.Float64()*100 < f.Abort.Percent {
+			local(f.Abort.Status, ReasonFault, "fault injected by route "+rt.name, 0)
+			return
+		}
+		if f.Delay != nil && rand.Float64()*100 < f.Delay.Percent {
+			t := time.NewTimer(f.Delay.Duration)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+	}
+
+	cl := rt.pick()
+	info.Upstream = cl.name
+
+	hdr := r.Header.Clone()
+	proto := upgradeType(r.Header)
+	removeHopHeaders(hdr)
+	setForwarded(hdr, r)
+	id := requestID(hdr)
+	w.Header().Set("X-Request-Id", id)
+
+	if proto != "" {
+		p.serveUpgrade(ctx, w, r, rt, cl, hdr, proto, &info)
+		return
+	}
+
+	body, err := prepareBody(r, rt.maxReplay, isIdempotent(r))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			local(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, "request body is larger than "+strconv.FormatInt(mbe.Limit, 10)+" bytes", 0)
+			return
+		}
+		local(http.StatusBadRequest, ReasonInvalidRequest, "cannot read the request body", 0)
+		return
+	}
+
+	x := &exchange{r: r, rt: rt, cl: cl, header: hdr, body: body}
+	o := p.forward(ctx, x)
+	info.Attempts = int(x.attempts.Load())
+	if o.ep != nil {
+		info.Endpoint = o.ep.Address().Host
+	}
+	if o.kind == outcomeResponse && (o.resp.StatusCode < 500 || !p.fallbackFor(rt, "5xx")) {
+		info.Status = o.resp.StatusCode
+		p.relay(w, o, info.Attempts)
+		return
+	}
+	defer o.discard()
+	status, reason, msg, retryAfter := p.failure(ctx, r, o)
+	var mbe *http.MaxBytesError
+	if errors.As(o.err, &mbe) {
+		status, reason, msg = http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, "request body is larger than "+strconv.FormatInt(mbe.Limit, 10)+" bytes"
+	}
+	if o.kind == outcomeResponse {
+		reason = "5xx"
+	}
+	if rt.fallback != nil && rt.fallbackOn[reason] {
+		info.Status, info.Reason, info.Fallback = rt.fallback.Status, reason, true
+		writeFallback(w, rt, reason)
+		return
+	}
+	if o.kind == outcomeResponse {
+		info.Status = o.resp.StatusCode
+		p.relay(w, o, info.Attempts)
+		return
+	}
+	if o.kind == outcomeCanceled {
+		// The client is gone; nobody reads this. 499 is nginx's code for it.
+		info.Status, info.Reason = 499, "client_closed"
+		return
+	}
+	w.Header().Set(HeaderAttempts, strconv.Itoa(info.Attempts))
+	local(status, reason, msg, retryAfter)
+}
+
+func (p *Proxy) fallbackFor(rt *route, reason string) bool {
+	return rt.fallback != nil && rt.fallbackOn[reason]
+}
+
+// failure maps a failed outcome to its local reply.
+func (p *Proxy) failure(ctx context.Context, r *http.Request, o *outcome) (status int, reason, msg string, retryAfter time.Duration) {
+	switch o.kind {
+	case outcomeLocal:
+		switch o.reason {
+		case ReasonBreakerOpen:
+			return http.StatusServiceUnavailable, o.reason, "circuit breaker is open", o.retryAfter
+		case ReasonOverloaded:
+			return http.StatusServiceUnavailable, o.reason, "upstream is at its concurrency limit", o.retryAfter
+		case ReasonNoHealthyUpstream:
+			return http.StatusServiceUnavailable, o.reason, "no healthy upstream endpoint", 0
+		case ReasonTimeout:
+			return http.StatusGatewayTimeout, o.reason, "timed out waiting for the upstream", 0
+		}
+		return http.StatusBadGateway, o.reason, "request could not be sent upstream", 0
+	case outcomeTimeout, outcomeTryTimeout:
+		return http.StatusGatewayTimeout, ReasonTimeout, "upstream did not answer in time", 0
+	case outcomeConnectFailure:
+		return http.StatusServiceUnavailable, ReasonNoHealthyUpstream, "cannot connect to the upstream", 0
+	case outcomeReset:
+		return http.StatusBadGateway, ReasonUpstreamReset, "upstream closed the connection", 0
+	}
+	return http.StatusBadGateway, ReasonUpstreamError, "upstream error", 0
+}
+
+func writeFallback(w http.ResponseWriter, rt *route, reason string) {
+	f := rt.fallback
+	h := w.Header()
+	for k, v := range f.Headers {
+		h.Set(k, v)
+	}
+	h.Set(HeaderReason, reason)
+	h.Set("X-Holdfast-Fallback", "true")
+	h.Set("Content-Length", strconv.Itoa(len(f.Body)))
+	w.WriteHeader(f.Status)
+	io.WriteString(w, f.Body)
+}
+
+// relay sends an upstream response to the client, streaming its body and
+// passing its trailers on.
+func (p *Proxy) relay(w http.ResponseWriter, o *outcome, attempts int) {
+	resp := o.resp
+	defer o.discard()
+	removeHopHeaders(resp.Header)
+	h := w.Header()
+	copyHeader(h, resp.Header)
+	h.Set(HeaderAttempts, strconv.Itoa(attempts))
+	if len(resp.Trailer) > 0 {
+		keys := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		h.Set("Trailer", strings.Join(keys, ", "))
+		h.Del("Content-Length")
+	}
+	w.WriteHeader(resp.StatusCode)
+	if err := copyBody(w, resp); err != nil {
+		// The upstream broke mid-body: the only honest thing left is to
+		// break the client's response too, so it does not look complete.
+		panic(http.ErrAbortHandler)
+	}
+	for k, vs := range resp.Trailer {
+		h[http.TrailerPrefix+k] = vs
+	}
+}
+
+// copyBody copies resp's body to w, flushing after each read when the body
+// is a stream (unknown length, server-sent events, gRPC).
+func copyBody(w http.ResponseWriter, resp *http.Response) error {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	ct := resp.Header.Get("Content-Type")
+	stream := resp.ContentLength < 0 || strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "application/grpc")
+	rc := http.NewResponseController(w)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil // the client went away; nothing to repair
+			}
+			if stream {
+				rc.Flush()
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (p *Proxy) emitBudgetExhausted(rt *route, cl *cluster) {
+	holdfast.Emit(p.opts.Listener, holdfast.Event{Policy: cl.name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonBudgetExhausted})
+}
+
+// serveUpgrade forwards a WebSocket (or other Upgrade) request. It is never
+// retried: once the upstream switches protocols, bytes flow both ways.
+func (p *Proxy) serveUpgrade(ctx context.Context, w http.ResponseWriter, r *http.Request, rt *route, cl *cluster, hdr http.Header, proto string, info *RequestInfo) {
+	x := &exchange{r: r, rt: rt, cl: cl, header: hdr, body: &reqBody{stream: r.Body, length: r.ContentLength}}
+	ep, err := cl.up.Pick(x.exclude)
+	if err != nil {
+		info.Status, info.Reason = 503, ReasonNoHealthyUpstream
+		localReply(w, 503, ReasonNoHealthyUpstream, "no healthy upstream endpoint", 0)
+		return
+	}
+	// An upgraded connection outlives the route timeout by design; it ends
+	// when either side closes or the client goes away.
+	out, err := x.outRequest(context.WithoutCancel(ctx), ep)
+	if err != nil {
+		info.Status, info.Reason = 400, ReasonInvalidRequest
+		localReply(w, 400, ReasonInvalidRequest, "invalid request", 0)
+		return
+	}
+	info.Endpoint, info.Attempts = ep.Address().Host, 1
+	ep.Start()
+	begin := time.Now()
+	status, err := proxyUpgrade(r.Context(), w, out, proto, cl.dialer)
+	if err != nil {
+		ep.Done(time.Since(begin), 1)
+		info.Status, info.Reason = 502, ReasonUpstreamReset
+		localReply(w, 502, ReasonUpstreamReset, "upgrade failed", 0)
+		return
+	}
+	ep.Done(time.Since(begin), 0)
+	info.Status = status
+}
+
+// sanitizePath bounds a path quoted in a reply.
+func sanitizePath(p string) string {
+	if len(p) > 200 {
+		return p[:200] + "..."
+	}
+	return p
+}

@@ -1,0 +1,173 @@
+// Package proxy is holdfast's HTTP data plane: it matches each request to a
+// route and sends it upstream through the route's policies, outermost first:
+// rate limit, route timeout, retry, hedge, endpoint selection, the upstream's
+// circuit breaker and concurrency limit, and the call. Failures it answers
+// itself are local replies with a JSON body and an x-holdfast-reason header.
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/holdfast-dev/holdfast"
+	"github.com/holdfast-dev/holdfast/config"
+)
+
+// RequestInfo describes one finished request, for access logs and metrics.
+type RequestInfo struct {
+	Route    string
+	Upstream string
+	Endpoint string
+	Method   string
+	Status   int
+	Attempts int
+	Duration time.Duration
+	Reason   string // the local reply's reason, or "" for a proxied answer
+	Fallback bool   // the fallback answered
+}
+
+// Options are the parts of a Proxy that do not come from the config file.
+type Options struct {
+	// Logger receives operational logs. Nil is silent.
+	Logger *slog.Logger
+	// Listener receives every policy's events, named by route or upstream.
+	Listener holdfast.Listener
+	// OnRequest is called after each request. It must be safe for
+	// concurrent use.
+	OnRequest func(RequestInfo)
+}
+
+// Proxy is an http.Handler that forwards requests by a config. Reload swaps
+// in a new config without dropping requests. It is safe for concurrent use.
+type Proxy struct {
+	opts  Options
+	state atomic.Pointer[state]
+
+	// mu serialises reloads.
+	mu     sync.Mutex
+	closed bool
+}
+
+// state is one config's live routes and clusters. Requests load it once and
+// keep it to the end, so a reload never changes a request midway.
+type state struct {
+	cfg      *config.Config
+	routes   []*route
+	clusters map[string]*cluster
+}
+
+// New builds a proxy from a validated config.
+func New(cfg *config.Config, opts Options) (*Proxy, error) {
+	p := &Proxy{opts: opts}
+	st, err := p.build(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	p.state.Store(st)
+	return p, nil
+}
+
+// Config returns the config the proxy is running.
+func (p *Proxy) Config() *config.Config { return p.state.Load().cfg }
+
+// Reload swaps in cfg. Upstreams and routes whose config is unchanged keep
+// their state (breaker, outlier ejections, limiter buckets, connections);
+// in-flight requests finish on the config they started with. On error the
+// running config is untouched.
+func (p *Proxy) Reload(cfg *config.Config) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("proxy: closed")
+	}
+	old := p.state.Load()
+	st, err := p.build(cfg, old)
+	if err != nil {
+		return err
+	}
+	p.state.Store(st)
+	// Clusters the new config dropped or replaced stop their health checks;
+	// requests still using them finish, since closing only stops pooling.
+	for name, c := range old.clusters {
+		if st.clusters[name] != c {
+			c.Close()
+		}
+	}
+	return nil
+}
+
+// Close stops health checks and closes idle upstream connections.
+func (p *Proxy) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	for _, c := range p.state.Load().clusters {
+		c.Close()
+	}
+}
+
+func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
+	st := &state{cfg: cfg, clusters: map[string]*cluster{}}
+	var built []*cluster
+	fail := func(err error) (*state, error) {
+		for _, c := range built {
+			c.Close()
+		}
+		return nil, err
+	}
+	for name, uc := range cfg.Upstreams {
+		if old != nil {
+			if prev, ok := old.clusters[name]; ok && sameJSON(prev.cfg, uc) {
+				st.clusters[name] = prev
+				continue
+			}
+		}
+		c, err := newCluster(name, uc, p.opts.Listener)
+		if err != nil {
+			return fail(fmt.Errorf("upstreams.%s: %w", name, err))
+		}
+		built = append(built, c)
+		st.clusters[name] = c
+	}
+	for i, rc := range cfg.Routes {
+		if old != nil {
+			if prev := old.route(rc.Name); prev != nil && sameJSON(prev.cfg, rc) && sameTargets(prev, st) {
+				st.routes = append(st.routes, prev)
+				continue
+			}
+		}
+		r, err := newRoute(rc, st.clusters, p.opts.Listener)
+		if err != nil {
+			return fail(fmt.Errorf("routes[%d]: %w", i, err))
+		}
+		st.routes = append(st.routes, r)
+	}
+	return st, nil
+}
+
+func (s *state) route(name string) *route {
+	for _, r := range s.routes {
+		if r.name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// sameTargets reports whether every cluster r sends to is the one st has
+// under that name, so a reused route does not hold a replaced cluster.
+func sameTargets(r *route, st *state) bool {
+	for _, t := range r.targets {
+		if st.clusters[t.cluster.name] != t.cluster {
+			return false
+		}
+	}
+	return true
+}
