@@ -63,7 +63,7 @@ type statusError struct {
 	retryAfter time.Duration
 }
 
-func (e *statusError) Error() string              { return "proxy: upstream status " + strconv.Itoa(e.status) }
+func (e *statusError) Error() string             { return "proxy: upstream status " + strconv.Itoa(e.status) }
 func (e *statusError) RetryAfter() time.Duration { return e.retryAfter }
 
 // exchange is one client request on its way through the attempts.
