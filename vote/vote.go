@@ -50,10 +50,12 @@ var (
 // New returns a Voter for cfg after applying defaults, or the
 // [*holdfast.ConfigError]s that make cfg invalid.
 func New[T any](cfg Config[T]) (*Voter[T], error) {
-	cfg = cfg.withDefaults()
+	// Validate applies the defaults itself, and must see whether Replicas
+	// was set: only an explicit one bounds Quorum.
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	v := &Voter[T]{
 		s: settings{
 			name:     cfg.Name,
