@@ -125,7 +125,9 @@ func TestLinkKeepsEveryByteInOrderAcrossChanges(t *testing.T) {
 		}()
 		steps := []func(){
 			func() { r.add(t, `{"name":"lag","type":"latency","attributes":{"latency":20,"jitter":5}}`) },
-			func() { r.add(t, `{"name":"cut","type":"slicer","attributes":{"average_size":2,"size_variation":1,"delay":300}}`) },
+			func() {
+				r.add(t, `{"name":"cut","type":"slicer","attributes":{"average_size":2,"size_variation":1,"delay":300}}`)
+			},
 			func() { r.p.removeToxic("lag") },
 			func() { r.p.updateToxic("cut", []byte(`{"attributes":{"average_size":3}}`)) },
 			func() { r.add(t, `{"name":"bw","type":"bandwidth","attributes":{"rate":2}}`) },
