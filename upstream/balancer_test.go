@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"testing"
@@ -301,6 +302,13 @@ func TestPickDoesNotAllocate(t *testing.T) {
 			})
 			if allocs != 0 {
 				t.Errorf("Pick+Start+Done: %v allocs; want 0", allocs)
+			}
+			ctx := t.Context()
+			allocs = testing.AllocsPerRun(1000, func() {
+				_, _ = Do(ctx, u, ex, func(_ context.Context, e *Endpoint) (int, error) { return e.index, nil })
+			})
+			if allocs != 0 {
+				t.Errorf("Do: %v allocs; want 0", allocs)
 			}
 		})
 	}

@@ -1,10 +1,12 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -421,4 +423,25 @@ func TestConcurrentUse(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestLogger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+			ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey {
+					return slog.Attr{}
+				}
+				return a
+			},
+		}))
+		u := newTest(t, Config{Name: "catalog", Endpoints: addrs(2), Logger: logger,
+			OutlierDetection: OutlierConfig{ConsecutiveFailures: 1, BaseEjectionTime: time.Second}}, seeded(1))
+		fail(u.eps[0], 1)
+		want := `level=INFO msg="upstream endpoint_ejected" upstream=catalog reason=consecutive_failures endpoint=http://10.0.0.1:80 until=2000-01-01T00:00:01.000Z` + "\n"
+		if got := buf.String(); got != want {
+			t.Errorf("log = %q; want %q", got, want)
+		}
+	})
 }
