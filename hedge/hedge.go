@@ -82,8 +82,8 @@ func (h *Hedger) Budget() float64 { return h.budget.balance() }
 // implementing [holdfast.Policy]. Attempts overlap: next must be safe to call
 // concurrently, and should be idempotent. Execute returns as soon as one
 // attempt succeeds or fails with a [holdfast.Permanent] error, or ctx is done
-// (returning ctx.Err()); it then cancels the other attempts' contexts with
-// cause [ErrLost] and does NOT wait for them to return. When every attempt
+// (returning ctx.Err()); it then cancels the other attempts' contexts, with
+// cause [ErrLost] unless ctx ended, and does NOT wait for them to return. When every attempt
 // fails, it returns the error of the one that failed last.
 //
 // When the budget cannot pay for an extra attempt at the start, Execute just
@@ -175,6 +175,9 @@ func run[T any, C caller[T]](ctx context.Context, h *Hedger, fn C) (T, error) {
 			last = o.err
 			if holdfast.IsPermanent(o.err) {
 				return zero, o.err
+			}
+			if ctx.Err() != nil {
+				return zero, ctx.Err() // the attempt failed because the call is over
 			}
 			if c.canHedge {
 				c.timer.Stop()

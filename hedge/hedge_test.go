@@ -248,6 +248,25 @@ func TestContextDone(t *testing.T) {
 	})
 }
 
+func TestCancelledCallStartsNoHedge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		h := MustNew(Config{Delay: 50 * ms, Listener: rec})
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(20*ms, cancel)
+		err := h.Execute(ctx, func(ctx context.Context) error {
+			<-ctx.Done() // fails, not permanently, because the caller gave up
+			return ctx.Err()
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Execute = %v; want context.Canceled", err)
+		}
+		if len(rec.get()) != 0 {
+			t.Errorf("events = %v; want none", rec.get())
+		}
+	})
+}
+
 func TestBudgetLimitsHedging(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := &recorder{}

@@ -99,7 +99,8 @@ func (v *Voter[T]) Kind() holdfast.Kind { return holdfast.KindOther }
 // quorum of them agree on. Without a quorum it returns a [*NoQuorumError];
 // the Result is returned either way and says how each implementation voted.
 // If ctx is cancelled (rather than reaching a deadline) Run returns ctx.Err()
-// at once, with the votes gathered so far. Run returns without waiting for
+// at once, with a Result holding the answers gathered so far, unjudged: the
+// Status of a vote is zero unless it failed. Run never waits for
 // implementations that missed the deadline or were cancelled.
 //
 // With fewer implementations than the quorum (or none), Run runs none of them
