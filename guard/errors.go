@@ -49,6 +49,8 @@ type SilencedError struct {
 	Wait   time.Duration // the soonest the guard could be re-admitting calls
 	// Cause is the violation that silenced the guard: what Config.Check
 	// returned, or the error matching ErrInvariant that a call returned.
+	// In the second case the SilencedError matches ErrInvariant too, so
+	// callers telling the two apart should test for ErrSilenced first.
 	Cause error
 }
 

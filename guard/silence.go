@@ -39,7 +39,7 @@ func (g *Guard[T]) silenceLocked(now time.Time, err error) {
 	g.state.Store(int32(StateSilenced))
 	g.recent.reset()
 	if ie, ok := errors.AsType[*InvariantError](err); ok {
-		err = ie.Err // the SilencedError should not itself match ErrInvariant
+		err = ie.Err // a refusal is not a withheld result: keep it from matching ErrInvariant
 	}
 	g.cause = err
 	g.passes = 0
