@@ -32,10 +32,10 @@
 //
 // A successful call on a closed breaker with a count window takes no lock,
 // allocates nothing and never reads the clock: the window is a ring of
-// atomic slots. A time window or a slow-call threshold needs a clock read per
-// call (about 30ns, more than the rest of the call's cost); a caller that
-// already has the time can pass it with [Breaker.AllowAt] and
-// [Permit.Record].
+// atomic slots. A time window needs one clock read per call and a slow-call
+// threshold two; on many machines a clock read costs more than the rest of
+// the call. A caller that already has the time, such as a proxy measuring
+// latency, can pass it with [Breaker.AllowAt] and [Permit.Record] instead.
 //
 // # Use
 //

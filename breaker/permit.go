@@ -149,7 +149,7 @@ func (p Permit) Record(success bool, d time.Duration) {
 	}
 	end := int64(noTime)
 	if p.start != noTime {
-		end = p.start + int64(d)
+		end = addSat(p.start, int64(d))
 	} else if e.b.clocked {
 		end = e.b.now()
 	}

@@ -71,7 +71,7 @@ func (w *countWindow) counts() windowCounts {
 //
 // Tags wrap after 2^32 buckets (49 days at the smallest width, 1ms), so a
 // bucket left untouched for exactly a multiple of that would count again for
-// one window; counts saturate at 2^32-1 per bucket.
+// one window; counts saturate near 2^32-2^16 per bucket.
 type timeWindow struct {
 	width int64 // nanoseconds per bucket
 	n     int64
@@ -100,8 +100,21 @@ func (w *timeWindow) add(t int64, bits uint32) {
 	}
 }
 
+// addMargin keeps bump's plain Add from carrying into the tag: the count
+// stays at most this far below 2^32 before the concurrent adders that saw a
+// smaller count land.
+const addMargin = 1 << 16
+
 // bump adds one to the count in *word for the bucket tagged tag.
 func bump(word *atomic.Uint64, tag uint32) {
+	// The common case, the bucket is current: a plain add, which cannot fail
+	// and retry under contention as a compare-and-swap can. If the bucket
+	// expires between the load and the add, the outcome lands in the newer
+	// bucket, a bucket late; that is within the window's granularity.
+	if old := word.Load(); uint32(old>>32) == tag && uint32(old) != 0 && uint32(old) < math.MaxUint32-addMargin {
+		word.Add(1)
+		return
+	}
 	for {
 		old := word.Load()
 		var next uint64
@@ -109,8 +122,8 @@ func bump(word *atomic.Uint64, tag uint32) {
 		case n == 0 || int32(otag-tag) < 0: // empty, or an expired bucket
 			next = uint64(tag)<<32 | 1
 		case otag == tag:
-			if n == math.MaxUint32 {
-				return
+			if n >= math.MaxUint32-addMargin {
+				return // saturated
 			}
 			next = old + 1
 		default:
