@@ -126,8 +126,10 @@ type KeyedConfig struct {
 	// SweepInterval is how often each shard drops its idle keys (those whose
 	// bucket is full again, which can be forgotten without changing any
 	// decision) and gives back the memory they took. Sweeps are done by the
-	// calls themselves, so they need no goroutine; [Keyed.Sweep] does one at
-	// once. Default 1m.
+	// calls themselves, so they need no goroutine: the first call to a shard
+	// after its sweep is due pays for it, in time proportional to the keys
+	// the shard holds (at most 4,096 at the default MaxKeys). [Keyed.Sweep]
+	// does one at once. Default 1m.
 	SweepInterval time.Duration `yaml:"sweep_interval" json:"sweep_interval"`
 
 	// KeyFunc picks the key of a call made through [Keyed.Execute]. Default

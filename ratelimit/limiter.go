@@ -111,7 +111,8 @@ func (l *Limiter) TokensAt(now time.Time) float64 {
 // Wait blocks until a token is available and takes it. It returns at once,
 // with a [*LimitedError] wrapping context.DeadlineExceeded, when the token
 // would come only after ctx's deadline; and with ctx's error when ctx is
-// done first, in which case the token is given back.
+// done first, in which case the token is given back as by
+// [Reservation.CancelAt] (unless tokens were granted after it).
 func (l *Limiter) Wait(ctx context.Context) error { return l.WaitN(ctx, 1) }
 
 // WaitN is [Limiter.Wait] for n tokens. It returns an error wrapping
