@@ -35,6 +35,14 @@ type Config struct {
 	// notice first. Zero means 10ms.
 	OverrunThreshold time.Duration `yaml:"overrun_threshold" json:"overrun_threshold"`
 
+	// Wait runs the function on the caller's goroutine and returns only when
+	// it does, the way failsafe-go's timeout works. It costs no goroutine per
+	// call, but a function that ignores cancellation then holds the caller
+	// past the deadline; the call still fails with ErrTimeout and the overrun
+	// is reported. Default false: Execute returns at the deadline and leaves
+	// the function running on its own goroutine.
+	Wait bool `yaml:"wait" json:"wait"`
+
 	// OnOverrun, when not nil, is called once a call that Execute stopped
 	// waiting for finally returns, at least OverrunThreshold later, with how
 	// long it ran after Execute stopped waiting and the error it returned. It

@@ -136,6 +136,9 @@ func (t *Timeout) run(ctx context.Context, next func(context.Context) error) (er
 	}
 	deadline := time.Now().Add(t.cfg.Timeout)
 	cctx, cancel := context.WithDeadlineCause(ctx, deadline, ErrTimeout)
+	if t.cfg.Wait {
+		return t.runInline(ctx, cctx, cancel, deadline, next)
+	}
 	c := &call{done: make(chan struct{})}
 	go t.call(c, cctx, cancel, next)
 
@@ -166,6 +169,36 @@ func (t *Timeout) run(ctx context.Context, next func(context.Context) error) (er
 
 // result turns a call that returned while the caller waited into Execute's
 // result.
+// runInline is run for Config.Wait: the function runs on the caller's
+// goroutine, and a return after the deadline is a timeout and an overrun.
+func (t *Timeout) runInline(ctx, cctx context.Context, cancel context.CancelFunc, deadline time.Time, next func(context.Context) error) (error, bool) {
+	c := &call{}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				cancel()
+				panic(r)
+			}
+		}()
+		c.err = next(cctx)
+	}()
+	expired := context.Cause(cctx) == ErrTimeout
+	cancel()
+	if !expired {
+		return c.err, true
+	}
+	if overrun := time.Since(deadline); overrun >= t.cfg.OverrunThreshold {
+		t.overran(overrun, c)
+	}
+	cause := c.err
+	if cause == nil {
+		cause = context.DeadlineExceeded
+	}
+	err := &TimeoutError{Limit: t.cfg.Timeout, Err: cause}
+	t.timedOut(ctx, err)
+	return err, true
+}
+
 func (t *Timeout) result(ctx context.Context, c *call, cancel context.CancelFunc) error {
 	cancel()
 	switch {
