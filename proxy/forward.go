@@ -74,6 +74,8 @@ type exchange struct {
 	header   http.Header // the outbound header, shared read-only by attempts
 	body     *reqBody
 	attempts atomic.Int32
+	hedges   atomic.Int32 // hedged attempts started, for RequestInfo
+	retries  int          // retry rounds; forward's goroutine only
 
 	// mu guards exclude, which hedged attempts share.
 	mu      sync.Mutex
@@ -133,6 +135,7 @@ func (p *Proxy) forward(ctx context.Context, x *exchange) *outcome {
 				return ctxOutcome(ctx)
 			}
 		}
+		x.retries++
 	}
 }
 
@@ -158,7 +161,11 @@ func (p *Proxy) hedged(ctx context.Context, x *exchange) *outcome {
 	var failures []*outcome
 	done := false
 	won := false
+	var calls atomic.Int32
 	o, err := hedge.Get(ctx, x.rt.hedger, func(actx context.Context) (*outcome, error) {
+		if calls.Add(1) > 1 {
+			x.hedges.Add(1)
+		}
 		o := p.attempt(actx, x)
 		mu.Lock()
 		defer mu.Unlock()

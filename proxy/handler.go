@@ -115,6 +115,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{r: r, rt: rt, cl: cl, header: hdr, body: body}
 	o := p.forward(ctx, x)
 	info.Attempts = int(x.attempts.Load())
+	info.Retries, info.Hedges = x.retries, int(x.hedges.Load())
 	if o.ep != nil {
 		info.Endpoint = o.ep.Address().Host
 	}

@@ -25,6 +25,8 @@ type RequestInfo struct {
 	Method   string
 	Status   int
 	Attempts int
+	Retries  int // retry rounds after the first
+	Hedges   int // hedged attempts beyond the first of each round
 	Duration time.Duration
 	Reason   string // the local reply's reason, or "" for a proxied answer
 	Fallback bool   // the fallback answered

@@ -1,0 +1,217 @@
+package proxy
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/holdfast-dev/holdfast/breaker"
+	"github.com/holdfast-dev/holdfast/upstream"
+)
+
+// Status is a snapshot of a running proxy for the admin API, the status page
+// and metrics: its routes in match order and its upstreams by name. It encodes
+// as JSON with snake_case keys.
+type Status struct {
+	Routes    []RouteStatus    `json:"routes"`
+	Upstreams []UpstreamStatus `json:"upstreams"`
+}
+
+// RouteStatus describes one route: where it sends requests and which
+// policies it applies. Routes keep no traffic counts of their own; those come
+// from [Options].OnRequest.
+type RouteStatus struct {
+	Name string `json:"name"`
+	// Match is a short, human-readable form of the route's match, such as
+	// "GET,HEAD /catalog*". Header conditions show their names only.
+	Match string `json:"match"`
+	// Targets are the upstreams the route sends to, with their weights (1
+	// for a single upstream).
+	Targets []RouteTarget `json:"targets"`
+	// Timeout bounds the whole request, retries included.
+	Timeout time.Duration `json:"timeout"`
+	// Attempts is the most attempts a retryable request gets, the first
+	// included.
+	Attempts int `json:"attempts"`
+	// Hedge, RateLimit, Fallback and Fault report which optional policies
+	// the route has.
+	Hedge     bool `json:"hedge"`
+	RateLimit bool `json:"rate_limit"`
+	Fallback  bool `json:"fallback"`
+	Fault     bool `json:"fault"`
+	// RateLimitKeys is how many rate-limit buckets the route holds now (1
+	// for a route-wide limit once used); 0 without a rate limit.
+	RateLimitKeys int `json:"rate_limit_keys,omitempty"`
+}
+
+// RouteTarget is one upstream of a route.
+type RouteTarget struct {
+	Upstream string `json:"upstream"`
+	Weight   int    `json:"weight"`
+}
+
+// UpstreamStatus is one upstream: its endpoints (from [upstream.Status],
+// whose fields it embeds), and the policies that guard all of them together.
+type UpstreamStatus struct {
+	upstream.Status
+	// Breaker is the circuit breaker's snapshot; nil without a breaker.
+	Breaker *BreakerStatus `json:"breaker,omitempty"`
+	// Concurrency is the concurrency limit's snapshot; nil without one.
+	Concurrency *ConcurrencyStatus `json:"concurrency,omitempty"`
+	// RetryBudget is the upstream's shared retry budget.
+	RetryBudget BudgetStatus `json:"retry_budget"`
+}
+
+// BreakerStatus is a circuit breaker's state, from [breaker.Counts].
+type BreakerStatus struct {
+	// State is "closed", "open" or "half_open".
+	State string `json:"state"`
+	// Forced reports a breaker held in State by hand.
+	Forced bool `json:"forced"`
+	// Calls, Failures and FailureRate describe the current closed window.
+	Calls               int64   `json:"calls"`
+	Failures            int64   `json:"failures"`
+	FailureRate         float64 `json:"failure_rate"`
+	SlowCallRate        float64 `json:"slow_call_rate"`
+	ConsecutiveFailures int64   `json:"consecutive_failures"`
+	// RemainingSeconds is how long an open breaker stays open.
+	RemainingSeconds float64 `json:"remaining_seconds"`
+	// Trips counts the times the breaker opened on its own.
+	Trips uint64 `json:"trips"`
+}
+
+// ConcurrencyStatus is an upstream's concurrency limit.
+type ConcurrencyStatus struct {
+	// Kind is "fixed" (a bulkhead with a queue) or "adaptive".
+	Kind string `json:"kind"`
+	// Limit is the fixed limit, or the adaptive limit's current value.
+	Limit    int `json:"limit"`
+	InFlight int `json:"in_flight"`
+	// Queued is how many calls wait for a slot (fixed limits only).
+	Queued int `json:"queued"`
+	// MinRTTSeconds is the adaptive limit's no-load latency estimate.
+	MinRTTSeconds float64 `json:"min_rtt_seconds,omitempty"`
+	// Probing reports an adaptive limit held low to re-measure MinRTT.
+	Probing bool `json:"probing,omitempty"`
+}
+
+// BudgetStatus is the window of a retry budget.
+type BudgetStatus struct {
+	Requests  int64 `json:"requests"`  // requests counted in the window
+	Retries   int64 `json:"retries"`   // retries counted in the window
+	Remaining int64 `json:"remaining"` // retries that would be allowed now
+}
+
+// Status returns a snapshot of the running config's routes and upstreams.
+// It is safe to call at any time, from any goroutine; each part is read as
+// the snapshot passes it, so counts that move with traffic may disagree
+// slightly with each other.
+func (p *Proxy) Status() Status {
+	st := p.state.Load()
+	now := time.Now()
+	s := Status{
+		Routes:    make([]RouteStatus, 0, len(st.routes)),
+		Upstreams: make([]UpstreamStatus, 0, len(st.clusters)),
+	}
+	for _, r := range st.routes {
+		s.Routes = append(s.Routes, r.status())
+	}
+	names := make([]string, 0, len(st.clusters))
+	for name := range st.clusters {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		s.Upstreams = append(s.Upstreams, st.clusters[name].status(now))
+	}
+	return s
+}
+
+func (r *route) status() RouteStatus {
+	rs := RouteStatus{
+		Name:      r.name,
+		Match:     matchString(r.cfg.Match.Methods, r.cfg.Match.Path, r.cfg.Match.PathPrefix, r.cfg.Match.PathRegex, len(r.cfg.Match.Headers)),
+		Timeout:   r.cfg.Timeout,
+		Attempts:  r.retry.Config().Attempts,
+		Hedge:     r.hedger != nil,
+		RateLimit: r.limiter != nil,
+		Fallback:  r.fallback != nil,
+		Fault:     r.fault != nil,
+	}
+	for _, t := range r.targets {
+		rs.Targets = append(rs.Targets, RouteTarget{Upstream: t.cluster.name, Weight: t.weight})
+	}
+	if r.limiter != nil {
+		rs.RateLimitKeys = r.limiter.Len()
+	}
+	return rs
+}
+
+// matchString renders a route's match for people: methods, then the path
+// condition, then how many header conditions there are.
+func matchString(methods []string, path, prefix, regex string, headers int) string {
+	var b strings.Builder
+	if len(methods) > 0 {
+		b.WriteString(strings.Join(methods, ","))
+		b.WriteByte(' ')
+	}
+	switch {
+	case path != "":
+		b.WriteString(path)
+	case prefix != "":
+		b.WriteString(prefix + "*")
+	case regex != "":
+		b.WriteString("~" + regex)
+	default:
+		b.WriteString("*")
+	}
+	if headers > 0 {
+		b.WriteString(" +" + strconv.Itoa(headers) + " header")
+		if headers > 1 {
+			b.WriteString("s")
+		}
+	}
+	return b.String()
+}
+
+func (c *cluster) status(now time.Time) UpstreamStatus {
+	us := UpstreamStatus{Status: c.up.Status()}
+	if c.breaker != nil {
+		us.Breaker = breakerStatus(c.breaker.CountsAt(now))
+	}
+	switch {
+	case c.adaptive != nil:
+		us.Concurrency = &ConcurrencyStatus{
+			Kind:          "adaptive",
+			Limit:         c.adaptive.Limit(),
+			InFlight:      c.adaptive.InFlight(),
+			MinRTTSeconds: c.adaptive.MinRTT().Seconds(),
+			Probing:       c.adaptive.Probing(),
+		}
+	case c.bulkhead != nil:
+		us.Concurrency = &ConcurrencyStatus{
+			Kind:     "fixed",
+			Limit:    c.bulkhead.Limit(),
+			InFlight: c.bulkhead.InFlight(),
+			Queued:   c.bulkhead.Queued(),
+		}
+	}
+	bs := c.budget.StatsAt(now)
+	us.RetryBudget = BudgetStatus{Requests: bs.Requests, Retries: bs.Retries, Remaining: bs.Remaining}
+	return us
+}
+
+func breakerStatus(c breaker.Counts) *BreakerStatus {
+	return &BreakerStatus{
+		State:               c.State.String(),
+		Forced:              c.Forced,
+		Calls:               c.Calls,
+		Failures:            c.Failures,
+		FailureRate:         c.FailureRate,
+		SlowCallRate:        c.SlowCallRate,
+		ConsecutiveFailures: c.ConsecutiveFailures,
+		RemainingSeconds:    c.Remaining.Seconds(),
+		Trips:               c.Trips,
+	}
+}
