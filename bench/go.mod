@@ -9,4 +9,6 @@ require (
 	golang.org/x/time v0.16.0
 )
 
+require github.com/bits-and-blooms/bitset v1.24.4 // indirect
+
 replace github.com/holdfast-dev/holdfast => ../

@@ -25,9 +25,10 @@ type Timeout struct {
 
 // Interface guards.
 var (
-	_ holdfast.Policy = (*Timeout)(nil)
-	_ holdfast.Named  = (*Timeout)(nil)
-	_ holdfast.Kinded = (*Timeout)(nil)
+	_ holdfast.Policy     = (*Timeout)(nil)
+	_ holdfast.Named      = (*Timeout)(nil)
+	_ holdfast.Kinded     = (*Timeout)(nil)
+	_ holdfast.Concurrent = (*Timeout)(nil)
 )
 
 // New returns a Timeout configured by c, after applying defaults to its zero
@@ -265,3 +266,8 @@ func (t *Timeout) overran(overrun time.Duration, c *call) {
 			slog.Duration("overrun", overrun), slog.Any("error", err))
 	}
 }
+
+// Concurrent reports whether Execute may return before the call does, which
+// tells a holdfast.Pipeline not to recycle the call's state: true unless
+// Config.Wait is set.
+func (t *Timeout) Concurrent() bool { return !t.cfg.Wait }
