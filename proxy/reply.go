@@ -40,9 +40,6 @@ type localBody struct {
 // up, since RFC 9110 §10.2.3 allows only whole seconds.
 func localReply(w http.ResponseWriter, status int, reason, msg string, retryAfter time.Duration) {
 	h := w.Header()
-	for k := range h {
-		delete(h, k)
-	}
 	h.Set("Content-Type", "application/json")
 	h.Set(HeaderReason, reason)
 	h.Set("Cache-Control", "no-store")
