@@ -18,6 +18,7 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
 LAT_CONNS=${LAT_CONNS:-1}
+ROUNDS=${ROUNDS:-3} # targets alternate within a round; the median round counts
 TOXIPROXY_VERSION=${TOXIPROXY_VERSION:-latest}
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -76,7 +77,7 @@ wait_http "http://$TP_PROXY/"
 run() {
 	local out rps p99
 	out=$(wrk -t"$3" -c"$4" -d"$DURATION" --latency "http://$2/")
-	echo "$out" >"$work/wrk-$1-c$4.txt"
+	echo "$out" >>"$work/wrk-$1-c$4.txt"
 	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
 	echo "$1 $rps $(to_us "$p99")"
@@ -92,18 +93,31 @@ echo "warming up" >&2
 wrk -t1 -c4 -d2s "http://$HF_PROXY/" >/dev/null
 wrk -t1 -c4 -d2s "http://$TP_PROXY/" >/dev/null
 
-echo "throughput: wrk -t$THREADS -c$CONNS -d$DURATION against each target" >&2
-read -r _ b_rps b_sp99 <<<"$(run direct "$BACKEND" "$THREADS" "$CONNS")"
-read -r _ h_rps h_sp99 <<<"$(run holdfast "$HF_PROXY" "$THREADS" "$CONNS")"
-read -r _ t_rps t_sp99 <<<"$(run toxiproxy "$TP_PROXY" "$THREADS" "$CONNS")"
-echo "latency: wrk -t1 -c$LAT_CONNS -d$DURATION against each target" >&2
-read -r _ b_lrps b_p99 <<<"$(run direct "$BACKEND" 1 "$LAT_CONNS")"
-read -r _ h_lrps h_p99 <<<"$(run holdfast "$HF_PROXY" 1 "$LAT_CONNS")"
-read -r _ t_lrps t_p99 <<<"$(run toxiproxy "$TP_PROXY" 1 "$LAT_CONNS")"
+# median FILE COLUMN: the median of a column of numbers
+median() { sort -g -k"$2" "$1" | awk -v c="$2" '{v[NR] = $c} END {print v[int((NR + 1) / 2)]}'; }
+
+for r in $(seq 1 "$ROUNDS"); do
+	echo "round $r/$ROUNDS: throughput (-t$THREADS -c$CONNS), then latency (-t1 -c$LAT_CONNS), $DURATION each" >&2
+	run direct "$BACKEND" "$THREADS" "$CONNS" >>"$work/sat-direct"
+	run holdfast "$HF_PROXY" "$THREADS" "$CONNS" >>"$work/sat-holdfast"
+	run toxiproxy "$TP_PROXY" "$THREADS" "$CONNS" >>"$work/sat-toxiproxy"
+	run direct "$BACKEND" 1 "$LAT_CONNS" >>"$work/lat-direct"
+	run holdfast "$HF_PROXY" 1 "$LAT_CONNS" >>"$work/lat-holdfast"
+	run toxiproxy "$TP_PROXY" 1 "$LAT_CONNS" >>"$work/lat-toxiproxy"
+done
+for t in direct holdfast toxiproxy; do
+	echo "$t rounds (name req/s p99µs): saturated $(tr '\n' ' ' <"$work/sat-$t")| unsaturated $(tr '\n' ' ' <"$work/lat-$t")" >&2
+done
+b_rps=$(median "$work/sat-direct" 2) b_sp99=$(median "$work/sat-direct" 3)
+h_rps=$(median "$work/sat-holdfast" 2) h_sp99=$(median "$work/sat-holdfast" 3)
+t_rps=$(median "$work/sat-toxiproxy" 2) t_sp99=$(median "$work/sat-toxiproxy" 3)
+b_lrps=$(median "$work/lat-direct" 2) b_p99=$(median "$work/lat-direct" 3)
+h_lrps=$(median "$work/lat-holdfast" 2) h_p99=$(median "$work/lat-holdfast" 3)
+t_lrps=$(median "$work/lat-toxiproxy" 2) t_p99=$(median "$work/lat-toxiproxy" 3)
 
 tp_version=$(curl -fsS "http://$TP_API/version" || true)
 added() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.0f", a-b}'; }
-printf '\nchaos proxy, no toxics, %s cores, toxiproxy %s (%s)\n' "$(nproc)" "$TOXIPROXY_VERSION" "$tp_version"
+printf '\nchaos proxy, no toxics, %s cores (load %s), toxiproxy %s (%s), median of %s rounds\n' "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$TOXIPROXY_VERSION" "$tp_version" "$ROUNDS"
 printf '%-10s | %-28s | %-42s\n' "" "throughput: -t$THREADS -c$CONNS -d$DURATION" "latency: -t1 -c$LAT_CONNS -d$DURATION"
 printf '%-10s | %12s %15s | %12s %12s %16s\n' target "req/s" "p99 (µs)" "req/s" "p99 (µs)" "added p99 (µs)"
 printf '%-10s | %12.0f %15.0f | %12.0f %12.0f %16s\n' direct "$b_rps" "$b_sp99" "$b_lrps" "$b_p99" "-"
