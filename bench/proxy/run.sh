@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# Compares holdfast's HTTP proxy with Go's httputil.ReverseProxy, HAProxy and
+# nginx, side by side in one run. wrk drives a small Go backend on loopback
+# directly (the baseline) and through each proxy:
+#
+#   direct     wrk -> backend
+#   holdfast   holdfast serve, one route with timeout, retry (per-try timeout,
+#              budget), circuit breaker, rate limit (a limit far above the
+#              load) and outlier detection all on
+#   httputil   httputil.NewSingleHostReverseProxy with the default transport,
+#              as a Go user writes it (no BufferPool; DefaultTransport keeps
+#              only 2 idle upstream connections)
+#   httputil64 the same with its own transport keeping 64 idle connections
+#              (context only; no target refers to it; TUNED=0 leaves it out)
+#   haproxy    plain proxy: option http-keep-alive, http-reuse always
+#   nginx      plain proxy: upstream keepalive 64, proxy_http_version 1.1,
+#              proxy_set_header Connection ""
+#
+# Every proxy gets the same parallelism, PROXY_CPUS (default 1): GOMAXPROCS
+# for the Go proxies, nbthread for HAProxy, worker_processes for nginx. On a
+# 2-core machine that also runs wrk and the backend, one each is the even
+# split; PROXY_CPUS=2 shows the other choice. Targets run in turn within a
+# round, ROUNDS rounds; each target's figures are the median of its rounds,
+# so a burst of load from elsewhere hits one round, not one target.
+#
+# Targets (issue 3): holdfast throughput >= 1.5x httputil's and >= 0.6x
+# HAProxy's; holdfast p99 <= 1.5x HAProxy's.
+#
+# Usage: bash bench/proxy/run.sh   (DURATION=10s WARMUP=2s THREADS=1 CONNS=32
+#                                   ROUNDS=3 PROXY_CPUS=1 TUNED=1)
+# Writes bench/results/proxy.md (and the raw wrk output beside it) and prints
+# it. Everything runs on 127.0.0.1; every process it starts is stopped on exit.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+THREADS=${THREADS:-1}
+CONNS=${CONNS:-32}
+ROUNDS=${ROUNDS:-3}
+PROXY_CPUS=${PROXY_CPUS:-1}
+TUNED=${TUNED:-1}
+
+export PATH="$PATH:/usr/sbin:/sbin" # nginx and haproxy live in sbin
+root=$(cd "$(dirname "$0")/../.." && pwd)
+results="$root/bench/results"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Install only what is missing. dpkg may be busy with another install on a
+# shared machine, so wait for its lock rather than fail.
+missing=()
+for tool in wrk haproxy nginx; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing ${missing[*]}" >&2
+	sudo=()
+	[ "$(id -u)" = 0 ] || sudo=(sudo)
+	"${sudo[@]}" apt-get update >/dev/null
+	"${sudo[@]}" apt-get install -y -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+fi
+
+echo "building holdfast, the backend and the httputil proxy into $work" >&2
+(cd "$root" && go build -o "$work/holdfast" ./cmd/holdfast)
+(cd "$root/bench" && go build -o "$work/backend" ./proxy/backend && go build -o "$work/revproxy" ./proxy/revproxy)
+
+BACKEND=127.0.0.1:19080
+HOLDFAST=127.0.0.1:19081
+HTTPUTIL=127.0.0.1:19082
+HAPROXY=127.0.0.1:19083
+NGINX=127.0.0.1:19084
+HTTPUTIL64=127.0.0.1:19085
+HOLDFAST_ADMIN=127.0.0.1:19091
+
+for addr in $BACKEND $HOLDFAST $HTTPUTIL $HAPROXY $NGINX $HTTPUTIL64 $HOLDFAST_ADMIN; do
+	if (exec 3<>"/dev/tcp/${addr%:*}/${addr#*:}") 2>/dev/null; then
+		echo "port ${addr#*:} is already in use; is another bench-proxy running?" >&2
+		exit 1
+	fi
+done
+
+cat >"$work/holdfast.yaml" <<EOF
+listen: $HOLDFAST
+admin: {listen: $HOLDFAST_ADMIN}
+drain: {delay: 1ms, timeout: 1s}
+upstreams:
+  backend:
+    endpoints:
+      - address: http://$BACKEND
+    connect_timeout: 1s
+    outlier_detection:
+      consecutive_failures: 5
+      deadline: 250ms
+      consecutive_deadline_misses: 3
+      base_ejection_time: 30s
+      max_ejection_time: 300s
+      max_ejection_percent: 50
+    circuit_breaker: {failure_rate: 0.5, window: 10s, minimum_requests: 20, open_duration: 30s, half_open_requests: 3}
+routes:
+  - name: bench
+    match: {path_prefix: /}
+    upstream: backend
+    timeout: 2s
+    retry:
+      attempts: 3
+      per_try_timeout: 1s
+      retry_on: [connect_failure, reset, gateway_error]
+      backoff: {base: 25ms, max: 1s}
+      budget: {ratio: 0.2, min_per_second: 10}
+    rate_limit: {requests_per_second: 10000000, burst: 1000000}
+EOF
+
+cat >"$work/haproxy.cfg" <<EOF
+global
+    nbthread $PROXY_CPUS
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+    option http-keep-alive
+    http-reuse always
+frontend bench
+    bind $HAPROXY
+    default_backend backend
+backend backend
+    server s1 $BACKEND
+EOF
+
+# keepalive_requests: nginx closes a keep-alive connection after 1000
+# requests by default, client and upstream side; nothing else here does.
+cat >"$work/nginx.conf" <<EOF
+worker_processes $PROXY_CPUS;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx-body;
+    proxy_temp_path $work/nginx-proxy;
+    fastcgi_temp_path $work/nginx-fastcgi;
+    uwsgi_temp_path $work/nginx-uwsgi;
+    scgi_temp_path $work/nginx-scgi;
+    keepalive_requests 1000000;
+    upstream backend {
+        server $BACKEND;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen $NGINX;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+
+echo "checking configs" >&2
+"$work/holdfast" validate -c "$work/holdfast.yaml" >&2
+haproxy -c -q -f "$work/haproxy.cfg" >&2
+nginx -t -q -p "$work" -e "$work/nginx-error.log" -c "$work/nginx.conf" >&2
+
+"$work/backend" -addr "$BACKEND" & pids+=($!)
+GOMAXPROCS=$PROXY_CPUS "$work/holdfast" serve -c "$work/holdfast.yaml" -log-level warn 2>"$work/holdfast.log" & pids+=($!)
+GOMAXPROCS=$PROXY_CPUS "$work/revproxy" -addr "$HTTPUTIL" -backend "http://$BACKEND" & pids+=($!)
+haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.log" & pids+=($!)
+nginx -p "$work" -e "$work/nginx-error.log" -c "$work/nginx.conf" -g 'daemon off;' & pids+=($!)
+targets=(direct holdfast httputil haproxy nginx)
+declare -A addr=([direct]=$BACKEND [holdfast]=$HOLDFAST [httputil]=$HTTPUTIL [haproxy]=$HAPROXY [nginx]=$NGINX [httputil64]=$HTTPUTIL64)
+if [ "$TUNED" = 1 ]; then
+	GOMAXPROCS=$PROXY_CPUS "$work/revproxy" -addr "$HTTPUTIL64" -backend "http://$BACKEND" -max-idle 64 & pids+=($!)
+	targets=(direct holdfast httputil httputil64 haproxy nginx)
+fi
+
+wait_http() { # url
+	for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+	echo "no answer from $1" >&2
+	return 1
+}
+want=$(curl -fsS "http://$BACKEND/" --retry 50 --retry-delay 0 --retry-connrefused 2>/dev/null || true)
+for t in "${targets[@]}"; do
+	wait_http "http://${addr[$t]}/"
+	got=$(curl -fsS "http://${addr[$t]}/")
+	if [ "$got" != "$want" ]; then
+		echo "$t answered $got; want the backend's body $want" >&2
+		exit 1
+	fi
+done
+# holdfast must really be proxying through its policies, not answering itself.
+curl -fsSi "http://$HOLDFAST/" | grep -qi '^x-holdfast-attempts: 1' || {
+	echo "holdfast's answer lacks x-holdfast-attempts: 1" >&2
+	exit 1
+}
+
+to_us() { # wrk prints 1.23ms, 456.78us or 1.20s
+	awk -v v="$1" 'BEGIN {
+		n = v + 0
+		if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n
+	}'
+}
+
+mkdir -p "$results"
+raw="$results/proxy-wrk.txt"
+: >"$raw"
+# run NAME: one wrk run; appends "req/s p50µs p99µs errors load1" to $work/NAME
+run() {
+	local out rps p50 p99 non2xx sockerr load
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://${addr[$1]}/")
+	printf '== %s (load %s)\n%s\n' "$1" "$load" "$out" >>"$raw"
+	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+	p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+	non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
+	sockerr=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$out")
+	echo "$rps $(to_us "$p50") $(to_us "$p99") $((${non2xx:-0} + ${sockerr:-0})) $load" >>"$work/$1"
+	printf '  %-10s %10.0f req/s  p99 %8.0f µs  errors %s  load %s\n' "$1" "$rps" "$(to_us "$p99")" "$((${non2xx:-0} + ${sockerr:-0}))" "$load" >&2
+}
+# median FILE COLUMN
+median() { sort -g -k"$2" "$1" | awk -v c="$2" '{v[NR] = $c} END {print v[int((NR + 1) / 2)]}'; }
+column_sum() { awk -v c="$2" '{s += $c} END {print s + 0}' "$1"; }
+column_list() { awk -v c="$2" -v f="$3" '{printf "%s" f, (NR > 1 ? " / " : ""), $c}' "$1"; }
+
+echo "warming up each target for $WARMUP" >&2
+for t in "${targets[@]}"; do wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "http://${addr[$t]}/" >/dev/null; done
+
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+for r in $(seq 1 "$ROUNDS"); do
+	echo "round $r/$ROUNDS: wrk -t$THREADS -c$CONNS -d$DURATION --latency per target" >&2
+	for t in "${targets[@]}"; do run "$t"; done
+done
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+declare -A rps p50 p99 errs
+for t in "${targets[@]}"; do
+	rps[$t]=$(median "$work/$t" 1)
+	p50[$t]=$(median "$work/$t" 2)
+	p99[$t]=$(median "$work/$t" 3)
+	errs[$t]=$(column_sum "$work/$t" 4)
+done
+loads=$(cat "${targets[@]/#/$work/}" | awk 'NF == 5 {s += $5; n++; if ($5 > m) m = $5} END {printf "mean %.1f, max %.1f", s / n, m}')
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+verdict() { # value op limit
+	awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {ok = (op == ">=") ? (v >= l) : (v <= l); print ok ? "met" : "not met"}'
+}
+cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+hap_version=$(haproxy -v 2>&1 | awk 'NR == 1 {print $3}')
+ngx_version=$(nginx -v 2>&1 | sed 's|.*nginx/||')
+wrk_version=$(wrk -v 2>&1 | awk 'NR == 1 {print $2}')
+
+thr_util=$(ratio "${rps[holdfast]}" "${rps[httputil]}")
+thr_hap=$(ratio "${rps[holdfast]}" "${rps[haproxy]}")
+p99_hap=$(ratio "${p99[holdfast]}" "${p99[haproxy]}")
+
+{
+	echo "# Proxy benchmark"
+	echo
+	echo "- date: $started; command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION WARMUP=$WARMUP THREADS=$THREADS CONNS=$CONNS ROUNDS=$ROUNDS PROXY_CPUS=$PROXY_CPUS TUNED=$TUNED)"
+	echo "- load: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency\` per target, after a $WARMUP warm-up; targets alternate within each round; figures are the median of $ROUNDS rounds"
+	echo "- machine: $(nproc) CPUs, $cpu, Linux $(uname -r); load average $load_start at start, $load_end at end; 1-minute load at each run: $loads"
+	echo "- proxies: holdfast $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo '?'), $(go version | awk '{print $3}'), GOMAXPROCS=$PROXY_CPUS; HAProxy $hap_version, nbthread $PROXY_CPUS; nginx $ngx_version, worker_processes $PROXY_CPUS; wrk $wrk_version"
+	echo
+	echo "| target | req/s | p50 (µs) | p99 (µs) | req/s vs direct | errors | req/s per round |"
+	echo "|---|---:|---:|---:|---:|---:|---|"
+	for t in "${targets[@]}"; do
+		printf '| %s | %.0f | %.0f | %.0f | %s | %s | %s |\n' "$t" "${rps[$t]}" "${p50[$t]}" "${p99[$t]}" \
+			"$(ratio "${rps[$t]}" "${rps[direct]}")" "${errs[$t]}" "$(column_list "$work/$t" 1 '%.0f')"
+	done
+	echo
+	echo "| ratio | value | target | |"
+	echo "|---|---:|---:|---|"
+	echo "| holdfast / httputil throughput | $thr_util | ≥ 1.5 | $(verdict "$thr_util" '>=' 1.5) |"
+	echo "| holdfast / HAProxy throughput | $thr_hap | ≥ 0.6 | $(verdict "$thr_hap" '>=' 0.6) |"
+	echo "| holdfast / HAProxy p99 | $p99_hap | ≤ 1.5 | $(verdict "$p99_hap" '<=' 1.5) |"
+	if [ "$TUNED" = 1 ]; then
+		echo "| holdfast / httputil64 throughput | $(ratio "${rps[holdfast]}" "${rps[httputil64]}") | – | context |"
+	fi
+	echo "| holdfast / nginx throughput | $(ratio "${rps[holdfast]}" "${rps[nginx]}") | – | context |"
+	echo "| holdfast / nginx p99 | $(ratio "${p99[holdfast]}" "${p99[nginx]}") | – | context |"
+	echo
+	echo "errors = non-2xx responses + socket errors over all rounds. Raw wrk output: bench/results/proxy-wrk.txt."
+} >"$results/proxy.md"
+echo >&2
+cat "$results/proxy.md"
