@@ -55,13 +55,12 @@ func below(r uint64, n int) int {
 // weightTable draws endpoints at random in proportion to their weights.
 type weightTable struct {
 	eps     []*Endpoint
-	all     Mask
 	cum     []uint64 // cum[i] is the sum of the weights of eps[0..i]
 	uniform bool     // every weight is the same, so draws need no table
 }
 
 func newWeightTable(eps []*Endpoint) weightTable {
-	t := weightTable{eps: eps, all: firstN(len(eps)), cum: make([]uint64, len(eps)), uniform: true}
+	t := weightTable{eps: eps, cum: make([]uint64, len(eps)), uniform: true}
 	var sum uint64
 	for i, e := range eps {
 		sum += uint64(e.weight)
@@ -73,46 +72,67 @@ func newWeightTable(eps []*Endpoint) weightTable {
 	return t
 }
 
+// rejectionTries is how many draws over all endpoints draw makes before it
+// scans the candidates instead.
+const rejectionTries = 4
+
 // draw returns the index of one candidate drawn with probability
-// proportional to its weight, using the random bits r, or -1 when candidates
-// is empty.
-func (t *weightTable) draw(candidates Mask, r uint64) int {
+// proportional to its weight, or -1 when candidates is empty. rnd supplies
+// the random bits.
+func (t *weightTable) draw(candidates Mask, rnd func() uint64) int {
 	if t.uniform {
 		n := candidates.Len()
 		if n == 0 {
 			return -1
 		}
-		return candidates.nth(below(r, n))
+		return candidates.nth(below(rnd(), n))
 	}
-	if candidates == t.all && len(t.cum) > 0 {
-		x := uint64(below(r, int(t.cum[len(t.cum)-1])))
-		// Binary search for the first cumulative weight above x.
-		lo, hi := 0, len(t.cum)-1
-		for lo < hi {
-			mid := int(uint(lo+hi) >> 1)
-			if t.cum[mid] > x {
-				hi = mid
-			} else {
-				lo = mid + 1
-			}
+	// Rejection sampling: a weighted draw over all endpoints that lands on a
+	// candidate is a weighted draw over the candidates. They are usually most
+	// endpoints (all but the tried or ejected ones), so the first draw
+	// almost always does, in O(log n).
+	for range rejectionTries {
+		if i := t.drawAll(rnd()); candidates.Has(i) {
+			return i
 		}
-		return lo
 	}
+	// The candidates hold little of the weight: scan them.
 	total := 0
-	for i := candidates.next(0); i >= 0; i = candidates.next(i + 1) {
-		total += t.eps[i].weight
+	for wi, w := range candidates.w {
+		for ; w != 0; w &= w - 1 {
+			total += t.eps[wi<<6+bits.TrailingZeros64(w)].weight
+		}
 	}
 	if total == 0 {
 		return -1
 	}
-	x := below(r, total)
-	for i := candidates.next(0); i >= 0; i = candidates.next(i + 1) {
-		x -= t.eps[i].weight
-		if x < 0 {
-			return i
+	x := below(rnd(), total)
+	for wi, w := range candidates.w {
+		for ; w != 0; w &= w - 1 {
+			i := wi<<6 + bits.TrailingZeros64(w)
+			if x -= t.eps[i].weight; x < 0 {
+				return i
+			}
 		}
 	}
 	return -1 // unreachable: x < total
+}
+
+// drawAll returns the index of an endpoint drawn by weight among all of them,
+// using the random bits r.
+func (t *weightTable) drawAll(r uint64) int {
+	x := uint64(below(r, int(t.cum[len(t.cum)-1])))
+	// Binary search for the first cumulative weight above x.
+	lo, hi := 0, len(t.cum)-1
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if t.cum[mid] > x {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 // drawOther is draw restricted to the candidates other than i, for the second
@@ -121,17 +141,8 @@ func (t *weightTable) draw(candidates Mask, r uint64) int {
 // the two choices always differ, and when they cost the same and the first
 // wins, each endpoint is picked exactly in proportion to its weight.
 func (t *weightTable) drawOther(candidates Mask, i int, rnd func() uint64) int {
-	// Redrawing from the whole set is cheapest while it keeps the fast path
-	// (all candidates, or uniform weights); a few tries almost always do.
-	if t.uniform || candidates == t.all {
-		for range 3 {
-			if j := t.draw(candidates, rnd()); j != i {
-				return j
-			}
-		}
-	}
 	candidates.Remove(i)
-	return t.draw(candidates, rnd())
+	return t.draw(candidates, rnd)
 }
 
 // defaultRand is the random source of balancers built outside an Upstream:

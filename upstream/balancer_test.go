@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -78,17 +79,31 @@ func TestWeightedDistribution(t *testing.T) {
 // subset, which takes the scan path rather than the precomputed table.
 func TestWeightedDistributionSubset(t *testing.T) {
 	const n = 100_000
-	for _, b := range []string{BalancerRandom, BalancerLeastRequest} {
-		t.Run(b, func(t *testing.T) {
-			u := newTest(t, Config{Endpoints: weighted(1, 7, 2, 3), Balancer: b}, seeded(7))
-			var ex Mask
-			ex.Add(1)
-			got := counts(t, u, n, ex)
-			if got[1] != 0 {
-				t.Errorf("excluded endpoint got %d picks; want 0", got[1])
-			}
-			checkShares(t, []int{got[0], got[2], got[3]}, []int{1, 2, 3}, n)
-		})
+	tests := []struct {
+		weights []int
+		exclude int
+	}{
+		{[]int{1, 7, 2, 3}, 1},       // the first draw usually lands on a candidate
+		{[]int{1, 200, 2, 3}, 1},     // it rarely does: the candidates are scanned
+		{[]int{5, 5, 5, 5, 5}, 0},    // uniform weights
+		{[]int{9, 1, 1, 1, 1, 1}, 0}, // both paths
+	}
+	for _, b := range []string{BalancerRandom, BalancerLeastRequest, BalancerP2CEWMA} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprint(b, tt.weights), func(t *testing.T) {
+				u := newTest(t, Config{Endpoints: weighted(tt.weights...), Balancer: b}, seeded(7))
+				var ex Mask
+				ex.Add(tt.exclude)
+				got := counts(t, u, n, ex)
+				if got[tt.exclude] != 0 {
+					t.Errorf("excluded endpoint got %d picks; want 0", got[tt.exclude])
+				}
+				// No requests in flight and no samples: every comparison
+				// ties and goes to the first, weighted, draw.
+				checkShares(t, slices.Delete(slices.Clone(got), tt.exclude, tt.exclude+1),
+					slices.Delete(slices.Clone(tt.weights), tt.exclude, tt.exclude+1), n)
+			})
+		}
 	}
 }
 

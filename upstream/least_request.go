@@ -21,7 +21,7 @@ func NewLeastRequest(eps []*Endpoint) *LeastRequest {
 // Pick returns the less loaded of two weighted random candidates, or the only
 // candidate.
 func (b *LeastRequest) Pick(candidates Mask) *Endpoint {
-	i := b.table.draw(candidates, b.rnd())
+	i := b.table.draw(candidates, b.rnd)
 	if i < 0 {
 		return nil
 	}

@@ -5,9 +5,9 @@ import "math/bits"
 // MaxEndpoints is the most endpoints one [Upstream] may have. It bounds
 // [Mask], which is a fixed-size value so that passing and combining masks on
 // every request never allocates.
-const MaxEndpoints = maskWords * 64
+const MaxEndpoints = 256
 
-const maskWords = 4
+const maskWords = MaxEndpoints / 64
 
 // Mask is a set of endpoint indexes (see [Endpoint.Index]), used to tell
 // [Upstream.Pick] which endpoints a request has already tried. The zero value

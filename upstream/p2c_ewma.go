@@ -28,7 +28,7 @@ func NewP2CEWMA(eps []*Endpoint) *P2CEWMA {
 // Pick returns the cheaper of two candidates drawn at random, or the only
 // candidate.
 func (b *P2CEWMA) Pick(candidates Mask) *Endpoint {
-	i := b.table.draw(candidates, b.rnd())
+	i := b.table.draw(candidates, b.rnd)
 	if i < 0 {
 		return nil
 	}

@@ -17,7 +17,7 @@ func NewRandom(eps []*Endpoint) *Random {
 
 // Pick returns a weighted random candidate.
 func (b *Random) Pick(candidates Mask) *Endpoint {
-	i := b.table.draw(candidates, b.rnd())
+	i := b.table.draw(candidates, b.rnd)
 	if i < 0 {
 		return nil
 	}

@@ -1,6 +1,9 @@
 package upstream
 
-import "sync"
+import (
+	"math/bits"
+	"sync"
+)
 
 // RoundRobin is the round_robin balancer: nginx's smooth weighted round
 // robin. Each pick adds every candidate's weight to its running score, takes
@@ -30,12 +33,18 @@ func (b *RoundRobin) Pick(candidates Mask) *Endpoint {
 	defer b.mu.Unlock()
 	best := -1
 	var total int64
-	for i := candidates.next(0); i >= 0 && i < len(b.eps); i = candidates.next(i + 1) {
-		w := int64(b.eps[i].weight)
-		b.score[i] += w
-		total += w
-		if best < 0 || b.score[i] > b.score[best] {
-			best = i
+	for wi, word := range candidates.w {
+		for ; word != 0; word &= word - 1 {
+			i := wi<<6 + bits.TrailingZeros64(word)
+			if i >= len(b.eps) {
+				break
+			}
+			w := int64(b.eps[i].weight)
+			b.score[i] += w
+			total += w
+			if best < 0 || b.score[i] > b.score[best] {
+				best = i
+			}
 		}
 	}
 	if best < 0 {
