@@ -1,6 +1,6 @@
 module github.com/holdfast-dev/holdfast/test/toxiproxycompat
 
-go 1.26
+go 1.26.0
 
 replace github.com/holdfast-dev/holdfast => ../..
 
