@@ -29,8 +29,8 @@ type RouteStatus struct {
 	// Targets are the upstreams the route sends to, with their weights (1
 	// for a single upstream).
 	Targets []RouteTarget `json:"targets"`
-	// Timeout bounds the whole request, retries included.
-	Timeout time.Duration `json:"timeout"`
+	// TimeoutSeconds bounds the whole request, retries included.
+	TimeoutSeconds float64 `json:"timeout_seconds"`
 	// Attempts is the most attempts a retryable request gets, the first
 	// included.
 	Attempts int `json:"attempts"`
@@ -130,14 +130,14 @@ func (p *Proxy) Status() Status {
 
 func (r *route) status() RouteStatus {
 	rs := RouteStatus{
-		Name:      r.name,
-		Match:     matchString(r.cfg.Match.Methods, r.cfg.Match.Path, r.cfg.Match.PathPrefix, r.cfg.Match.PathRegex, len(r.cfg.Match.Headers)),
-		Timeout:   r.cfg.Timeout,
-		Attempts:  r.retry.Config().Attempts,
-		Hedge:     r.hedger != nil,
-		RateLimit: r.limiter != nil,
-		Fallback:  r.fallback != nil,
-		Fault:     r.fault != nil,
+		Name:           r.name,
+		Match:          matchString(r.cfg.Match.Methods, r.cfg.Match.Path, r.cfg.Match.PathPrefix, r.cfg.Match.PathRegex, len(r.cfg.Match.Headers)),
+		TimeoutSeconds: r.cfg.Timeout.Seconds(),
+		Attempts:       r.retry.Config().Attempts,
+		Hedge:          r.hedger != nil,
+		RateLimit:      r.limiter != nil,
+		Fallback:       r.fallback != nil,
+		Fault:          r.fault != nil,
 	}
 	for _, t := range r.targets {
 		rs.Targets = append(rs.Targets, RouteTarget{Upstream: t.cluster.name, Weight: t.weight})

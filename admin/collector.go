@@ -1,0 +1,93 @@
+package admin
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Gauges read from the watched proxy's Status at scrape time. They describe
+// the running config only: an upstream a reload removed disappears at once.
+var (
+	descBreakerState = prometheus.NewDesc("holdfast_upstream_breaker_state",
+		"Circuit breaker state: 1 for the current state, 0 for the others.", []string{"upstream", "state"}, nil)
+	descPanic = prometheus.NewDesc("holdfast_upstream_panic",
+		"1 while the upstream is in panic mode (no usable endpoint, so traffic goes to all of them).", []string{"upstream"}, nil)
+	descUsable = prometheus.NewDesc("holdfast_upstream_usable_endpoints",
+		"Endpoints that are healthy and not ejected.", []string{"upstream"}, nil)
+	descInFlight = prometheus.NewDesc("holdfast_upstream_in_flight",
+		"Attempts in flight to the upstream.", []string{"upstream"}, nil)
+	descLimit = prometheus.NewDesc("holdfast_upstream_concurrency_limit",
+		"Concurrency limit: the fixed limit, or the adaptive limit's current value.", []string{"upstream", "kind"}, nil)
+	descQueued = prometheus.NewDesc("holdfast_upstream_queued",
+		"Attempts waiting in the upstream's concurrency queue.", []string{"upstream"}, nil)
+	descBudget = prometheus.NewDesc("holdfast_upstream_retry_budget_remaining",
+		"Retries the upstream's shared retry budget would allow now.", []string{"upstream"}, nil)
+	descHealthy = prometheus.NewDesc("holdfast_endpoint_healthy",
+		"1 while the endpoint passes active health checks (always 1 without checks).", []string{"upstream", "endpoint"}, nil)
+	descEjected = prometheus.NewDesc("holdfast_endpoint_ejected",
+		"1 while outlier detection has the endpoint ejected.", []string{"upstream", "endpoint"}, nil)
+	descEjections = prometheus.NewDesc("holdfast_endpoint_ejections_total",
+		"Outlier ejections of the endpoint since its upstream was built.", []string{"upstream", "endpoint"}, nil)
+	descEndpointInFlight = prometheus.NewDesc("holdfast_endpoint_in_flight",
+		"Requests in flight to the endpoint.", []string{"upstream", "endpoint"}, nil)
+	descEWMA = prometheus.NewDesc("holdfast_endpoint_latency_ewma_seconds",
+		"Peak-EWMA latency estimate the balancer uses for the endpoint.", []string{"upstream", "endpoint"}, nil)
+)
+
+var breakerStates = [...]string{"closed", "open", "half_open"}
+
+// statusCollector exports the gauges of [Metrics] from a proxy snapshot.
+type statusCollector struct{ m *Metrics }
+
+func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		descBreakerState, descPanic, descUsable, descInFlight, descLimit, descQueued, descBudget,
+		descHealthy, descEjected, descEjections, descEndpointInFlight, descEWMA,
+	} {
+		ch <- d
+	}
+}
+
+func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	p := c.m.proxy.Load()
+	if p == nil {
+		return
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, u := range p.Status().Upstreams {
+		if b := u.Breaker; b != nil {
+			for _, s := range breakerStates {
+				gauge(descBreakerState, bool01(b.State == s), u.Name, s)
+			}
+		}
+		gauge(descPanic, bool01(u.Panic), u.Name)
+		gauge(descUsable, float64(u.Usable), u.Name)
+		inFlight := 0
+		for _, e := range u.Endpoints {
+			inFlight += e.InFlight
+			gauge(descHealthy, bool01(e.Healthy), u.Name, e.Address)
+			gauge(descEjected, bool01(e.Ejected), u.Name, e.Address)
+			ch <- prometheus.MustNewConstMetric(descEjections, prometheus.CounterValue, float64(e.Ejections), u.Name, e.Address)
+			gauge(descEndpointInFlight, float64(e.InFlight), u.Name, e.Address)
+			gauge(descEWMA, e.EWMA, u.Name, e.Address)
+		}
+		if cs := u.Concurrency; cs != nil {
+			// The limit's own count is what it compares with its limit.
+			inFlight = cs.InFlight
+			gauge(descLimit, float64(cs.Limit), u.Name, cs.Kind)
+			if cs.Kind == "fixed" {
+				gauge(descQueued, float64(cs.Queued), u.Name)
+			}
+		}
+		gauge(descInFlight, float64(inFlight), u.Name)
+		gauge(descBudget, float64(u.RetryBudget.Remaining), u.Name)
+	}
+}
+
+func bool01(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,57 @@
+package admin
+
+import (
+	"time"
+
+	"github.com/holdfast-dev/holdfast/proxy"
+)
+
+// Status is what GET /status answers: readiness, the routes with their
+// recent traffic, and the upstreams with their endpoints, breaker,
+// concurrency limit and retry budget.
+type Status struct {
+	Time     time.Time `json:"time"`
+	Ready    bool      `json:"ready"`
+	Draining bool      `json:"draining"`
+	Quiesced bool      `json:"quiesced"`
+	// TrafficWindowSeconds is how far back each route's Traffic looks.
+	TrafficWindowSeconds float64                `json:"traffic_window_seconds"`
+	Routes               []RouteStatus          `json:"routes"`
+	Unmatched            Traffic                `json:"unmatched"`
+	Upstreams            []proxy.UpstreamStatus `json:"upstreams"`
+}
+
+// RouteStatus is a route and its recent traffic.
+type RouteStatus struct {
+	proxy.RouteStatus
+	Traffic Traffic `json:"traffic"`
+}
+
+// Status returns the snapshot GET /status serves.
+func (s *Server) Status() Status {
+	ps := s.cfg.Proxy.Status()
+	traffic := s.metrics.traffic.snapshot(time.Now())
+	rd := s.readiness()
+	st := Status{
+		Time:                 time.Now().UTC(),
+		Ready:                rd.Ready,
+		Draining:             rd.Draining,
+		Quiesced:             rd.Quiesced,
+		TrafficWindowSeconds: TrafficWindow.Seconds(),
+		Routes:               make([]RouteStatus, len(ps.Routes)),
+		Unmatched:            orIdle(traffic, UnmatchedRoute),
+		Upstreams:            ps.Upstreams,
+	}
+	for i, r := range ps.Routes {
+		st.Routes[i] = RouteStatus{RouteStatus: r, Traffic: orIdle(traffic, r.Name)}
+	}
+	return st
+}
+
+// orIdle returns route's traffic, or that of a route with none.
+func orIdle(t map[string]Traffic, route string) Traffic {
+	if tr, ok := t[route]; ok {
+		return tr
+	}
+	return Traffic{SuccessRate: 1}
+}
