@@ -53,7 +53,7 @@ func checkShares(t *testing.T, got []int, weights []int, n int) {
 }
 
 func TestWeightedDistribution(t *testing.T) {
-	const n = 100_000
+	const n = 40_000
 	tests := []struct {
 		balancer string
 		weights  []int
@@ -78,7 +78,7 @@ func TestWeightedDistribution(t *testing.T) {
 // TestWeightedDistributionSubset checks the weighted draw over a candidate
 // subset, which takes the scan path rather than the precomputed table.
 func TestWeightedDistributionSubset(t *testing.T) {
-	const n = 100_000
+	const n = 20_000
 	tests := []struct {
 		weights []int
 		exclude int
@@ -209,11 +209,11 @@ func TestP2CEWMAWeights(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		u := newTest(t, Config{Endpoints: weighted(3, 1, 2), Balancer: BalancerP2CEWMA}, seeded(9))
 		// Equal costs: ties go to the first choice, drawn by weight.
-		checkShares(t, counts(t, u, 60_000, Mask{}), []int{3, 1, 2}, 60_000)
+		checkShares(t, counts(t, u, 30_000, Mask{}), []int{3, 1, 2}, 30_000)
 		for _, e := range u.eps {
 			succeed(e, 1, 50*time.Millisecond)
 		}
-		checkShares(t, counts(t, u, 60_000, Mask{}), []int{3, 1, 2}, 60_000)
+		checkShares(t, counts(t, u, 30_000, Mask{}), []int{3, 1, 2}, 30_000)
 	})
 }
 
