@@ -233,10 +233,10 @@ func (l *link) feed(pl *pipeline, buf []byte) ([]Chunk, bool) {
 				}
 				return append(pl.halt(), c), true
 			case <-pl.writerDone:
-				pl.kill()
+				pl.shutdown()
 				return nil, false
 			case <-l.c.done:
-				pl.kill()
+				pl.shutdown()
 				return nil, false
 			}
 		}
@@ -255,12 +255,11 @@ func (l *link) feed(pl *pipeline, buf []byte) ([]Chunk, bool) {
 				case <-pl.writerDone:
 				case <-l.c.done:
 				}
-				pl.kill()
-				pl.wg.Wait()
+				pl.shutdown()
 				return nil, false
 			}
-			pl.kill()
 			l.finish(err)
+			pl.shutdown()
 			return nil, false
 		}
 	}

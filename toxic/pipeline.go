@@ -119,6 +119,14 @@ func (pl *pipeline) write() {
 // kill interrupts every stage and the writer without keeping their data.
 func (pl *pipeline) kill() { pl.once.Do(func() { close(pl.stop) }) }
 
+// shutdown stops the chain and waits for its goroutines, dropping its data:
+// the connection is ending.
+func (pl *pipeline) shutdown() {
+	pl.kill()
+	pl.wg.Wait()
+	<-pl.writerDone
+}
+
 // halt stops the chain and returns the data still inside it, oldest first:
 // what waits for the writer, then for each toxic from the last back to the
 // first what it held, what was left of its prefix, and what waits at its
