@@ -212,7 +212,9 @@ to_us() { # wrk prints 1.23ms, 456.78us or 1.20s
 mkdir -p "$results"
 raw="$results/proxy-wrk.txt"
 : >"$raw"
-# run NAME: one wrk run; appends "req/s p50µs p99µs errors load1" to $work/NAME
+# run NAME: one wrk run; appends "req/s p50µs p99µs errors load1" to $data/NAME
+data="$work/data"
+mkdir -p "$data"
 run() {
 	local out rps p50 p99 non2xx sockerr load
 	load=$(cut -d' ' -f1 /proc/loadavg)
@@ -223,7 +225,7 @@ run() {
 	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
 	non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
 	sockerr=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$out")
-	echo "$rps $(to_us "$p50") $(to_us "$p99") $((${non2xx:-0} + ${sockerr:-0})) $load" >>"$work/$1"
+	echo "$rps $(to_us "$p50") $(to_us "$p99") $((${non2xx:-0} + ${sockerr:-0})) $load" >>"$data/$1"
 	printf '  %-10s %10.0f req/s  p99 %8.0f µs  errors %s  load %s\n' "$1" "$rps" "$(to_us "$p99")" "$((${non2xx:-0} + ${sockerr:-0}))" "$load" >&2
 }
 # median FILE COLUMN
@@ -244,12 +246,12 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 declare -A rps p50 p99 errs
 for t in "${targets[@]}"; do
-	rps[$t]=$(median "$work/$t" 1)
-	p50[$t]=$(median "$work/$t" 2)
-	p99[$t]=$(median "$work/$t" 3)
-	errs[$t]=$(column_sum "$work/$t" 4)
+	rps[$t]=$(median "$data/$t" 1)
+	p50[$t]=$(median "$data/$t" 2)
+	p99[$t]=$(median "$data/$t" 3)
+	errs[$t]=$(column_sum "$data/$t" 4)
 done
-loads=$(cat "${targets[@]/#/$work/}" | awk 'NF == 5 {s += $5; n++; if ($5 > m) m = $5} END {printf "mean %.1f, max %.1f", s / n, m}')
+loads=$(cat "${targets[@]/#/$data/}" | awk 'NF == 5 {s += $5; n++; if ($5 > m) m = $5} END {printf "mean %.1f, max %.1f", s / n, m}')
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 verdict() { # value op limit
@@ -258,7 +260,7 @@ verdict() { # value op limit
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 hap_version=$(haproxy -v 2>&1 | awk 'NR == 1 {print $3}')
 ngx_version=$(nginx -v 2>&1 | sed 's|.*nginx/||')
-wrk_version=$(wrk -v 2>&1 | awk 'NR == 1 {print $2}')
+wrk_version=$( (wrk -v 2>&1 || true) | awk 'NR == 1 {print $2}')
 
 thr_util=$(ratio "${rps[holdfast]}" "${rps[httputil]}")
 thr_hap=$(ratio "${rps[holdfast]}" "${rps[haproxy]}")
@@ -270,13 +272,13 @@ p99_hap=$(ratio "${p99[holdfast]}" "${p99[haproxy]}")
 	echo "- date: $started; command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION WARMUP=$WARMUP THREADS=$THREADS CONNS=$CONNS ROUNDS=$ROUNDS PROXY_CPUS=$PROXY_CPUS TUNED=$TUNED)"
 	echo "- load: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency\` per target, after a $WARMUP warm-up; targets alternate within each round; figures are the median of $ROUNDS rounds"
 	echo "- machine: $(nproc) CPUs, $cpu, Linux $(uname -r); load average $load_start at start, $load_end at end; 1-minute load at each run: $loads"
-	echo "- proxies: holdfast $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo '?'), $(go version | awk '{print $3}'), GOMAXPROCS=$PROXY_CPUS; HAProxy $hap_version, nbthread $PROXY_CPUS; nginx $ngx_version, worker_processes $PROXY_CPUS; wrk $wrk_version"
+	echo "- proxies: holdfast $(cd "$root" && git describe --always --dirty 2>/dev/null || echo "?"), $(go version | awk '{print $3}'), GOMAXPROCS=$PROXY_CPUS; HAProxy $hap_version, nbthread $PROXY_CPUS; nginx $ngx_version, worker_processes $PROXY_CPUS; wrk $wrk_version"
 	echo
 	echo "| target | req/s | p50 (µs) | p99 (µs) | req/s vs direct | errors | req/s per round |"
 	echo "|---|---:|---:|---:|---:|---:|---|"
 	for t in "${targets[@]}"; do
 		printf '| %s | %.0f | %.0f | %.0f | %s | %s | %s |\n' "$t" "${rps[$t]}" "${p50[$t]}" "${p99[$t]}" \
-			"$(ratio "${rps[$t]}" "${rps[direct]}")" "${errs[$t]}" "$(column_list "$work/$t" 1 '%.0f')"
+			"$(ratio "${rps[$t]}" "${rps[direct]}")" "${errs[$t]}" "$(column_list "$data/$t" 1 '%.0f')"
 	done
 	echo
 	echo "| ratio | value | target | |"
