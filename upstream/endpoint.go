@@ -51,15 +51,16 @@ func StatusOutcome(code int) Outcome {
 }
 
 // ErrorOutcome classifies the error of a call made under ctx: nil is a
-// [Success]; an error after ctx itself was canceled (the caller went away) is
-// [Canceled]; an error marked [holdfast.Permanent] is a [Success], since the
-// endpoint gave a definite answer; any other error, a deadline included, is a
-// [Failure].
+// [Success]; [context.Canceled], or any error once ctx itself was canceled,
+// is [Canceled], since a local cancel (the client went away, a hedge's loser
+// was stopped) says nothing about the endpoint; an error marked
+// [holdfast.Permanent] is a [Success], since the endpoint gave a definite
+// answer; any other error, a deadline included, is a [Failure].
 func ErrorOutcome(ctx context.Context, err error) Outcome {
 	switch {
 	case err == nil:
 		return Success
-	case errors.Is(ctx.Err(), context.Canceled):
+	case errors.Is(err, context.Canceled), errors.Is(ctx.Err(), context.Canceled):
 		return Canceled
 	case holdfast.IsPermanent(err):
 		return Success

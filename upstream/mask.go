@@ -112,12 +112,3 @@ func (m Mask) next(i int) int {
 	}
 	return -1
 }
-
-// firstN returns the mask holding indexes 0..n-1.
-func firstN(n int) Mask {
-	var m Mask
-	for i := 0; i < n && i < MaxEndpoints; i++ {
-		m.Add(i)
-	}
-	return m
-}

@@ -95,3 +95,12 @@ func TestFirstN(t *testing.T) {
 		}
 	}
 }
+
+// firstN returns the mask holding indexes 0..n-1.
+func firstN(n int) Mask {
+	var m Mask
+	for i := range min(n, MaxEndpoints) {
+		m.Add(i)
+	}
+	return m
+}

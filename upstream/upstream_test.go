@@ -240,6 +240,7 @@ func TestOutcomes(t *testing.T) {
 		{"deadline", expired, context.DeadlineExceeded, Failure},
 		{"permanent", context.Background(), holdfast.Permanent(errors.New("400")), Success},
 		{"nil with canceled context", canceled, nil, Success},
+		{"canceled inside the call", context.Background(), fmt.Errorf("read: %w", context.Canceled), Canceled},
 	}
 	for _, tt := range tests {
 		if got := ErrorOutcome(tt.ctx, tt.err); got != tt.want {
