@@ -97,6 +97,8 @@ type instance struct {
 	proxy  *proxy.Proxy
 	server *proxy.Server
 	admin  adminServer
+	// telemetry is what proxyOptions set up for startAdmin (admin.go).
+	telemetry any
 
 	// mu serialises reloads.
 	mu sync.Mutex
@@ -118,9 +120,19 @@ func (noAdmin) Close()       {}
 // startAdmin is replaced by admin.go when the admin package is linked in.
 var startAdmin = func(inst *instance, cfg *config.Config) (adminServer, error) { return noAdmin{}, nil }
 
+// proxyOptions is replaced by admin.go to feed metrics and the access log
+// from the proxy's listener and request hook.
+var proxyOptions = func(inst *instance, cfg *config.Config) (proxy.Options, error) {
+	return proxy.Options{Logger: inst.logger}, nil
+}
+
 func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr io.Writer) (*instance, error) {
 	inst := &instance{file: file, logger: logger}
-	p, err := proxy.New(cfg, proxy.Options{Logger: logger})
+	opts, err := proxyOptions(inst, cfg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := proxy.New(cfg, opts)
 	if err != nil {
 		return nil, err
 	}
