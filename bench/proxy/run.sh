@@ -170,15 +170,18 @@ echo "checking configs" >&2
 haproxy -c -q -f "$work/haproxy.cfg" >&2
 nginx -t -q -p "$work" -e "$work/nginx-error.log" -c "$work/nginx.conf" >&2
 
-"$work/backend" -addr "$BACKEND" & pids+=($!)
-GOMAXPROCS=$PROXY_CPUS "$work/holdfast" serve -c "$work/holdfast.yaml" -log-level warn 2>"$work/holdfast.log" & pids+=($!)
-GOMAXPROCS=$PROXY_CPUS "$work/revproxy" -addr "$HTTPUTIL" -backend "http://$BACKEND" & pids+=($!)
-haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.log" & pids+=($!)
-nginx -p "$work" -e "$work/nginx-error.log" -c "$work/nginx.conf" -g 'daemon off;' & pids+=($!)
-targets=(direct holdfast httputil haproxy nginx)
+# pid[target] is the process whose CPU time (with its children's, for
+# nginx's workers) is charged to the target; for direct, the backend's.
 declare -A addr=([direct]=$BACKEND [holdfast]=$HOLDFAST [httputil]=$HTTPUTIL [haproxy]=$HAPROXY [nginx]=$NGINX [httputil64]=$HTTPUTIL64)
+declare -A pid
+"$work/backend" -addr "$BACKEND" & pids+=($!) pid[direct]=$!
+GOMAXPROCS=$PROXY_CPUS "$work/holdfast" serve -c "$work/holdfast.yaml" -log-level warn 2>"$work/holdfast.log" & pids+=($!) pid[holdfast]=$!
+GOMAXPROCS=$PROXY_CPUS "$work/revproxy" -addr "$HTTPUTIL" -backend "http://$BACKEND" & pids+=($!) pid[httputil]=$!
+haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.log" & pids+=($!) pid[haproxy]=$!
+nginx -p "$work" -e "$work/nginx-error.log" -c "$work/nginx.conf" -g 'daemon off;' & pids+=($!) pid[nginx]=$!
+targets=(direct holdfast httputil haproxy nginx)
 if [ "$TUNED" = 1 ]; then
-	GOMAXPROCS=$PROXY_CPUS "$work/revproxy" -addr "$HTTPUTIL64" -backend "http://$BACKEND" -max-idle 64 & pids+=($!)
+	GOMAXPROCS=$PROXY_CPUS "$work/revproxy" -addr "$HTTPUTIL64" -backend "http://$BACKEND" -max-idle 64 & pids+=($!) pid[httputil64]=$!
 	targets=(direct holdfast httputil httputil64 haproxy nginx)
 fi
 
@@ -212,21 +215,39 @@ to_us() { # wrk prints 1.23ms, 456.78us or 1.20s
 mkdir -p "$results"
 raw="$results/proxy-wrk.txt"
 : >"$raw"
-# run NAME: one wrk run; appends "req/s p50µs p99µs errors load1" to $data/NAME
+# cpu_ticks PID: user+system clock ticks of PID and its children so far.
+cpu_ticks() {
+	local p t=0 v
+	for p in "$1" $(pgrep -P "$1" || true); do
+		# Fields after the ")" that ends the command name start at field 3.
+		v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || v=0
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+hz=$(getconf CLK_TCK)
+
+# run NAME: one wrk run; appends "req/s p50µs p99µs errors load1 cpuµs/req"
+# to $data/NAME. CPU per request counts only the target's own process, so it
+# is what the machine's other load disturbs least.
 data="$work/data"
 mkdir -p "$data"
 run() {
-	local out rps p50 p99 non2xx sockerr load
+	local out rps p50 p99 non2xx sockerr load c0 c1 reqs cpu
 	load=$(cut -d' ' -f1 /proc/loadavg)
+	c0=$(cpu_ticks "${pid[$1]}")
 	out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://${addr[$1]}/")
+	c1=$(cpu_ticks "${pid[$1]}")
 	printf '== %s (load %s)\n%s\n' "$1" "$load" "$out" >>"$raw"
 	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 	p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
 	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
 	non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
 	sockerr=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$out")
-	echo "$rps $(to_us "$p50") $(to_us "$p99") $((${non2xx:-0} + ${sockerr:-0})) $load" >>"$data/$1"
-	printf '  %-10s %10.0f req/s  p99 %8.0f µs  errors %s  load %s\n' "$1" "$rps" "$(to_us "$p99")" "$((${non2xx:-0} + ${sockerr:-0}))" "$load" >&2
+	cpu=$(awk -v t=$((c1 - c0)) -v hz="$hz" -v n="$reqs" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
+	echo "$rps $(to_us "$p50") $(to_us "$p99") $((${non2xx:-0} + ${sockerr:-0})) $load $cpu" >>"$data/$1"
+	printf '  %-10s %10.0f req/s  p99 %8.0f µs  cpu %6s µs/req  errors %s  load %s\n' "$1" "$rps" "$(to_us "$p99")" "$cpu" "$((${non2xx:-0} + ${sockerr:-0}))" "$load" >&2
 }
 # median FILE COLUMN
 median() { sort -g -k"$2" "$1" | awk -v c="$2" '{v[NR] = $c} END {print v[int((NR + 1) / 2)]}'; }
@@ -244,14 +265,15 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
-declare -A rps p50 p99 errs
+declare -A rps p50 p99 errs cpu
 for t in "${targets[@]}"; do
 	rps[$t]=$(median "$data/$t" 1)
 	p50[$t]=$(median "$data/$t" 2)
 	p99[$t]=$(median "$data/$t" 3)
 	errs[$t]=$(column_sum "$data/$t" 4)
+	cpu[$t]=$(median "$data/$t" 6)
 done
-loads=$(cat "${targets[@]/#/$data/}" | awk 'NF == 5 {s += $5; n++; if ($5 > m) m = $5} END {printf "mean %.1f, max %.1f", s / n, m}')
+loads=$(cat "${targets[@]/#/$data/}" | awk 'NF == 6 {s += $5; n++; if ($5 > m) m = $5} END {printf "mean %.1f, max %.1f", s / n, m}')
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 verdict() { # value op limit
@@ -274,11 +296,12 @@ p99_hap=$(ratio "${p99[holdfast]}" "${p99[haproxy]}")
 	echo "- machine: $(nproc) CPUs, $cpu, Linux $(uname -r); load average $load_start at start, $load_end at end; 1-minute load at each run: $loads"
 	echo "- proxies: holdfast $(cd "$root" && git describe --always --dirty 2>/dev/null || echo "?"), $(go version | awk '{print $3}'), GOMAXPROCS=$PROXY_CPUS; HAProxy $hap_version, nbthread $PROXY_CPUS; nginx $ngx_version, worker_processes $PROXY_CPUS; wrk $wrk_version"
 	echo
-	echo "| target | req/s | p50 (µs) | p99 (µs) | req/s vs direct | errors | req/s per round |"
-	echo "|---|---:|---:|---:|---:|---:|---|"
+	echo "| target | req/s | p50 (µs) | p99 (µs) | req/s vs direct | CPU µs/req | errors | req/s per round | p99 (µs) per round |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---|---|"
 	for t in "${targets[@]}"; do
-		printf '| %s | %.0f | %.0f | %.0f | %s | %s | %s |\n' "$t" "${rps[$t]}" "${p50[$t]}" "${p99[$t]}" \
-			"$(ratio "${rps[$t]}" "${rps[direct]}")" "${errs[$t]}" "$(column_list "$data/$t" 1 '%.0f')"
+		printf '| %s | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s |\n' "$t" "${rps[$t]}" "${p50[$t]}" "${p99[$t]}" \
+			"$(ratio "${rps[$t]}" "${rps[direct]}")" "${cpu[$t]}" "${errs[$t]}" \
+			"$(column_list "$data/$t" 1 '%.0f')" "$(column_list "$data/$t" 3 '%.0f')"
 	done
 	echo
 	echo "| ratio | value | target | |"
@@ -291,8 +314,12 @@ p99_hap=$(ratio "${p99[holdfast]}" "${p99[haproxy]}")
 	fi
 	echo "| holdfast / nginx throughput | $(ratio "${rps[holdfast]}" "${rps[nginx]}") | – | context |"
 	echo "| holdfast / nginx p99 | $(ratio "${p99[holdfast]}" "${p99[nginx]}") | – | context |"
+	echo "| holdfast / HAProxy CPU per request | $(ratio "${cpu[holdfast]}" "${cpu[haproxy]}") | – | context |"
+	echo "| holdfast / httputil CPU per request | $(ratio "${cpu[holdfast]}" "${cpu[httputil]}") | – | context |"
 	echo
-	echo "errors = non-2xx responses + socket errors over all rounds. Raw wrk output: bench/results/proxy-wrk.txt."
+	echo "CPU µs/req: user+system CPU of the target's processes during its run, per request served (for direct, the backend's own);"
+	echo "it is the figure the machine's other load disturbs least. errors = non-2xx responses + socket errors over all rounds."
+	echo "Raw wrk output: bench/results/proxy-wrk.txt."
 } >"$results/proxy.md"
 echo >&2
 cat "$results/proxy.md"
