@@ -29,6 +29,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	local := func(status int, reason, msg string, retryAfter time.Duration) {
 		info.Status, info.Reason = status, reason
+		if isGRPC(r) {
+			grpcLocalReply(w, status, reason, msg, retryAfter)
+			return
+		}
 		localReply(w, status, reason, msg, retryAfter)
 	}
 
@@ -68,7 +72,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), rt.cfg.Timeout)
+	timeout := rt.cfg.Timeout
+	if d, ok := grpcTimeout(r.Header.Get("Grpc-Timeout")); ok && isGRPC(r) {
+		// The client gives up at its deadline: work past it is wasted, and
+		// only an answer at it tells the client DEADLINE_EXCEEDED.
+		timeout = min(timeout, d)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 
 	if f := rt.fault; f != nil {
@@ -176,6 +186,12 @@ func (p *Proxy) failure(ctx context.Context, r *http.Request, o *outcome) (statu
 	case outcomeConnectFailure:
 		return http.StatusServiceUnavailable, ReasonNoHealthyUpstream, "cannot connect to the upstream", 0
 	case outcomeReset:
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+			// The upstream gave up once the deadline had passed, as a gRPC
+			// server does by resetting the stream when the grpc-timeout it
+			// was sent runs out, possibly before our own timer has fired.
+			return http.StatusGatewayTimeout, ReasonTimeout, "upstream did not answer in time", 0
+		}
 		return http.StatusBadGateway, ReasonUpstreamReset, "upstream closed the connection", 0
 	}
 	return http.StatusBadGateway, ReasonUpstreamError, "upstream error", 0
