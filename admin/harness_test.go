@@ -58,11 +58,13 @@ type env struct {
 
 type envOptions struct {
 	token    bool   // start the admin server with a token file
+	top      string // YAML added at the top level
 	extra    string // YAML appended to the routes list
 	noReload bool   // leave Config.Reload nil
 }
 
 const envConfig = `listen: 127.0.0.1:0
+%[5]s
 upstreams:
   shop:
     balancer: round_robin
@@ -107,7 +109,7 @@ func startEnv(t *testing.T, o envOptions) *env {
 	}
 	e.flaky.Fail(500)
 	e.bad.Fail(500)
-	cfg, err := config.Parse([]byte(e.configYAML(o.extra)))
+	cfg, err := config.Parse([]byte(e.configYAML(o)))
 	if err != nil {
 		t.Fatalf("config.Parse: %v", err)
 	}
@@ -164,8 +166,8 @@ func startEnv(t *testing.T, o envOptions) *env {
 	return e
 }
 
-func (e *env) configYAML(extra string) string {
-	return fmt.Sprintf(envConfig, e.good.URL(), e.flaky.URL(), e.bad.URL(), extra)
+func (e *env) configYAML(o envOptions) string {
+	return fmt.Sprintf(envConfig, e.good.URL(), e.flaky.URL(), e.bad.URL(), o.extra, o.top)
 }
 
 // send makes one data-plane request and waits until the proxy has reported

@@ -116,7 +116,7 @@ func NewMetrics() *Metrics {
 // Registry returns the registry the metrics are on, for adding more.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Handler serves the metrics in the Prometheus text (or OpenMetrics) format.
+// Handler serves the metrics in the Prometheus text exposition format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/url"
+	"reflect"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -40,12 +41,12 @@ func isSensitive(name string) bool {
 //   - scalar keys whose own name is sensitive;
 //   - passwords in URLs (user information).
 func redactConfig(v any) (*yaml.Node, error) {
-	var n yaml.Node
-	if err := n.Encode(v); err != nil {
+	n, err := toNode(reflect.ValueOf(v))
+	if err != nil {
 		return nil, err
 	}
-	redactNode(&n)
-	return &n, nil
+	redactNode(n)
+	return n, nil
 }
 
 func redactNode(n *yaml.Node) {

@@ -1,0 +1,383 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/holdfast-dev/holdfast"
+	"github.com/holdfast-dev/holdfast/proxy"
+)
+
+// families gathers m's registry by metric name.
+func families(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	out := map[string]*dto.MetricFamily{}
+	for _, f := range fams {
+		out[f.GetName()] = f
+	}
+	return out
+}
+
+// sample returns the value of the series of name whose labels include
+// labels: a counter's or gauge's value, a histogram's sample count.
+func sample(fams map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	f, ok := fams[name]
+	if !ok {
+		return 0, false
+	}
+next:
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			have[lp.GetName()] = lp.GetValue()
+		}
+		for k, v := range labels {
+			if have[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.GetHistogram().GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
+
+type l = map[string]string
+
+func TestMetricsAfterTraffic(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	shop, ledger := e.breakThings()
+	if got := e.send("/ledger/balance"); got != 503 {
+		t.Fatalf("GET /ledger with the breaker open: got %d; want 503", got)
+	}
+	e.send("/limited/a") // takes the only token
+	if got := e.send("/limited/b"); got != 429 {
+		t.Fatalf("second GET /limited: got %d; want 429", got)
+	}
+	e.send("/nowhere/at/all")
+
+	flaky, good := e.flaky.URL(), e.good.URL()
+	fams := families(t, e.metrics)
+	tests := []struct {
+		name   string
+		labels l
+		want   float64
+	}{
+		{"holdfast_route_requests_total", l{"route": "shop", "code_class": "2xx"}, float64(shop)},
+		{"holdfast_route_requests_total", l{"route": "ledger", "code_class": "5xx"}, float64(ledger + 1)},
+		{"holdfast_route_requests_total", l{"route": "limited", "code_class": "4xx"}, 1},
+		{"holdfast_route_requests_total", l{"route": UnmatchedRoute, "code_class": "4xx"}, 1},
+		{"holdfast_route_request_duration_seconds", l{"route": "shop"}, float64(shop)},
+		{"holdfast_route_local_replies_total", l{"route": "ledger", "reason": "breaker_open"}, 1},
+		{"holdfast_route_local_replies_total", l{"route": "limited", "reason": "rate_limited"}, 1},
+		{"holdfast_route_local_replies_total", l{"route": UnmatchedRoute, "reason": "no_route"}, 1},
+		{"holdfast_route_rate_limited_total", l{"route": "limited"}, 1},
+		// The flaky endpoint failed twice, each time retried on the good one.
+		{"holdfast_upstream_retries_total", l{"upstream": "shop"}, 2},
+		{"holdfast_upstream_attempts_total", l{"upstream": "shop"}, float64(shop + 2 + 1)},
+		{"holdfast_upstream_attempts_total", l{"upstream": "ledger"}, float64(ledger)},
+		{"holdfast_upstream_rejections_total", l{"upstream": "ledger", "reason": "breaker_open"}, 1},
+		{"holdfast_upstream_breaker_transitions_total", l{"upstream": "ledger", "from": "closed", "to": "open"}, 1},
+		{"holdfast_upstream_breaker_state", l{"upstream": "ledger", "state": "open"}, 1},
+		{"holdfast_upstream_breaker_state", l{"upstream": "ledger", "state": "closed"}, 0},
+		{"holdfast_upstream_breaker_state", l{"upstream": "ledger", "state": "half_open"}, 0},
+		{"holdfast_upstream_endpoint_changes_total", l{"upstream": "shop", "to": "ejected"}, 1},
+		{"holdfast_upstream_usable_endpoints", l{"upstream": "shop"}, 1},
+		{"holdfast_upstream_panic", l{"upstream": "shop"}, 0},
+		{"holdfast_upstream_concurrency_limit", l{"upstream": "ledger", "kind": "fixed"}, 10},
+		{"holdfast_upstream_queued", l{"upstream": "ledger"}, 0},
+		{"holdfast_upstream_in_flight", l{"upstream": "shop"}, 0},
+		{"holdfast_endpoint_ejected", l{"upstream": "shop", "endpoint": flaky}, 1},
+		{"holdfast_endpoint_ejected", l{"upstream": "shop", "endpoint": good}, 0},
+		{"holdfast_endpoint_ejections_total", l{"upstream": "shop", "endpoint": flaky}, 1},
+		{"holdfast_endpoint_healthy", l{"upstream": "shop", "endpoint": flaky}, 1},
+		{"holdfast_endpoint_in_flight", l{"upstream": "shop", "endpoint": good}, 0},
+	}
+	for _, tt := range tests {
+		got, ok := sample(fams, tt.name, tt.labels)
+		if !ok {
+			t.Errorf("%s%v: no such series", tt.name, tt.labels)
+			continue
+		}
+		if got != tt.want {
+			t.Errorf("%s%v: got %g; want %g", tt.name, tt.labels, got, tt.want)
+		}
+	}
+	if got, _ := sample(fams, "holdfast_upstream_retry_budget_remaining", l{"upstream": "shop"}); got <= 0 {
+		t.Errorf("holdfast_upstream_retry_budget_remaining{upstream=shop}: got %g; want > 0", got)
+	}
+	if _, ok := sample(fams, "holdfast_upstream_breaker_state", l{"upstream": "shop"}); ok {
+		t.Errorf("holdfast_upstream_breaker_state{upstream=shop}: got a series for an upstream without a breaker")
+	}
+	checkLabelHygiene(t, fams, []string{good, flaky, e.bad.URL()})
+
+	// The same figures over HTTP.
+	status, body, _ := e.do("GET", "/metrics", nil, nil)
+	if status != 200 || !strings.Contains(body, `holdfast_upstream_breaker_state{state="open",upstream="ledger"} 1`) {
+		t.Errorf("GET /metrics: got %d; want 200 with the open ledger breaker:\n%s", status, body)
+	}
+}
+
+// allowedLabels are the only label names holdfast metrics use; each takes
+// its values from the config or a fixed set.
+var allowedLabels = []string{"route", "upstream", "endpoint", "code_class", "reason", "from", "to", "state", "kind"}
+
+// checkLabelHygiene fails on a label outside allowedLabels, an endpoint
+// that is not configured, or a value that looks like a request path.
+func checkLabelHygiene(t *testing.T, fams map[string]*dto.MetricFamily, endpoints []string) {
+	t.Helper()
+	for name, f := range fams {
+		if !strings.HasPrefix(name, "holdfast_") {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				n, v := lp.GetName(), lp.GetValue()
+				switch {
+				case !slices.Contains(allowedLabels, n):
+					t.Errorf("%s: label %s is not one of %v", name, n, allowedLabels)
+				case n == "endpoint" && !slices.Contains(endpoints, v):
+					t.Errorf("%s: endpoint label %q is not a configured endpoint", name, v)
+				case n != "endpoint" && (strings.Contains(v, "/") || strings.Contains(v, "12345")):
+					t.Errorf("%s: label %s=%q looks like a request path", name, n, v)
+				}
+			}
+		}
+	}
+}
+
+func TestOnEvent(t *testing.T) {
+	tests := []struct {
+		name   string
+		event  holdfast.Event
+		metric string
+		labels l
+	}{
+		{"breaker opens", holdfast.Event{Policy: "db", Kind: holdfast.EventStateChange, From: "closed", To: "open"},
+			"holdfast_upstream_breaker_transitions_total", l{"upstream": "db", "from": "closed", "to": "open"}},
+		{"breaker half-opens", holdfast.Event{Policy: "db", Kind: holdfast.EventStateChange, From: "open", To: "half_open"},
+			"holdfast_upstream_breaker_transitions_total", l{"upstream": "db", "from": "open", "to": "half_open"}},
+		{"endpoint unhealthy", holdfast.Event{Policy: "db", Kind: holdfast.EventStateChange, From: "healthy", To: "unhealthy"},
+			"holdfast_upstream_endpoint_changes_total", l{"upstream": "db", "to": "unhealthy"}},
+		{"panic", holdfast.Event{Policy: "db", Kind: holdfast.EventStateChange, From: "normal", To: "panic"},
+			"holdfast_upstream_endpoint_changes_total", l{"upstream": "db", "to": "panic"}},
+		{"retry budget spent", holdfast.Event{Policy: "db", Kind: holdfast.EventRejected, Reason: holdfast.ReasonBudgetExhausted},
+			"holdfast_upstream_retry_budget_exhausted_total", l{"upstream": "db"}},
+		{"hedge budget spent", holdfast.Event{Policy: "read", Kind: holdfast.EventRejected, Attempt: 2, Reason: holdfast.ReasonBudgetExhausted},
+			"holdfast_route_hedge_budget_exhausted_total", l{"route": "read"}},
+		{"breaker rejects", holdfast.Event{Policy: "db", Kind: holdfast.EventRejected, Reason: holdfast.ReasonBreakerOpen},
+			"holdfast_upstream_rejections_total", l{"upstream": "db", "reason": "breaker_open"}},
+		{"bulkhead full", holdfast.Event{Policy: "db", Kind: holdfast.EventRejected, Reason: holdfast.ReasonOverloaded},
+			"holdfast_upstream_rejections_total", l{"upstream": "db", "reason": "overloaded"}},
+		{"queue timeout", holdfast.Event{Policy: "db", Kind: holdfast.EventRejected, Reason: holdfast.ReasonQueueTimeout},
+			"holdfast_upstream_rejections_total", l{"upstream": "db", "reason": "queue_timeout"}},
+		{"queued", holdfast.Event{Policy: "db", Kind: holdfast.EventQueued, Delay: 3 * time.Millisecond},
+			"holdfast_upstream_queue_wait_seconds", l{"upstream": "db"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMetrics()
+			m.OnEvent(tt.event)
+			m.OnEvent(tt.event)
+			fams := families(t, m)
+			if got, ok := sample(fams, tt.metric, tt.labels); !ok || got != 2 {
+				t.Errorf("%s%v after two events: got %g (present %v); want 2", tt.metric, tt.labels, got, ok)
+			}
+			var series int
+			for name, f := range fams {
+				if strings.HasPrefix(name, "holdfast_") {
+					series += len(f.GetMetric())
+				}
+			}
+			if series != 1 {
+				t.Errorf("got %d holdfast series; want only the one", series)
+			}
+		})
+	}
+}
+
+// TestOnEventIgnores checks events that no metric counts leave no series
+// behind, so a library's own events cannot grow the label set.
+func TestOnEventIgnores(t *testing.T) {
+	m := NewMetrics()
+	for _, e := range []holdfast.Event{
+		{Policy: "db", Kind: holdfast.EventAttempt, Attempt: 1},
+		{Policy: "db", Kind: holdfast.EventStateChange, From: "limiting", To: "probing"},
+		{Policy: "db", Kind: holdfast.EventStateChange, From: "x", To: "anything"},
+		{Policy: "r", Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited},
+		{Policy: "r", Kind: holdfast.EventRejected, Reason: "made_up"},
+		{Policy: "r", Kind: holdfast.EventHedge, Attempt: 2},
+		{Policy: "db", Kind: holdfast.EventLimitChanged, Value: 12},
+	} {
+		m.OnEvent(e)
+	}
+	for name := range families(t, m) {
+		if strings.HasPrefix(name, "holdfast_") {
+			t.Errorf("got series of %s; want none", name)
+		}
+	}
+}
+
+func TestOnRequest(t *testing.T) {
+	tests := []struct {
+		name   string
+		info   proxy.RequestInfo
+		metric string
+		labels l
+		want   float64
+	}{
+		{"proxied", proxy.RequestInfo{Route: "r", Upstream: "u", Status: 204, Attempts: 1},
+			"holdfast_route_requests_total", l{"route": "r", "code_class": "2xx"}, 1},
+		{"attempts", proxy.RequestInfo{Route: "r", Upstream: "u", Status: 200, Attempts: 3, Retries: 1, Hedges: 1},
+			"holdfast_upstream_attempts_total", l{"upstream": "u"}, 3},
+		{"retries", proxy.RequestInfo{Route: "r", Upstream: "u", Status: 200, Attempts: 3, Retries: 2},
+			"holdfast_upstream_retries_total", l{"upstream": "u"}, 2},
+		{"hedges", proxy.RequestInfo{Route: "r", Upstream: "u", Status: 200, Attempts: 2, Hedges: 1},
+			"holdfast_upstream_hedges_total", l{"upstream": "u"}, 1},
+		{"local reply", proxy.RequestInfo{Route: "r", Upstream: "u", Status: 503, Reason: "overloaded"},
+			"holdfast_route_local_replies_total", l{"route": "r", "reason": "overloaded"}, 1},
+		{"fallback", proxy.RequestInfo{Route: "r", Upstream: "u", Status: 200, Reason: "breaker_open", Fallback: true},
+			"holdfast_route_fallbacks_total", l{"route": "r", "reason": "breaker_open"}, 1},
+		{"client gone", proxy.RequestInfo{Route: "r", Upstream: "u", Status: 499, Reason: "client_closed"},
+			"holdfast_route_requests_total", l{"route": "r", "code_class": "4xx"}, 1},
+		{"no route", proxy.RequestInfo{Status: 404, Reason: "no_route"},
+			"holdfast_route_requests_total", l{"route": UnmatchedRoute, "code_class": "4xx"}, 1},
+		{"duration", proxy.RequestInfo{Route: "r", Status: 200, Duration: 30 * time.Millisecond},
+			"holdfast_route_request_duration_seconds", l{"route": "r"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMetrics()
+			m.OnRequest(tt.info)
+			fams := families(t, m)
+			if got, ok := sample(fams, tt.metric, tt.labels); !ok || got != tt.want {
+				t.Errorf("%s%v: got %g (present %v); want %g", tt.metric, tt.labels, got, ok, tt.want)
+			}
+			// A fallback is not a local reply, and the reverse.
+			if tt.info.Fallback {
+				if _, ok := sample(fams, "holdfast_route_local_replies_total", nil); ok {
+					t.Errorf("a fallback also counted as a local reply")
+				}
+			}
+		})
+	}
+}
+
+func TestCodeClass(t *testing.T) {
+	tests := []struct {
+		status int
+		want   string
+	}{
+		{0, "other"}, {99, "other"}, {100, "1xx"}, {101, "1xx"}, {200, "2xx"}, {299, "2xx"}, {304, "3xx"},
+		{404, "4xx"}, {429, "4xx"}, {499, "4xx"}, {500, "5xx"}, {503, "5xx"}, {599, "5xx"}, {600, "other"}, {-1, "other"},
+	}
+	for _, tt := range tests {
+		if got := codeClass(tt.status); got != tt.want {
+			t.Errorf("codeClass(%d): got %q; want %q", tt.status, got, tt.want)
+		}
+	}
+}
+
+// exercised returns metrics on a running proxy with a series of every
+// holdfast metric: the traffic of an env, plus one of each event the proxy
+// may not have produced.
+func exercised(t *testing.T) (*env, map[string]*dto.MetricFamily) {
+	t.Helper()
+	e := startEnv(t, envOptions{})
+	e.breakThings()
+	m := e.metrics
+	m.OnRequest(proxy.RequestInfo{Route: "shop", Upstream: "shop", Status: 200, Attempts: 2, Hedges: 1, Retries: 1, Reason: "5xx", Fallback: true})
+	m.OnEvent(holdfast.Event{Policy: "ledger", Kind: holdfast.EventQueued, Delay: time.Millisecond})
+	m.OnEvent(holdfast.Event{Policy: "shop", Kind: holdfast.EventRejected, Reason: holdfast.ReasonBudgetExhausted})
+	m.OnEvent(holdfast.Event{Policy: "shop", Kind: holdfast.EventRejected, Attempt: 2, Reason: holdfast.ReasonBudgetExhausted})
+	e.send("/ledger/x") // refused by the open breaker
+	e.send("/limited/x")
+	e.send("/limited/x")
+	return e, families(t, m)
+}
+
+// TestMetricsDocumented checks that docs/admin.md lists exactly the
+// holdfast metrics there are.
+func TestMetricsDocumented(t *testing.T) {
+	_, fams := exercised(t)
+	doc, err := os.ReadFile("../docs/admin.md")
+	if err != nil {
+		t.Fatalf("reading the docs: %v", err)
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("`(holdfast_[a-z_]+)`").FindAllStringSubmatch(string(doc), -1) {
+		documented[m[1]] = true
+	}
+	for name := range fams {
+		if strings.HasPrefix(name, "holdfast_") && !documented[name] {
+			t.Errorf("metric %s is not in docs/admin.md", name)
+		}
+	}
+	for name := range documented {
+		if _, ok := fams[name]; !ok {
+			t.Errorf("docs/admin.md lists %s, which the metrics do not have", name)
+		}
+	}
+}
+
+func TestMetricsLint(t *testing.T) {
+	_, fams := exercised(t)
+	var list []*dto.MetricFamily
+	for _, f := range fams {
+		list = append(list, f)
+	}
+	problems, err := promlint.NewWithMetricFamilies(list).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestPromtoolCheckMetrics runs Prometheus's own checker on what /metrics
+// serves. The Makefile's tools target installs promtool (Debian package
+// prometheus); the test installs it itself when it is missing.
+func TestPromtoolCheckMetrics(t *testing.T) {
+	promtool := requireTool(t, "promtool", "prometheus")
+	e, _ := exercised(t)
+	status, body, _ := e.do("GET", "/metrics", nil, nil)
+	if status != 200 {
+		t.Fatalf("GET /metrics: got status %d", status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("running promtool: %v", err)
+	}
+	if err != nil || strings.TrimSpace(out.String()) != "" {
+		t.Errorf("promtool check metrics: %v\n%s", err, out.String())
+	}
+}

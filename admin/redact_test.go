@@ -1,0 +1,285 @@
+package admin
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/holdfast-dev/holdfast/config"
+)
+
+func TestIsSensitive(t *testing.T) {
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"Authorization", true},
+		{"proxy-authorization", true},
+		{"Cookie", true},
+		{"Set-Cookie", true},
+		{"X-Api-Key", true},
+		{"X-Auth-Token", true},
+		{"x-session-id", true},
+		{"client_secret", true},
+		{"password", true},
+		{"token_file", false}, // a path, shown on purpose
+		{"content-type", false},
+		{"X-Request-Id", false},
+		{"name", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := isSensitive(tt.name); got != tt.want {
+			t.Errorf("isSensitive(%q): got %v; want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// redactTable is the redaction table; FuzzRedact starts from it.
+var redactTable = []struct {
+	name      string
+	in        string // YAML
+	want      []string
+	forbidden []string
+}{
+	{
+		name:      "fallback headers",
+		in:        "fallback:\n  headers:\n    Authorization: Bearer abc.def\n    content-type: application/json\n    Set-Cookie: sid=s3cr3t\n",
+		want:      []string{"Authorization: '[redacted]'", "content-type: application/json", "Set-Cookie: '[redacted]'"},
+		forbidden: []string{"abc.def", "s3cr3t"},
+	},
+	{
+		name:      "header match on a credential",
+		in:        "match:\n  headers:\n    - name: Cookie\n      exact: sid=s3cr3t\n    - name: X-Env\n      exact: canary\n",
+		want:      []string{"exact: '[redacted]'", "exact: canary"},
+		forbidden: []string{"s3cr3t"},
+	},
+	{
+		name:      "secret-named key",
+		in:        "auth:\n  client_secret: hunter2\n  client_id: app\n",
+		want:      []string{"client_secret: '[redacted]'", "client_id: app"},
+		forbidden: []string{"hunter2"},
+	},
+	{
+		name:      "token file path is shown",
+		in:        "admin:\n  listen: 127.0.0.1:9901\n  token_file: /etc/holdfast/token\n",
+		want:      []string{"token_file: /etc/holdfast/token"},
+		forbidden: []string{Redacted},
+	},
+	{
+		name:      "URL password",
+		in:        "endpoints:\n  - address: http://user:pa55w0rd@10.0.0.1:8080\n",
+		want:      []string{"http://user:[redacted]@10.0.0.1:8080"},
+		forbidden: []string{"pa55w0rd"},
+	},
+	{
+		name: "empty values dropped",
+		in:   "a: ''\nb: null\nc: []\nd: {}\ne: 0\nf: false\n",
+		want: []string{"e: 0", "f: false"}, forbidden: []string{"a:", "b:", "c:", "d:"},
+	},
+}
+
+func TestRedactConfig(t *testing.T) {
+	for _, tt := range redactTable {
+		t.Run(tt.name, func(t *testing.T) {
+			var v any
+			if err := yaml.Unmarshal([]byte(tt.in), &v); err != nil {
+				t.Fatal(err)
+			}
+			n, err := redactConfig(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := yaml.Marshal(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("got\n%s\nwant it to contain %q", out, w)
+				}
+			}
+			for _, f := range tt.forbidden {
+				if strings.Contains(string(out), f) {
+					t.Errorf("got\n%s\nwant no %q", out, f)
+				}
+			}
+		})
+	}
+}
+
+// FuzzRedact checks that a value under a credential header name never
+// survives redaction, whatever the value and the header's spelling.
+func FuzzRedact(f *testing.F) {
+	for _, tt := range redactTable {
+		f.Add("Authorization", tt.in)
+	}
+	f.Add("Cookie", "sid=1")
+	f.Add("x-API-key", "k")
+	f.Fuzz(func(t *testing.T, header, value string) {
+		if !isSensitive(header) || strings.TrimSpace(value) == "" || len(value) < 4 {
+			return
+		}
+		cfg := map[string]any{
+			"fallback": map[string]any{"headers": map[string]string{header: value}},
+			"match":    map[string]any{"headers": []map[string]string{{"name": header, "exact": value}}},
+		}
+		n, err := redactConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back any
+		if err := n.Decode(&back); err != nil {
+			t.Fatal(err)
+		}
+		js, err := json.Marshal(back)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var walk func(v any)
+		walk = func(v any) {
+			switch v := v.(type) {
+			case map[string]any:
+				for _, c := range v {
+					walk(c)
+				}
+			case []any:
+				for _, c := range v {
+					walk(c)
+				}
+			case string:
+				if v == value {
+					t.Fatalf("value %q of header %q survived redaction: %s", value, header, js)
+				}
+			}
+		}
+		walk(back)
+	})
+}
+
+func TestConfigEndpointRedacts(t *testing.T) {
+	tokenFile := writeFile(t, "proxy-token", testToken)
+	e := startEnv(t, envOptions{token: true, top: "admin: {token_file: " + tokenFile + "}", extra: `  - name: secret-route
+    match:
+      path_prefix: /secret
+      headers:
+        - name: Authorization
+          exact: Bearer match-s3cr3t
+    upstream: shop
+    fallback:
+      status: 200
+      body: "{}"
+      headers:
+        content-type: application/json
+        Authorization: Bearer fallback-s3cr3t
+        Cookie: sid=cookie-s3cr3t
+`})
+	for _, format := range []string{"yaml", "json"} {
+		status, body, _ := e.do("GET", "/config?format="+format, nil, nil)
+		if status != 200 {
+			t.Fatalf("GET /config?format=%s: got status %d", format, status)
+		}
+		for _, secret := range []string{"match-s3cr3t", "fallback-s3cr3t", "cookie-s3cr3t", testToken} {
+			if strings.Contains(body, secret) {
+				t.Errorf("format %s: the config shows %q:\n%s", format, secret, body)
+			}
+		}
+		for _, want := range []string{Redacted, "application/json", tokenFile, "secret-route", e.flaky.URL()} {
+			if !strings.Contains(body, want) {
+				t.Errorf("format %s: got\n%s\nwant it to contain %q", format, body, want)
+			}
+		}
+	}
+	// JSON is JSON, with durations as strings.
+	_, body, _ := e.do("GET", "/config?format=json", nil, nil)
+	var v map[string]any
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatalf("GET /config?format=json is not JSON: %v", err)
+	}
+	if got := v["drain"].(map[string]any)["timeout"]; got != "30s" {
+		t.Errorf("drain.timeout: got %v; want \"30s\"", got)
+	}
+}
+
+// TestToNodeMatchesYAMLMarshal checks that the node tree GET /config builds
+// from a whole config says what yaml.Marshal says.
+func TestToNodeMatchesYAMLMarshal(t *testing.T) {
+	data, err := os.ReadFile("../examples/holdfast.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want any
+	if err := yaml.Unmarshal(text, &want); err != nil {
+		t.Fatal(err)
+	}
+	n, err := toNode(reflect.ValueOf(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got any
+	if err := n.Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	// yaml.Marshal writes a float 0 as "0", which reads back as an int.
+	numbers := cmp.FilterValues(func(a, b any) bool {
+		_, aok := asFloat(a)
+		_, bok := asFloat(b)
+		return aok && bok
+	}, cmp.Comparer(func(a, b any) bool {
+		x, _ := asFloat(a)
+		y, _ := asFloat(b)
+		return x == y
+	}))
+	if diff := cmp.Diff(want, got, numbers); diff != "" {
+		t.Errorf("toNode differs from yaml.Marshal (-want +got):\n%s", diff)
+	}
+}
+
+// TestConfigMultilineBody checks a config yaml.v3 cannot round-trip through
+// text by itself: a multi-line body with a leading space, inside routes.
+func TestConfigMultilineBody(t *testing.T) {
+	const body = " {\n  \"items\": []\n}\n"
+	e := startEnv(t, envOptions{extra: `  - name: multi
+    match: {path_prefix: /multi}
+    upstream: shop
+    fallback: {body: "` + strings.ReplaceAll(strings.ReplaceAll(body, "\n", `\n`), `"`, `\"`) + `"}
+`})
+	status, text, _ := e.do("GET", "/config", nil, nil)
+	if status != 200 {
+		t.Fatalf("GET /config: got status %d: %s", status, text)
+	}
+	var v struct {
+		Routes []struct {
+			Fallback struct{ Body string }
+		}
+	}
+	if err := yaml.Unmarshal([]byte(text), &v); err != nil {
+		t.Fatalf("GET /config is not valid YAML: %v\n%s", err, text)
+	}
+	if got := v.Routes[len(v.Routes)-1].Fallback.Body; got != body {
+		t.Errorf("fallback body: got %q; want %q", got, body)
+	}
+}
+
+func asFloat(v any) (float64, bool) {
+	switch v := v.(type) {
+	case int:
+		return float64(v), true
+	case float64:
+		return v, true
+	}
+	return 0, false
+}
