@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -245,17 +244,20 @@ func TestDeadlinePropagates(t *testing.T) {
 }
 
 // TestRouteTimeoutEndsCall has the proxy's own route timeout end a call
-// the client would wait longer for: the server's call is cancelled, and the
-// client gets the proxy's 504, which grpc-go maps to Unavailable as gRPC's
-// HTTP-to-status table says (doc/http-grpc-status-mapping.md).
+// the client would wait longer for: the client gets DEADLINE_EXCEEDED from
+// the proxy (its Trailers-Only local reply, not a bare HTTP 504, which
+// grpc-go would report as UNAVAILABLE), and the server's call is cancelled.
 func TestRouteTimeoutEndsCall(t *testing.T) {
 	e := newEnv(t, "    timeout: 300ms\n")
 	client := testpb.NewTestServiceClient(e.conn)
 	ctx := metadata.AppendToOutgoingContext(guarded(t), mdSlow, "1")
-	_, err := client.UnaryCall(ctx, &testpb.SimpleRequest{})
-	if got := status.Code(err); got != codes.Unavailable || !strings.Contains(err.Error(), "504") {
-		t.Fatalf("call past the route timeout: got %v (%v); want %v from HTTP 504", got, err, codes.Unavailable)
+	var trailer metadata.MD
+	_, err := client.UnaryCall(ctx, &testpb.SimpleRequest{}, grpc.Trailer(&trailer))
+	st, _ := status.FromError(err)
+	if st.Code() != codes.DeadlineExceeded || st.Message() != "upstream did not answer in time" {
+		t.Fatalf("call past the route timeout: got %v; want %v from the proxy", err, codes.DeadlineExceeded)
 	}
+	checkMD(t, "trailer", trailer, "x-holdfast-reason", "timeout")
 	select {
 	case sc := <-e.svc.slowEnded:
 		if !errors.Is(sc.err, context.Canceled) {
