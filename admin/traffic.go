@@ -2,6 +2,7 @@ package admin
 
 import (
 	"math"
+	"sort"
 	"sync"
 	"time"
 )
@@ -119,20 +120,13 @@ func (t *trafficWindows) snapshot(now time.Time) map[string]Traffic {
 	return out
 }
 
-// latencyBin returns the bin whose bounds hold v seconds.
+// latencyBin returns the bin whose bounds hold v seconds: the first whose
+// upper bound is v or more. NaN and negatives go to the first bin.
 func latencyBin(v float64) int {
-	if !(v > latencyMin.Seconds()) { // also NaN and negatives
+	if math.IsNaN(v) {
 		return 0
 	}
-	i := int(math.Ceil(math.Log(v/latencyMin.Seconds()) / math.Log(latencyGrowth)))
-	// Floating point may land one bin off at a bound; the table decides.
-	for i > 0 && v <= latencyBounds[min(i-1, latencyBins-1)] {
-		i--
-	}
-	for i < latencyBins-1 && v > latencyBounds[i] {
-		i++
-	}
-	return min(i, latencyBins-1)
+	return min(sort.SearchFloat64s(latencyBounds[:], v), latencyBins-1)
 }
 
 // quantile estimates the q-quantile of n samples spread over bins: the upper

@@ -1,0 +1,174 @@
+package admin
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/proxy"
+)
+
+var sampleInfo = proxy.RequestInfo{
+	Route: "catalog-read", Upstream: "catalog", Endpoint: "127.0.0.1:9001", Method: "GET",
+	Status: 503, Attempts: 3, Retries: 1, Hedges: 1, Duration: 14200 * time.Microsecond,
+	Reason: "breaker_open", Fallback: true,
+}
+
+func TestAccessLogLine(t *testing.T) {
+	out := &syncBuffer{}
+	a, err := NewAccessLog(config.AccessLog{Enabled: true}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Log(sampleInfo)
+	lines := out.lines()
+	if len(lines) != 1 {
+		t.Fatalf("got %d lines; want 1: %q", len(lines), out.String())
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
+		t.Fatalf("line %q is not JSON: %v", lines[0], err)
+	}
+	if _, ok := got["time"]; !ok {
+		t.Errorf("got %v; want a time", got)
+	}
+	delete(got, "time")
+	want := map[string]any{
+		"level": "INFO", "msg": "request",
+		"route": "catalog-read", "upstream": "catalog", "endpoint": "127.0.0.1:9001", "method": "GET",
+		"status": 503.0, "attempts": 3.0, "retries": 1.0, "hedges": 1.0, "duration_ms": 14.2,
+		"reason": "breaker_open", "fallback": true,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("line (-want +got):\n%s", diff)
+	}
+}
+
+func TestAccessLogOffByDefault(t *testing.T) {
+	out := &syncBuffer{}
+	a, err := NewAccessLog(config.AccessLog{}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Log(sampleInfo)
+	if got := out.String(); got != "" {
+		t.Errorf("got %q; want nothing while disabled", got)
+	}
+}
+
+func TestAccessLogSample(t *testing.T) {
+	tests := []struct {
+		sample float64
+		draws  []float64
+		want   int
+	}{
+		{1, []float64{0, 0.5, 0.999}, 3},
+		{0.5, []float64{0.1, 0.7, 0.49, 0.5}, 2},
+		{0.01, []float64{0.5, 0.02, 0.009}, 1},
+	}
+	for _, tt := range tests {
+		out := &syncBuffer{}
+		a, err := NewAccessLog(config.AccessLog{Enabled: true, Sample: tt.sample}, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		draws := tt.draws
+		a.rand = func() float64 { d := draws[0]; draws = draws[1:]; return d }
+		for range tt.draws {
+			a.Log(sampleInfo)
+		}
+		if got := len(out.lines()); got != tt.want {
+			t.Errorf("sample %g, draws %v: got %d lines; want %d", tt.sample, tt.draws, got, tt.want)
+		}
+	}
+}
+
+func TestAccessLogReconfigure(t *testing.T) {
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	stdout := &syncBuffer{}
+	a, err := NewAccessLog(config.AccessLog{Enabled: true, Path: first}, stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Log(sampleInfo)
+	if err := a.Configure(config.AccessLog{Enabled: true, Path: second}); err != nil {
+		t.Fatal(err)
+	}
+	a.Log(sampleInfo)
+	a.Log(sampleInfo)
+	if err := a.Configure(config.AccessLog{Enabled: true, Path: filepath.Join(dir, "missing", "c.log")}); err == nil {
+		t.Errorf("Configure with a path in a missing directory: got no error")
+	}
+	a.Log(sampleInfo) // still to the second file
+	if err := a.Configure(config.AccessLog{Enabled: true, Sample: 1, Path: second}); err != nil {
+		t.Fatal(err)
+	}
+	a.Log(sampleInfo) // same path: same file, no reopen
+	if err := a.Configure(config.AccessLog{}); err != nil {
+		t.Fatal(err)
+	}
+	a.Log(sampleInfo) // off
+	if err := a.Configure(config.AccessLog{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	a.Log(sampleInfo) // to stdout
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	a.Log(sampleInfo) // closed: nowhere
+
+	for _, tt := range []struct {
+		path string
+		want int
+	}{{first, 1}, {second, 4}} {
+		b, err := os.ReadFile(tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(string(b), "\n"); got != tt.want {
+			t.Errorf("%s: got %d lines; want %d", filepath.Base(tt.path), got, tt.want)
+		}
+	}
+	if got := len(stdout.lines()); got != 1 {
+		t.Errorf("stdout: got %d lines; want 1", got)
+	}
+}
+
+func TestAccessLogConcurrent(t *testing.T) {
+	out := &syncBuffer{}
+	a, err := NewAccessLog(config.AccessLog{Enabled: true}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, each = 8, 50
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range each {
+				a.Log(sampleInfo)
+			}
+		})
+	}
+	wg.Go(func() { a.Configure(config.AccessLog{Enabled: true, Sample: 1}) })
+	wg.Wait()
+	lines := out.lines()
+	if len(lines) != goroutines*each {
+		t.Fatalf("got %d lines; want %d", len(lines), goroutines*each)
+	}
+	for _, l := range lines {
+		if !json.Valid([]byte(l)) {
+			t.Fatalf("line %q is not JSON: lines interleaved", l)
+		}
+	}
+}
