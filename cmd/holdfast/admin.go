@@ -42,12 +42,13 @@ func newTelemetry(inst *instance, cfg *config.Config) (proxy.Options, error) {
 }
 
 func (t *telemetry) onRequest(info proxy.RequestInfo) {
-	t.metrics.OnRequest(info)
 	// inst.proxy is set before the data plane serves its first request.
 	if p := t.inst.proxy; p != nil {
 		t.follow(p.Config())
 	}
 	t.access.Log(info)
+	// Metrics last: once a request shows in them, its log line is written.
+	t.metrics.OnRequest(info)
 }
 
 // follow reconfigures the access log when the running config changed.
