@@ -17,6 +17,10 @@ type reqBody struct {
 	length     int64         // Content-Length to send; -1 when unknown
 	replayable bool
 	used       bool // the stream was handed to an attempt
+	// trailers: the client declared request trailers. The body is then
+	// sent without a Content-Length, so that HTTP/1.1 upstreams get it
+	// chunked and the trailers can follow it.
+	trailers bool
 }
 
 var errBodyConsumed = errors.New("proxy: request body already sent once and cannot be replayed")
@@ -38,7 +42,7 @@ func prepareBody(r *http.Request, limit int64, retryable bool) (*reqBody, error)
 		return nil, err
 	}
 	if n <= limit {
-		return &reqBody{data: b.Bytes(), length: n, replayable: true}, nil
+		return &reqBody{data: b.Bytes(), length: n, replayable: true, trailers: len(r.Trailer) > 0}, nil
 	}
 	// Larger than the replay limit: send what was read, then the rest.
 	return &reqBody{
@@ -63,6 +67,9 @@ func (b *reqBody) attach(out *http.Request) error {
 		out.Body = io.NopCloser(bytes.NewReader(data))
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 		out.ContentLength = int64(len(data))
+		if b.trailers {
+			out.ContentLength = -1
+		}
 		return nil
 	}
 	if b.used {

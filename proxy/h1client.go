@@ -185,6 +185,13 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 		}
 	}
 	bw.WriteString("\r\n")
+	if hasBody && req.GetBody == nil {
+		// A streamed body may be slow to come: let the upstream see the
+		// request head now, as a client that sends it alone would.
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+	}
 	if hasBody {
 		var w io.Writer = bw
 		var cw io.WriteCloser
@@ -192,6 +199,10 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 			cw = httputil.NewChunkedWriter(bw)
 			w = cw
 		}
+		// Flush after every piece the body yields, so that a streamed body
+		// reaches the upstream as the client sends it instead of waiting in
+		// bw until 8 KiB have piled up.
+		w = flushWriter{w: w, bw: bw}
 		var err error
 		if req.ContentLength > 0 && !chunked {
 			var n int64
@@ -216,6 +227,20 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// flushWriter writes to w and then flushes bw, the buffer under w.
+type flushWriter struct {
+	w  io.Writer
+	bw *bufio.Writer
+}
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		err = f.bw.Flush()
+	}
+	return n, err
 }
 
 // h1Body returns the connection to the pool once the body is read to its end.
