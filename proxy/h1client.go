@@ -120,6 +120,11 @@ func (t *h1Transport) roundTrip(c *h1Conn, req *http.Request) (resp *http.Respon
 		return nil, err, false
 	}
 	resp, err = http.ReadResponse(c.br, req)
+	// Interim answers (100 Continue to a forwarded Expect, 103 Early Hints)
+	// precede the response and are not it (RFC 9110 §15.2): skip them.
+	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+		resp, err = http.ReadResponse(c.br, req)
+	}
 	if err != nil {
 		stop()
 		return nil, err, true
