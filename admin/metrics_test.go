@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
@@ -16,6 +17,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/holdfast-dev/holdfast"
+	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/internal/testkit"
 	"github.com/holdfast-dev/holdfast/proxy"
 )
 
@@ -379,5 +382,50 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	}
 	if err != nil || strings.TrimSpace(out.String()) != "" {
 		t.Errorf("promtool check metrics: %v\n%s", err, out.String())
+	}
+}
+
+// TestHedgeMetrics checks the proxy's count of hedged attempts reaches the
+// upstream's metric: the backend answers slower than the hedge delay, so
+// every request gets its one extra attempt.
+func TestHedgeMetrics(t *testing.T) {
+	b := testkit.Start(t, testkit.Config{Name: "slow"})
+	b.Slow(50 * time.Millisecond)
+	cfg, err := config.Parse([]byte(`listen: 127.0.0.1:0
+upstreams:
+  slow:
+    endpoints: [{address: ` + b.URL() + `}]
+routes:
+  - name: hedged
+    upstream: slow
+    hedge: {delay: 1ms, max_extra: 1}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics()
+	infos := make(chan proxy.RequestInfo, 8)
+	p, err := proxy.New(cfg, proxy.Options{Listener: m, OnRequest: func(i proxy.RequestInfo) { m.OnRequest(i); infos <- i }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const requests = 3
+	for range requests {
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+		if rec.Code != 200 {
+			t.Fatalf("got status %d; want 200", rec.Code)
+		}
+		if info := <-infos; info.Hedges != 1 || info.Attempts != 2 {
+			t.Errorf("got %d hedges, %d attempts; want 1, 2", info.Hedges, info.Attempts)
+		}
+	}
+	fams := families(t, m)
+	if got, _ := sample(fams, "holdfast_upstream_hedges_total", l{"upstream": "slow"}); got != requests {
+		t.Errorf("holdfast_upstream_hedges_total: got %g; want %d", got, requests)
+	}
+	if got, _ := sample(fams, "holdfast_upstream_attempts_total", l{"upstream": "slow"}); got != 2*requests {
+		t.Errorf("holdfast_upstream_attempts_total: got %g; want %d", got, 2*requests)
 	}
 }

@@ -1,0 +1,67 @@
+package admin
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/holdfast-dev/holdfast"
+	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/proxy"
+)
+
+var benchInfo = proxy.RequestInfo{Route: "catalog-read", Upstream: "catalog", Endpoint: "127.0.0.1:9001",
+	Method: "GET", Status: 200, Attempts: 1, Duration: 3 * time.Millisecond}
+
+// BenchmarkMetricsOnRequest is the cost the metrics add to every request.
+func BenchmarkMetricsOnRequest(b *testing.B) {
+	m := NewMetrics()
+	b.ReportAllocs()
+	for b.Loop() {
+		m.OnRequest(benchInfo)
+	}
+}
+
+func BenchmarkMetricsOnRequestParallel(b *testing.B) {
+	m := NewMetrics()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.OnRequest(benchInfo)
+		}
+	})
+}
+
+func BenchmarkMetricsOnEvent(b *testing.B) {
+	m := NewMetrics()
+	e := holdfast.Event{Policy: "catalog", Kind: holdfast.EventQueued, Delay: time.Millisecond}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.OnEvent(e)
+	}
+}
+
+func BenchmarkAccessLogOff(b *testing.B) {
+	a, _ := NewAccessLog(config.AccessLog{}, io.Discard)
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Log(benchInfo)
+	}
+}
+
+func BenchmarkAccessLogOn(b *testing.B) {
+	a, _ := NewAccessLog(config.AccessLog{Enabled: true}, io.Discard)
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Log(benchInfo)
+	}
+}
+
+// TestAccessLogOffAllocs: a disabled access log costs an atomic load and
+// nothing on the heap.
+func TestAccessLogOffAllocs(t *testing.T) {
+	a, _ := NewAccessLog(config.AccessLog{}, io.Discard)
+	if got := testing.AllocsPerRun(100, func() { a.Log(benchInfo) }); got != 0 {
+		t.Errorf("got %g allocations per disabled Log; want 0", got)
+	}
+}
