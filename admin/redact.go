@@ -34,14 +34,14 @@ func isSensitive(name string) bool {
 }
 
 // redactConfig encodes v (a config) as a YAML node tree with its secrets
-// replaced by [Redacted] and empty values left out:
+// replaced by [Redacted], and zero, null, "" and [] values left out:
 //   - values of headers maps (fallback headers and any other) whose header
 //     name is sensitive (Authorization, Cookie, X-Api-Key, ...);
 //   - the exact and regex values of header match conditions on such headers;
 //   - scalar keys whose own name is sensitive;
 //   - passwords in URLs (user information).
 func redactConfig(v any) (*yaml.Node, error) {
-	n, err := toNode(reflect.ValueOf(v))
+	n, err := toNode(reflect.ValueOf(v), true)
 	if err != nil {
 		return nil, err
 	}
@@ -96,12 +96,14 @@ func redactMapping(n *yaml.Node) {
 	n.Content = kept
 }
 
-// isEmpty reports a value that says nothing: null, "", [] or {}.
+// isEmpty reports a value that says nothing: null, "" or []. An empty
+// mapping says something: `circuit_breaker: {}` turns the breaker on with
+// its defaults.
 func isEmpty(v *yaml.Node) bool {
 	switch v.Kind {
 	case yaml.ScalarNode:
 		return v.Tag == "!!null" || (v.Tag == "!!str" && v.Value == "")
-	case yaml.SequenceNode, yaml.MappingNode:
+	case yaml.SequenceNode:
 		return len(v.Content) == 0
 	}
 	return false

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
@@ -78,9 +79,9 @@ var redactTable = []struct {
 		forbidden: []string{"pa55w0rd"},
 	},
 	{
-		name: "empty values dropped",
-		in:   "a: ''\nb: null\nc: []\nd: {}\ne: 0\nf: false\n",
-		want: []string{"e: 0", "f: false"}, forbidden: []string{"a:", "b:", "c:", "d:"},
+		name: "empty values dropped, empty blocks kept",
+		in:   "a: ''\nb: null\nc: []\nd: {}\ne: 0\nf: false\n", // a map's zero values stay
+		want: []string{"d: {}", "e: 0", "f: false"}, forbidden: []string{"a:", "b:", "c:"},
 	},
 }
 
@@ -225,7 +226,7 @@ func TestToNodeMatchesYAMLMarshal(t *testing.T) {
 	if err := yaml.Unmarshal(text, &want); err != nil {
 		t.Fatal(err)
 	}
-	n, err := toNode(reflect.ValueOf(cfg))
+	n, err := toNode(reflect.ValueOf(cfg), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,4 +283,79 @@ func asFloat(v any) (float64, bool) {
 		return v, true
 	}
 	return 0, false
+}
+
+func TestRedactConfigOmitsZeroFields(t *testing.T) {
+	type inner struct {
+		Zero time.Duration `yaml:"zero"`
+		Set  time.Duration `yaml:"set"`
+	}
+	v := struct {
+		Count  int            `yaml:"count"`
+		None   int            `yaml:"none"`
+		Rate   float64        `yaml:"rate"`
+		Off    bool           `yaml:"off"`
+		Name   string         `yaml:"name"`
+		Inner  inner          `yaml:"inner"`
+		Empty  inner          `yaml:"empty"`
+		Labels map[string]int `yaml:"labels"`
+	}{Count: 3, Rate: 1, Inner: inner{Set: 1500 * time.Millisecond}, Labels: map[string]int{"z": 0}}
+	n, err := redactConfig(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := yaml.Marshal(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "count: 3\nrate: 1.0\ninner:\n    set: 1.5s\nlabels:\n    z: 0\n"
+	if string(out) != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+}
+
+func TestRedactConfigQuotesOldBooleans(t *testing.T) {
+	n, err := redactConfig(map[string]any{"fallback": map[string]any{"on": []string{"5xx"}, "mode": "Off"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := yaml.Marshal(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"on":`, `mode: "Off"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("got\n%s\nwant %s quoted, as YAML 1.1 reads it as a boolean", out, want)
+		}
+	}
+}
+
+// TestConfigShowsPolicyBlocks checks that a policy turned on with all its
+// defaults (`circuit_breaker: {}`) still shows in GET /config.
+func TestConfigShowsPolicyBlocks(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+upstreams:
+  u:
+    endpoints: [{address: "http://127.0.0.1:9"}]
+    circuit_breaker: {}
+    health_check: {}
+routes:
+  - {name: r, upstream: u}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := redactConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := yaml.Marshal(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"circuit_breaker: {}", "health_check: {}"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("got\n%s\nwant %q", out, want)
+		}
+	}
 }

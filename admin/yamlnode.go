@@ -15,11 +15,14 @@ import (
 
 // toNode builds the YAML node tree of v the way yaml.Marshal would see it
 // (yaml struct tags, inline structs, Marshaler and TextMarshaler, durations
-// as strings), without going through YAML text. yaml.Node.Encode does go
+// as strings), without going through YAML text. With omitZero, struct
+// fields holding their zero value are left out: in holdfast's configs zero
+// means "the default", so what is left is what the file set plus the
+// defaults the loader filled in. yaml.Node.Encode does go
 // through text, and yaml.v3's emitter writes a literal block that its own
 // parser rejects for some multi-line strings inside sequences (a fallback
 // body " {\n}" in routes[]), which would break GET /config.
-func toNode(v reflect.Value) (*yaml.Node, error) {
+func toNode(v reflect.Value, omitZero bool) (*yaml.Node, error) {
 	for v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
 		if v.IsNil() {
 			return nullNode(), nil
@@ -53,7 +56,7 @@ func toNode(v reflect.Value) (*yaml.Node, error) {
 		// Like yaml.Marshal, a nil slice is an empty sequence.
 		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 		for i := range v.Len() {
-			c, err := toNode(v.Index(i))
+			c, err := toNode(v.Index(i), omitZero)
 			if err != nil {
 				return nil, err
 			}
@@ -67,7 +70,7 @@ func toNode(v reflect.Value) (*yaml.Node, error) {
 			return strings.Compare(fmt.Sprint(a.Interface()), fmt.Sprint(b.Interface()))
 		})
 		for _, k := range keys {
-			c, err := toNode(v.MapIndex(k))
+			c, err := toNode(v.MapIndex(k), omitZero)
 			if err != nil {
 				return nil, err
 			}
@@ -76,14 +79,14 @@ func toNode(v reflect.Value) (*yaml.Node, error) {
 		return n, nil
 	case reflect.Struct:
 		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		return n, addFields(n, v)
+		return n, addFields(n, v, omitZero)
 	}
 	// Funcs, channels: never part of a config's YAML.
 	return nullNode(), nil
 }
 
 // addFields appends the YAML fields of struct v to mapping n.
-func addFields(n *yaml.Node, v reflect.Value) error {
+func addFields(n *yaml.Node, v reflect.Value, omitZero bool) error {
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -104,7 +107,7 @@ func addFields(n *yaml.Node, v reflect.Value) error {
 				fv = fv.Elem()
 			}
 			if fv.Kind() == reflect.Struct {
-				if err := addFields(n, fv); err != nil {
+				if err := addFields(n, fv, omitZero); err != nil {
 					return err
 				}
 			}
@@ -113,13 +116,13 @@ func addFields(n *yaml.Node, v reflect.Value) error {
 		if !f.IsExported() {
 			continue
 		}
-		if strings.Contains(opts, "omitempty") && fv.IsZero() {
+		if (omitZero || strings.Contains(opts, "omitempty")) && fv.IsZero() {
 			continue
 		}
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		c, err := toNode(fv)
+		c, err := toNode(fv, omitZero)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -143,7 +146,7 @@ func marshaler(v reflect.Value) (func() (*yaml.Node, error), bool) {
 			if n, ok := out.(*yaml.Node); ok {
 				return n, nil
 			}
-			return toNode(reflect.ValueOf(out))
+			return toNode(reflect.ValueOf(out), false)
 		}, true
 	case encoding.TextMarshaler:
 		return func() (*yaml.Node, error) {
@@ -161,13 +164,17 @@ func nullNode() *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!nu
 
 // strNode is a string scalar. A multi-line string is written double-quoted,
 // which yaml.v3 emits correctly everywhere (see toNode).
+// So is a YAML 1.1 boolean such as "on" (a fallback's `on:` key), which
+// yaml.v3 reads as a string but older parsers as true.
 func strNode(s string) *yaml.Node {
 	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
-	if strings.ContainsAny(s, "\n\r") {
+	if strings.ContainsAny(s, "\n\r") || oldBools[strings.ToLower(s)] {
 		n.Style = yaml.DoubleQuotedStyle
 	}
 	return n
 }
+
+var oldBools = map[string]bool{"y": true, "yes": true, "n": true, "no": true, "on": true, "off": true}
 
 func formatFloat(f float64) string {
 	switch {
@@ -178,5 +185,9 @@ func formatFloat(f float64) string {
 	case math.IsInf(f, -1):
 		return "-.inf"
 	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
+	s := strconv.FormatFloat(f, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".e") {
+		s += ".0" // so that it reads back as a float, with no explicit tag
+	}
+	return s
 }
