@@ -157,18 +157,36 @@ func (e *attemptFailed) Error() string { return "proxy: attempt failed" }
 // hedged runs one attempt and, while it is slow, hedged extra attempts on
 // other endpoints; the first good answer wins and the rest are discarded.
 func (p *Proxy) hedged(ctx context.Context, x *exchange) *outcome {
+	// mu guards started, failures, done and won.
 	var mu sync.Mutex
+	var started []*hedgeAttempt
 	var failures []*outcome
 	done := false
 	won := false
 	var calls atomic.Int32
-	o, err := hedge.Get(ctx, x.rt.hedger, func(actx context.Context) (*outcome, error) {
+	o, err := hedge.Get(ctx, x.rt.hedger, func(context.Context) (*outcome, error) {
+		// Each attempt runs under a context of its own, derived from the
+		// request's rather than the hedger's: the hedger cancels its
+		// context the moment it returns, before the winner's body has been
+		// relayed, which cut every body larger than what was already
+		// buffered. Attempts still running then are cancelled below.
+		mu.Lock()
+		if done {
+			mu.Unlock()
+			return nil, errLost
+		}
+		actx, cancel := context.WithCancel(ctx)
+		ha := &hedgeAttempt{cancel: cancel}
+		started = append(started, ha)
+		mu.Unlock()
 		if calls.Add(1) > 1 {
 			x.hedges.Add(1)
 		}
 		o := p.attempt(actx, x)
+		o.cancel = chainCancel(o.cancel, cancel)
 		mu.Lock()
 		defer mu.Unlock()
+		ha.o = o
 		if done || (won && !o.failed()) {
 			o.discard()
 			return nil, errLost
@@ -180,27 +198,44 @@ func (p *Proxy) hedged(ctx context.Context, x *exchange) *outcome {
 		won = true
 		return o, nil
 	})
+	var af *attemptFailed
+	switch {
+	case err == nil:
+	case errors.As(err, &af):
+		o = af.o
+	default:
+		// The route context ended before any attempt answered.
+		o = ctxOutcome(ctx)
+	}
 	mu.Lock()
 	done = true
 	list := failures
-	mu.Unlock()
-	var af *attemptFailed
-	if err != nil && !errors.As(err, &af) {
-		// The route context ended before any attempt answered.
-		for _, f := range list {
-			f.discard()
+	for _, ha := range started {
+		if ha.o == nil || ha.o != o {
+			ha.cancel() // a loser, still running or done
 		}
-		return ctxOutcome(ctx)
 	}
-	if af != nil {
-		o = af.o
-	}
+	mu.Unlock()
 	for _, f := range list {
 		if f != o {
 			f.discard()
 		}
 	}
 	return o
+}
+
+// hedgeAttempt is one attempt started by hedged.
+type hedgeAttempt struct {
+	cancel context.CancelFunc // ends the attempt's context
+	o      *outcome           // the attempt's outcome, once it returned
+}
+
+// chainCancel returns a CancelFunc that calls a (if not nil), then b.
+func chainCancel(a, b context.CancelFunc) context.CancelFunc {
+	if a == nil {
+		return b
+	}
+	return func() { a(); b() }
 }
 
 // attempt makes one upstream call: pick an endpoint not tried yet, pass the

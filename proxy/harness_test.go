@@ -166,8 +166,16 @@ func (e *env) send(c *http.Client, method, path, body string, kv ...string) repl
 func mustOK(t *testing.T, r reply) {
 	t.Helper()
 	if r.err != nil || r.status != http.StatusOK {
-		t.Fatalf("got %d %q (err %v); want 200", r.status, r.body, r.err)
+		t.Fatalf("got %d %q (err %v); want 200", r.status, short(r.body), r.err)
 	}
+}
+
+// short bounds a body quoted in a failure message.
+func short(s string) string {
+	if len(s) > 200 {
+		return s[:200] + fmt.Sprintf("... (%d bytes)", len(s))
+	}
+	return s
 }
 
 // attempts returns the x-holdfast-attempts header of r.
@@ -184,7 +192,7 @@ func checkLocal(t *testing.T, r reply, status int, reason string) {
 		t.Fatalf("request failed: %v; want a %d %s local reply", r.err, status, reason)
 	}
 	if r.status != status {
-		t.Errorf("status = %d; want %d (body %q)", r.status, status, r.body)
+		t.Errorf("status = %d; want %d (body %q)", r.status, status, short(r.body))
 	}
 	if got := r.header.Get(HeaderReason); got != reason {
 		t.Errorf("%s = %q; want %q", HeaderReason, got, reason)
@@ -197,7 +205,7 @@ func checkLocal(t *testing.T, r reply, status int, reason string) {
 		Reason *string `json:"reason"`
 	}
 	if err := json.Unmarshal([]byte(r.body), &lb); err != nil {
-		t.Fatalf("body %q is not JSON: %v", r.body, err)
+		t.Fatalf("body %q is not JSON: %v", short(r.body), err)
 	}
 	if lb.Error == nil || *lb.Error == "" {
 		t.Errorf("body %q has no error message", r.body)
