@@ -140,8 +140,9 @@ type Route struct {
 	Split []Split `yaml:"split" json:"split,omitempty"`
 	// Timeout bounds the whole request, retries included. Default 15s.
 	Timeout time.Duration `yaml:"timeout" json:"timeout"`
-	// Retry retries failed attempts. Default: 2 attempts on connect failures,
-	// resets and 502/503/504, for idempotent requests only.
+	// Retry retries failed attempts. Default: 2 attempts (also when the block
+	// leaves attempts out) on connect failures, resets and 502/503/504, for
+	// idempotent requests only.
 	Retry *Retry `yaml:"retry" json:"retry,omitempty"`
 	// Hedge sends extra attempts for slow idempotent requests. Default off.
 	Hedge *hedge.Config `yaml:"hedge" json:"hedge,omitempty"`

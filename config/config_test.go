@@ -71,6 +71,13 @@ func TestDefaults(t *testing.T) {
 	if r.Retry == nil || r.Retry.Attempts != DefaultRetryAttempts || strings.Join(r.Retry.RetryOn, ",") != "connect_failure,reset,gateway_error" {
 		t.Errorf("retry = %+v; want the default retry", r.Retry)
 	}
+	c2, err := Parse([]byte(base + "    retry: {retry_on: [5xx]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c2.Routes[0].Retry.Attempts; got != DefaultRetryAttempts {
+		t.Errorf("attempts with a retry block that leaves them out = %d; want %d", got, DefaultRetryAttempts)
+	}
 	if r.Retry.MaxBodyBytes != DefaultReplayBodyBytes {
 		t.Errorf("max_body_bytes = %d", r.Retry.MaxBodyBytes)
 	}
@@ -110,6 +117,8 @@ var badConfigs = []struct {
 	{"no routes", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\n", []string{`routes: at least one route is required`}},
 	{"integer duration", base + "    timeout: 5\n", []string{`routes[0].timeout (line 8): must be a duration with a unit`}},
 	{"fallback on", base + "    fallback: {on: [teapot]}\n", []string{`routes[0].fallback.on[0] (line 8): unknown condition "teapot"`}},
+	{"header match without a condition", base + "    match: {headers: [{name: x-a}]}\n", []string{`routes[0].match.headers[0] (line 8): set one of exact, regex or present`}},
+	{"retry budget key", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\n    retry_budget: {ratio: 2}\nroutes:\n  - name: r\n    upstream: a\n", []string{`upstreams.a.retry_budget.ratio (line 4): must be in (0, 1], got 2`}},
 	{"split and upstream", base + "    split: [{upstream: a, weight: 1}]\n", []string{`routes[0] (line 6): set upstream or split, not both`}},
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/holdfast-dev/holdfast"
 )
 
 var configType = reflect.TypeFor[Config]()
@@ -86,6 +89,8 @@ func (c *Config) applyDefaults() {
 		}
 		if r.Retry == nil {
 			r.Retry = &Retry{}
+		}
+		if r.Retry.Attempts == 0 {
 			r.Retry.Attempts = DefaultRetryAttempts
 		}
 		if len(r.Retry.RetryOn) == 0 {
@@ -167,7 +172,9 @@ func (c *Config) validate(errs *errorList) {
 			}
 		}
 		if u.RetryBudget != nil {
-			errs.addPolicy(p+".retry_budget", u.RetryBudget.Validate())
+			// BudgetConfig keys its errors as "budget.<key>", as they read
+			// inside a retry block; here the block is retry_budget.
+			errs.addPolicy(p+".retry_budget", stripKeyPrefix(u.RetryBudget.Validate(), "budget."))
 		}
 	}
 
@@ -312,7 +319,28 @@ func validateMatch(errs *errorList, p string, m Match) {
 		if set > 1 {
 			errs.add(hp, "set only one of exact, regex and present")
 		}
+		if set == 0 {
+			errs.add(hp, "set one of exact, regex or present (present: true matches any value)")
+		}
 	}
+}
+
+// stripKeyPrefix removes prefix from the keys of the ConfigErrors in err.
+func stripKeyPrefix(err error, prefix string) error {
+	if err == nil {
+		return nil
+	}
+	var out []error
+	for _, e := range flatten(err) {
+		var ce *holdfast.ConfigError
+		if errors.As(e, &ce) {
+			c := *ce
+			c.Key = strings.TrimPrefix(c.Key, prefix)
+			e = &c
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
 }
 
 func checkPercent(errs *errorList, p string, v float64) {

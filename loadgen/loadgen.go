@@ -52,6 +52,7 @@ type Result struct {
 	Sent, Succeeded, Failed, Dropped int
 	Statuses                         map[int]int // by HTTP status; 0 is a transport error or timeout
 	Latency                          Histogram   // every answered or timed-out request
+	SuccessLatency                   Histogram   // the successful requests only
 	Timeline                         []Point
 	Elapsed                          time.Duration
 }
@@ -181,6 +182,7 @@ func (a *aggregate) record(slot, status int, took time.Duration, ok bool) {
 	a.res.Latency.Record(took)
 	a.hists[slot].Record(took)
 	if ok {
+		a.res.SuccessLatency.Record(took)
 		a.res.Succeeded++
 		a.pts[slot].Succeeded++
 	} else {

@@ -35,6 +35,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		localReply(w, status, reason, msg, retryAfter)
 	}
+	// Every reply, local ones included, carries the request's id.
+	id := requestID(r.Header)
+	w.Header().Set("X-Request-Id", id)
 
 	if r.Method == http.MethodConnect {
 		local(http.StatusMethodNotAllowed, ReasonInvalidRequest, "CONNECT is not supported", 0)
@@ -103,8 +106,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	proto := upgradeType(r.Header)
 	removeHopHeaders(hdr)
 	setForwarded(hdr, r)
-	id := requestID(hdr)
-	w.Header().Set("X-Request-Id", id)
 
 	if proto != "" {
 		p.serveUpgrade(ctx, w, r, rt, cl, hdr, proto, &info)
@@ -221,6 +222,9 @@ func (p *Proxy) relay(w http.ResponseWriter, o *outcome, attempts int) {
 	defer o.discard()
 	removeHopHeaders(resp.Header)
 	h := w.Header()
+	if _, echoed := resp.Header["X-Request-Id"]; echoed {
+		delete(h, "X-Request-Id") // the upstream's copy replaces ours, not joins it
+	}
 	copyHeader(h, resp.Header)
 	h.Set(HeaderAttempts, strconv.Itoa(attempts))
 	if len(resp.Trailer) > 0 {
