@@ -171,7 +171,9 @@ routes:
 			if got := good.Requests(); got != n {
 				t.Errorf("good got %d requests; want %d, one per request", got, n)
 			}
-			if got := bad.Requests(); got == 0 || got > n {
+			// p2c_ewma learns to avoid the failing endpoint, so it may never
+			// pick it first; the others must have.
+			if got := bad.Requests(); got > n || got == 0 && balancer != "p2c_ewma" {
 				t.Errorf("bad got %d requests; want 1 to %d", got, n)
 			}
 		})
