@@ -8,9 +8,12 @@ FUZZTIME    ?= 10s
 BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 5
 
-.PHONY: test fmt-check vet staticcheck unit bench fuzz tools
+.PHONY: test fmt-check vet staticcheck unit modules gauntlet tools bench bench-proxy bench-chaos fuzz
 
-test: fmt-check vet staticcheck unit
+# Test modules kept out of the main go.mod (grpc-go, the Toxiproxy client).
+MODULES := test/grpc test/toxiproxycompat
+
+test: fmt-check vet staticcheck tools unit modules gauntlet
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -20,12 +23,26 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./...
+	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
+	@for m in $(MODULES); do (cd $$m && $(STATICCHECK) ./...) || exit 1; done
+
+# Debian packages the end-to-end tests drive: headless Chromium for the status
+# page, promtool for metric hygiene. Installed only when missing.
+tools:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 # Allocation tests carry the !race build tag (the race detector makes
 # sync.Pool drop items on purpose), so they get their own pass.
@@ -33,9 +50,24 @@ unit:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'Alloc' ./...
 
+# End-to-end fault scenarios against the real binary; prints a summary table.
+gauntlet:
+	$(GO) test -count=1 -v -run 'TestG' ./test/gauntlet | grep -v '^=== RUN'
+
+modules:
+	@for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; done
+
 # Benchmarks side by side with peer libraries (bench/ is its own module).
 bench:
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) ./... | tee ../bench.out
+
+# The proxy side by side with httputil.ReverseProxy, HAProxy and nginx under wrk.
+bench-proxy:
+	bash bench/proxy/run.sh
+
+# holdfast chaos side by side with Toxiproxy under wrk.
+bench-chaos:
+	bash bench/chaos/run.sh
 
 # Short runs of every fuzz target in the main module.
 fuzz:

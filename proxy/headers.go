@@ -36,9 +36,7 @@ func removeHopHeaders(h http.Header) {
 	}
 	te := h.Get("Te")
 	for _, k := range hopHeaders {
-		if _, ok := h[k]; ok {
-			delete(h, k)
-		}
+		delete(h, k)
 	}
 	if strings.EqualFold(strings.TrimSpace(te), "trailers") {
 		h["Te"] = []string{"trailers"}
