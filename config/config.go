@@ -236,12 +236,16 @@ func Parse(data []byte) (*Config, error) {
 	if root.Kind != 0 {
 		(&walker{errs: errs}).walk("", &root, configType)
 	}
-	if len(errs.errs) > 0 {
-		return nil, errs.err()
-	}
+	// The walker blanked every value it found fault with, so the rest of
+	// the file usually still decodes; then validation reports its errors
+	// too, and a user fixes a file in one round, not two.
+	shapeErrs := len(errs.errs)
 	c := &Config{}
 	if root.Kind != 0 && len(root.Content) > 0 {
 		if err := root.Decode(c); err != nil {
+			if shapeErrs > 0 {
+				return nil, errs.err()
+			}
 			if e, ok := err.(*Error); ok {
 				return nil, Errors{e}
 			}
@@ -250,6 +254,7 @@ func Parse(data []byte) (*Config, error) {
 	}
 	c.applyDefaults()
 	c.validate(errs)
+	errs.dropShadowed(shapeErrs)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}

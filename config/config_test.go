@@ -112,7 +112,7 @@ var badConfigs = []struct {
 	{"admin exposed", "admin: {listen: 0.0.0.0:9901}\n" + base, []string{`admin.listen (line 1): "0.0.0.0:9901" is not a loopback address; set admin.token_file`}},
 	{"bad regex", base + "    match: {path_regex: '('}\n", []string{`routes[0].match.path_regex (line 8): invalid regular expression`}},
 	{"rate limit key", base + "    rate_limit: {requests_per_second: 5, key: cookie}\n", []string{`routes[0].rate_limit.key (line 8): must be route, ip or header:NAME; got "cookie"`}},
-	{"two errors in order", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    upstream: zz\n    timeout: -1s\n", []string{`routes[0].timeout (line 7): must not be negative; got -1s`}},
+	{"two errors in order", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    upstream: zz\n    timeout: -1s\n", []string{`routes[0].upstream (line 6): unknown upstream "zz"`, `routes[0].timeout (line 7): must not be negative; got -1s`}},
 	{"yaml syntax", "routes: [\n", []string{`line 1: invalid YAML`}},
 	{"no routes", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\n", []string{`routes: at least one route is required`}},
 	{"integer duration", base + "    timeout: 5\n", []string{`routes[0].timeout (line 8): must be a duration with a unit`}},
@@ -120,6 +120,15 @@ var badConfigs = []struct {
 	{"header match without a condition", base + "    match: {headers: [{name: x-a}]}\n", []string{`routes[0].match.headers[0] (line 8): set one of exact, regex or present`}},
 	{"retry budget key", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\n    retry_budget: {ratio: 2}\nroutes:\n  - name: r\n    upstream: a\n", []string{`upstreams.a.retry_budget.ratio (line 4): must be in (0, 1], got 2`}},
 	{"split and upstream", base + "    split: [{upstream: a, weight: 1}]\n", []string{`routes[0] (line 6): set upstream or split, not both`}},
+	// Values of the wrong shape are reported with the errors in the rest of
+	// the file, and without errors about what replaced them (a missing
+	// upstream for a list in its place).
+	{"shape and value errors together", base + "    timeout: 5\n    retry: {attempts: -1}\n  - name: r0\n    upstream: [a]\n", []string{
+		`routes[0].timeout (line 8): must be a duration with a unit`,
+		`routes[0].retry.attempts (line 9): `,
+		`routes[1].name (line 10): duplicate route name "r0"`,
+		`routes[1].upstream (line 11): must be a single value`,
+	}},
 }
 
 func TestParseNamesKeyAndLine(t *testing.T) {

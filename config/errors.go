@@ -93,6 +93,30 @@ func (l *errorList) addPolicy(prefix string, err error) {
 	}
 }
 
+// dropShadowed removes the errors found after the first n (validation's)
+// that concern a value among or under those the first n (the walker's) are
+// about: the walker blanked those values, so validation saw defaults or
+// nothing there, and what it says of them would only repeat or mislead.
+func (l *errorList) dropShadowed(n int) {
+	if n == 0 {
+		return
+	}
+	kept := l.errs[:n]
+	for _, e := range l.errs[n:] {
+		shadowed := false
+		for _, w := range l.errs[:n] {
+			if w.Path == "" || e.Path == w.Path || strings.HasPrefix(e.Path, w.Path+".") || strings.HasPrefix(e.Path, w.Path+"[") {
+				shadowed = true
+				break
+			}
+		}
+		if !shadowed {
+			kept = append(kept, e)
+		}
+	}
+	l.errs = kept
+}
+
 func flatten(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error

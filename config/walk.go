@@ -15,7 +15,9 @@ import (
 // before decoding: it finds unknown keys, values of the wrong kind, integer
 // durations and duplicate keys, each with its key path and line, and it
 // indexes every key path to its line for later validation errors. Decoding
-// then cannot fail on anything the walker passed.
+// then cannot fail on anything the walker passed. A value it finds fault
+// with is blanked (made null) after the error is recorded, so that the rest
+// of the file can still be decoded and validated.
 type walker struct {
 	errs *errorList
 }
@@ -53,7 +55,7 @@ func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
 		w.walkStruct(path, n, t)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			w.errs.addAt(path, n.Line, "must be a mapping, got %s", describe(n))
+			w.bad(path, n, "must be a mapping, got %s", describe(n))
 			return
 		}
 		seen := map[string]bool{}
@@ -70,7 +72,7 @@ func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			w.errs.addAt(path, n.Line, "must be a list, got %s", describe(n))
+			w.bad(path, n, "must be a list, got %s", describe(n))
 			return
 		}
 		for i, item := range n.Content {
@@ -91,7 +93,7 @@ func (w *walker) walkStruct(path string, n *yaml.Node, t reflect.Type) {
 		if path == "" {
 			what = "the file "
 		}
-		w.errs.addAt(path, n.Line, "%smust be a mapping, got %s", what, describe(n))
+		w.bad(path, n, "%smust be a mapping, got %s", what, describe(n))
 		return
 	}
 	fields := yamlFields(t)
@@ -116,7 +118,7 @@ func (w *walker) walkStruct(path string, n *yaml.Node, t reflect.Type) {
 
 func (w *walker) walkScalar(path string, n *yaml.Node, t reflect.Type) {
 	if n.Kind != yaml.ScalarNode {
-		w.errs.addAt(path, n.Line, "must be a single value, got %s", describe(n))
+		w.bad(path, n, "must be a single value, got %s", describe(n))
 		return
 	}
 	v := n.Value
@@ -125,42 +127,48 @@ func (w *walker) walkScalar(path string, n *yaml.Node, t reflect.Type) {
 			if v == "0" {
 				return
 			}
-			w.errs.addAt(path, n.Line, "must be a duration with a unit, such as %ss or %sms; got %s", v, v, v)
+			w.bad(path, n, "must be a duration with a unit, such as %ss or %sms; got %s", v, v, v)
 			return
 		}
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			w.errs.addAt(path, n.Line, "must be a duration such as 250ms or 2s; got %q", v)
+			w.bad(path, n, "must be a duration such as 250ms or 2s; got %q", v)
 			return
 		}
 		if d < 0 {
-			w.errs.addAt(path, n.Line, "must not be negative; got %s", v)
+			w.bad(path, n, "must not be negative; got %s", v)
 		}
 		return
 	}
 	switch t.Kind() {
 	case reflect.String:
 		if n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float" && n.Tag != "!!bool" {
-			w.errs.addAt(path, n.Line, "must be a string; got %s", describe(n))
+			w.bad(path, n, "must be a string; got %s", describe(n))
 		}
 	case reflect.Bool:
 		if n.Tag != "!!bool" {
-			w.errs.addAt(path, n.Line, "must be true or false; got %q", v)
+			w.bad(path, n, "must be true or false; got %q", v)
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if _, err := strconv.ParseInt(v, 0, t.Bits()); err != nil || n.Tag != "!!int" {
-			w.errs.addAt(path, n.Line, "must be a whole number; got %q", v)
+			w.bad(path, n, "must be a whole number; got %q", v)
 		}
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if _, err := strconv.ParseUint(v, 0, t.Bits()); err != nil || n.Tag != "!!int" {
-			w.errs.addAt(path, n.Line, "must be a whole number, 0 or more; got %q", v)
+			w.bad(path, n, "must be a whole number, 0 or more; got %q", v)
 		}
 	case reflect.Float32, reflect.Float64:
 		f, err := strconv.ParseFloat(v, 64)
 		if (n.Tag != "!!int" && n.Tag != "!!float") || err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			w.errs.addAt(path, n.Line, "must be a number; got %q", v)
+			w.bad(path, n, "must be a number; got %q", v)
 		}
 	}
+}
+
+// bad records an error about n, at path, and blanks n.
+func (w *walker) bad(path string, n *yaml.Node, format string, args ...any) {
+	w.errs.addAt(path, n.Line, format, args...)
+	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null", Line: n.Line, Column: n.Column}
 }
 
 func (l *errorList) addAt(path string, line int, format string, args ...any) {
