@@ -36,6 +36,21 @@ type Config struct {
 	// IsSuccess decides whether an answer counts as a success. Default: no
 	// error and a status below 400.
 	IsSuccess func(resp *http.Response, err error) bool
+	// OnDone, when set, is told about every request as it finishes, dropped
+	// ones included, so a caller can watch the run live (holdfast drill's
+	// abort conditions do). It is called from many goroutines at once, never
+	// while the generator holds a lock, and should return quickly.
+	OnDone func(Outcome)
+}
+
+// Outcome is one finished request, as reported to [Config].OnDone.
+type Outcome struct {
+	Due     time.Time     // when the schedule started the request
+	Done    time.Time     // when its answer was read in full, it failed, or it was dropped
+	Latency time.Duration // from sending to the end of the body; 0 when dropped or never built
+	Status  int           // HTTP status; 0 for a transport error, a timeout or a dropped request
+	Success bool          // as decided by IsSuccess; false when dropped
+	Dropped bool          // never sent: MaxInFlight requests were outstanding
 }
 
 // Point is one interval of a run's timeline.
@@ -54,6 +69,7 @@ type Result struct {
 	Latency                          Histogram   // every answered or timed-out request
 	SuccessLatency                   Histogram   // the successful requests only
 	Timeline                         []Point
+	Start                            time.Time // when the first request was due; Point offsets count from it
 	Elapsed                          time.Duration
 }
 
@@ -92,15 +108,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		defer tr.CloseIdleConnections()
 	}
 
-	points := int(cfg.Duration/cfg.Interval) + 1
-	agg := &aggregate{
-		res:   &Result{Statuses: map[int]int{}},
-		hists: make([]Histogram, points),
-		pts:   make([]Point, points),
-	}
+	// The timeline grows with the run instead of being sized from Duration,
+	// so a long Duration cut short by ctx (an open-ended run, as holdfast
+	// drill makes) costs only the intervals it used.
+	agg := &aggregate{res: &Result{Statuses: map[int]int{}}}
 	sem := make(chan struct{}, cfg.MaxInFlight)
 	var wg sync.WaitGroup
 	start := time.Now()
+	agg.res.Start = start
 	period := time.Duration(float64(time.Second) / cfg.Rate)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -125,6 +140,10 @@ loop:
 		case sem <- struct{}{}:
 		default:
 			agg.dropped(slot)
+			if cfg.OnDone != nil {
+				now := time.Now()
+				cfg.OnDone(Outcome{Due: start.Add(due), Done: now, Dropped: true})
+			}
 			continue
 		}
 		wg.Add(1)
@@ -136,6 +155,9 @@ loop:
 			req, err := cfg.NewRequest(rctx)
 			if err != nil {
 				agg.record(slot, 0, 0, false)
+				if cfg.OnDone != nil {
+					cfg.OnDone(Outcome{Due: start.Add(due), Done: time.Now()})
+				}
 				return
 			}
 			began := time.Now()
@@ -146,7 +168,12 @@ loop:
 				resp.Body.Close()
 				status = resp.StatusCode
 			}
-			agg.record(slot, status, time.Since(began), cfg.IsSuccess(resp, err))
+			ended := time.Now()
+			ok := cfg.IsSuccess(resp, err)
+			agg.record(slot, status, ended.Sub(began), ok)
+			if cfg.OnDone != nil {
+				cfg.OnDone(Outcome{Due: start.Add(due), Done: ended, Latency: ended.Sub(began), Status: status, Success: ok})
+			}
 		}()
 	}
 	wg.Wait()
@@ -172,10 +199,18 @@ type aggregate struct {
 	pts   []Point
 }
 
+// growLocked makes room for slot in the timeline.
+func (a *aggregate) growLocked(slot int) {
+	for len(a.pts) <= slot {
+		a.pts = append(a.pts, Point{})
+		a.hists = append(a.hists, Histogram{})
+	}
+}
+
 func (a *aggregate) record(slot, status int, took time.Duration, ok bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	slot = min(slot, len(a.pts)-1)
+	a.growLocked(slot)
 	a.res.Sent++
 	a.pts[slot].Sent++
 	a.res.Statuses[status]++
@@ -194,7 +229,7 @@ func (a *aggregate) record(slot, status int, took time.Duration, ok bool) {
 func (a *aggregate) dropped(slot int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	slot = min(slot, len(a.pts)-1)
+	a.growLocked(slot)
 	a.res.Sent++
 	a.res.Dropped++
 	a.res.Failed++
