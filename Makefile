@@ -52,7 +52,9 @@ unit:
 
 # End-to-end fault scenarios against the real binary; prints a summary table.
 gauntlet:
-	$(GO) test -count=1 -v -run 'TestG' ./test/gauntlet | grep -v '^=== RUN'
+	@out=$$(mktemp); status=0; \
+	$(GO) test -count=1 -v -run 'TestG' ./test/gauntlet > $$out 2>&1 || status=$$?; \
+	grep -v '^=== RUN' $$out; rm -f $$out; exit $$status
 
 modules:
 	@for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; done

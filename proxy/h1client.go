@@ -68,8 +68,16 @@ var errTransportClosed = errors.New("proxy: transport closed")
 // response body; reading it to the end returns the connection to the pool.
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	key := req.URL.Host
+	resendable := replayable(req)
 	for try := 0; ; try++ {
 		c, reused, err := t.get(req.Context(), key)
+		// A request that cannot be resent below must not meet a pooled
+		// connection the upstream has closed meanwhile; check, at the cost
+		// of a syscall. Resendable ones skip the check: they are resent.
+		for err == nil && reused && !resendable && peerClosed(c.Conn) {
+			c.Close()
+			c, reused, err = t.get(req.Context(), key)
+		}
 		if err != nil {
 			return nil, err
 		}
