@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -113,5 +114,41 @@ routes:
 				mustOK(t, e.send(c.c, "GET", "/", ""))
 			}
 		})
+	}
+}
+
+// TestUpstreamClosedIdleConnection checks that a keep-alive connection the
+// upstream closed while it sat idle in the pool does not fail the next
+// request, not even one that may not be sent twice.
+func TestUpstreamClosedIdleConnection(t *testing.T) {
+	t.Parallel()
+	closed := make(chan struct{}, 16)
+	b := startHandlerWith(t, func(s *http.Server) {
+		s.IdleTimeout = 50 * time.Millisecond
+		s.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateClosed {
+				closed <- struct{}{}
+			}
+		}
+	}, echoHandler)
+	e := startProxy(t, yamlf(`
+upstreams:
+	u: {endpoints: [{address: %s}]}
+routes:
+	- name: all
+		upstream: u
+`, b.URL))
+	for i := range 3 {
+		for _, method := range []string{"GET", "POST"} {
+			r := e.send(e.h1, method, "/", "body")
+			if r.err != nil || r.status != 200 || r.body != "body" {
+				t.Fatalf("round %d %s: %d %q (%v); want 200 echoing the body", i, method, r.status, r.body, r.err)
+			}
+			select {
+			case <-closed: // the upstream closed the idle connection
+			case <-time.After(waitLimit):
+				t.Fatal("the upstream never closed its idle connection")
+			}
+		}
 	}
 }

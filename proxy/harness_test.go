@@ -297,6 +297,19 @@ type handlerBackend struct {
 
 func startHandler(t *testing.T, h2c bool, h http.HandlerFunc) *handlerBackend {
 	t.Helper()
+	return startHandlerWith(t, func(s *http.Server) {
+		if h2c {
+			s.Protocols = new(http.Protocols)
+			s.Protocols.SetHTTP1(true)
+			s.Protocols.SetUnencryptedHTTP2(true)
+		}
+	}, h)
+}
+
+// startHandlerWith is startHandler with a function that configures the
+// server before it starts.
+func startHandlerWith(t *testing.T, configure func(*http.Server), h http.HandlerFunc) *handlerBackend {
+	t.Helper()
 	hb := &handlerBackend{}
 	hb.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" {
@@ -304,12 +317,7 @@ func startHandler(t *testing.T, h2c bool, h http.HandlerFunc) *handlerBackend {
 		}
 		h(w, r)
 	}))
-	if h2c {
-		hb.Config.Protocols = new(http.Protocols)
-		hb.Config.Protocols.SetHTTP1(true)
-		hb.Config.Protocols.SetUnencryptedHTTP2(true)
-	}
-	hb.Config.ErrorLog = nil
+	configure(hb.Config)
 	hb.Start()
 	t.Cleanup(hb.Close)
 	return hb
