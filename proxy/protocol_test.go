@@ -360,3 +360,68 @@ routes:
 		t.Errorf("plain GET: status %d; want 426", r.status)
 	}
 }
+
+// TestAnswersWithoutBodies checks answers that carry no body or whose
+// framing is the backend's business: HEAD keeps the Content-Length of the
+// GET, 204 and 304 pass through without a body, and an encoded body passes
+// through untouched.
+func TestAnswersWithoutBodies(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", 100000)
+	b := startHandler(t, true, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/big":
+			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+			if r.Method != "HEAD" {
+				io.WriteString(w, big)
+			}
+		case "/204":
+			w.WriteHeader(http.StatusNoContent)
+		case "/304":
+			w.Header().Set("ETag", `"v1"`)
+			w.WriteHeader(http.StatusNotModified)
+		case "/gzip":
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Set("Content-Type", "text/plain")
+			w.Write([]byte("\x1f\x8bnot really gzip"))
+		}
+	})
+	for _, protocol := range []string{"http1", "h2c"} {
+		t.Run("upstream "+protocol, func(t *testing.T) {
+			e := startProxy(t, yamlf(`
+upstreams:
+	u:
+		protocol: %s
+		endpoints: [{address: %s}]
+routes:
+	- name: all
+		upstream: u
+`, protocol, b.URL))
+			for _, c := range e.clients() {
+				req, _ := http.NewRequestWithContext(t.Context(), "HEAD", e.url+"/big", nil)
+				resp, err := c.c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 || resp.ContentLength != int64(len(big)) {
+					t.Errorf("%s HEAD: %d with Content-Length %d; want 200 with %d", c.name, resp.StatusCode, resp.ContentLength, len(big))
+				}
+				if r := e.send(c.c, "GET", "/big", ""); r.status != 200 || r.body != big {
+					t.Errorf("%s GET: %d with %d bytes; want 200 with %d", c.name, r.status, len(r.body), len(big))
+				}
+				if r := e.send(c.c, "GET", "/204", ""); r.err != nil || r.status != 204 || r.body != "" {
+					t.Errorf("%s: %d %q (%v); want an empty 204", c.name, r.status, r.body, r.err)
+				}
+				r := e.send(c.c, "GET", "/304", "", "If-None-Match", `"v1"`)
+				if r.err != nil || r.status != 304 || r.body != "" || r.header.Get("ETag") != `"v1"` {
+					t.Errorf("%s: %d %q ETag %q (%v); want an empty 304 with the ETag", c.name, r.status, r.body, r.header.Get("ETag"), r.err)
+				}
+				r = e.send(c.c, "GET", "/gzip", "", "Accept-Encoding", "gzip")
+				if r.err != nil || r.body != "\x1f\x8bnot really gzip" || r.header.Get("Content-Encoding") != "gzip" {
+					t.Errorf("%s: encoded body %q, Content-Encoding %q (%v); want both untouched", c.name, r.body, r.header.Get("Content-Encoding"), r.err)
+				}
+			}
+		})
+	}
+}
