@@ -3,6 +3,8 @@ package proxy
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -94,6 +96,53 @@ func FuzzMatch(f *testing.F) {
 		p, _ := compileMatch(config.Match{PathPrefix: prefix})
 		if p.match(r) != strings.HasPrefix(r.URL.Path, prefix) {
 			t.Errorf("prefix %q on %q disagrees with strings.HasPrefix", prefix, r.URL.Path)
+		}
+	})
+}
+
+// FuzzMatchHeaders checks header conditions against plain comparisons: an
+// exact condition holds exactly when a value is equal, present when the
+// header is there at all, and a regex when one value matches it whole. (A
+// header entry without a condition, which config validation refuses,
+// holds always.)
+func FuzzMatchHeaders(f *testing.F) {
+	for _, tt := range matchTests {
+		for _, h := range tt.m.Headers {
+			f.Add(h.Name, h.Exact, h.Regex, tt.headers[http.CanonicalHeaderKey(h.Name)], true)
+		}
+	}
+	f.Add("X-A", "", `v\d`, "v1", false)
+	f.Fuzz(func(t *testing.T, name, exact, re, value string, send bool) {
+		if name == "" {
+			return
+		}
+		hdr := http.Header{}
+		if send {
+			hdr[http.CanonicalHeaderKey(name)] = []string{value}
+		}
+		r := &http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Header: hdr}
+
+		if m, err := compileMatch(config.Match{Headers: []config.HeaderMatch{{Name: name, Exact: exact}}}); err != nil {
+			t.Fatalf("exact %q: %v", exact, err)
+		} else if got, want := m.match(r), exact == "" || send && value == exact; got != want {
+			t.Errorf("exact %q on %q (sent %v) = %v; want %v", exact, value, send, got, want)
+		}
+		for _, present := range []bool{true, false} {
+			m, err := compileMatch(config.Match{Headers: []config.HeaderMatch{{Name: name, Present: &present}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.match(r); got != (send == present) {
+				t.Errorf("present %v with header sent %v = %v", present, send, got)
+			}
+		}
+		m, err := compileMatch(config.Match{Headers: []config.HeaderMatch{{Name: name, Regex: re}}})
+		if err != nil {
+			return // not RE2
+		}
+		whole := regexp.MustCompile("^(?:" + re + ")$")
+		if got, want := m.match(r), re == "" || send && whole.MatchString(value); got != want {
+			t.Errorf("regex %q on %q (sent %v) = %v; want %v", re, value, send, got, want)
 		}
 	})
 }
