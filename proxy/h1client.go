@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -46,6 +47,15 @@ type h1Conn struct {
 	bw     *bufio.Writer
 	key    string
 	idleAt time.Time
+	// abort unblocks the connection's reads and writes when a request's
+	// context ends; made once per connection, not once per request.
+	abort func()
+}
+
+func newH1Conn(nc net.Conn, key string) *h1Conn {
+	c := &h1Conn{Conn: nc, br: bufio.NewReaderSize(nc, 8<<10), bw: bufio.NewWriterSize(nc, 8<<10), key: key}
+	c.abort = func() { c.Conn.SetDeadline(time.Unix(1, 0)) }
+	return c
 }
 
 // ConnectError is a failure to open a connection to an upstream endpoint:
@@ -118,7 +128,7 @@ func replayable(req *http.Request) bool {
 // roundTrip writes req and reads the response head. wrote reports whether
 // any response byte was read, after which resending is not safe.
 func (t *h1Transport) roundTrip(c *h1Conn, req *http.Request) (resp *http.Response, err error, gotBytes bool) {
-	stop := context.AfterFunc(req.Context(), func() { c.Conn.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(req.Context(), c.abort)
 	if err := writeRequest(c.bw, req); err != nil {
 		stop()
 		return nil, err, false
@@ -147,10 +157,9 @@ func (t *h1Transport) roundTrip(c *h1Conn, req *http.Request) (resp *http.Respon
 }
 
 func writeRequest(bw *bufio.Writer, req *http.Request) error {
-	uri := req.URL.RequestURI()
 	bw.WriteString(req.Method)
 	bw.WriteByte(' ')
-	bw.WriteString(uri)
+	writeRequestTarget(bw, req.URL)
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	host := req.Host
 	if host == "" {
@@ -242,6 +251,23 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	return bw.Flush()
 }
 
+// writeRequestTarget writes u.RequestURI() without building the string.
+func writeRequestTarget(bw *bufio.Writer, u *url.URL) {
+	if u.Opaque != "" {
+		bw.WriteString(u.RequestURI())
+		return
+	}
+	p := u.EscapedPath()
+	if p == "" {
+		p = "/"
+	}
+	bw.WriteString(p)
+	if u.ForceQuery || u.RawQuery != "" {
+		bw.WriteByte('?')
+		bw.WriteString(u.RawQuery)
+	}
+}
+
 // flushWriter writes to w and then flushes bw, the buffer under w.
 type flushWriter struct {
 	w  io.Writer
@@ -318,11 +344,12 @@ func (t *h1Transport) get(ctx context.Context, key string) (*h1Conn, bool, error
 		}
 		return nil, false, &ConnectError{Err: err}
 	}
-	return &h1Conn{Conn: nc, br: bufio.NewReaderSize(nc, 8<<10), bw: bufio.NewWriterSize(nc, 8<<10), key: key}, false, nil
+	return newH1Conn(nc, key), false, nil
 }
 
+// put pools c. Its deadline needs no reset: only abort sets one, and a
+// connection whose abort ran is closed, never put.
 func (t *h1Transport) put(c *h1Conn) {
-	c.Conn.SetDeadline(time.Time{})
 	if c.br.Buffered() > 0 {
 		c.Close() // bytes after the response: the server broke framing
 		return
