@@ -19,17 +19,25 @@
 # Every proxy gets the same parallelism, PROXY_CPUS (default 1): GOMAXPROCS
 # for the Go proxies, nbthread for HAProxy, worker_processes for nginx. On a
 # 2-core machine that also runs wrk and the backend, one each is the even
-# split; PROXY_CPUS=2 shows the other choice. Targets run in turn within a
-# round, ROUNDS rounds; each target's figures are the median of its rounds,
-# so a burst of load from elsewhere hits one round, not one target.
+# split; PROXY_CPUS=2 shows the other choice.
+#
+# Each round runs every target in turn twice: saturating (wrk -c$CONNS, the
+# issue's measurement: req/s and its p99, which at saturation is mostly
+# queueing, so it tracks 1/throughput), then unsaturated (wrk -t1
+# -c$LAT_CONNS: the latency a proxy adds when it is not the bottleneck).
+# Every figure is the median of ROUNDS rounds, so a burst of load from
+# elsewhere on a shared machine hits one round, not one target. The CPU time
+# each target's processes use per request is reported too: it is the figure
+# such load disturbs least.
 #
 # Targets (issue 3): holdfast throughput >= 1.5x httputil's and >= 0.6x
 # HAProxy's; holdfast p99 <= 1.5x HAProxy's.
 #
 # Usage: bash bench/proxy/run.sh   (DURATION=10s WARMUP=2s THREADS=1 CONNS=32
-#                                   ROUNDS=3 PROXY_CPUS=1 TUNED=1)
+#                                   LAT_CONNS=1 ROUNDS=3 PROXY_CPUS=1 TUNED=1)
 # Writes bench/results/proxy.md (and the raw wrk output beside it) and prints
-# it. Everything runs on 127.0.0.1; every process it starts is stopped on exit.
+# it; takes about ROUNDS x 12 x DURATION. Everything runs on 127.0.0.1; every
+# process it starts is stopped on exit.
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -39,6 +47,7 @@ CONNS=${CONNS:-32}
 ROUNDS=${ROUNDS:-3}
 PROXY_CPUS=${PROXY_CPUS:-1}
 TUNED=${TUNED:-1}
+LAT_CONNS=${LAT_CONNS:-1}
 
 export PATH="$PATH:/usr/sbin:/sbin" # nginx and haproxy live in sbin
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -176,12 +185,12 @@ declare -A addr=([direct]=$BACKEND [holdfast]=$HOLDFAST [httputil]=$HTTPUTIL [ha
 declare -A pid
 "$work/backend" -addr "$BACKEND" & pids+=($!) pid[direct]=$!
 GOMAXPROCS=$PROXY_CPUS "$work/holdfast" serve -c "$work/holdfast.yaml" -log-level warn 2>"$work/holdfast.log" & pids+=($!) pid[holdfast]=$!
-GOMAXPROCS=$PROXY_CPUS "$work/revproxy" -addr "$HTTPUTIL" -backend "http://$BACKEND" & pids+=($!) pid[httputil]=$!
+GOMAXPROCS=$PROXY_CPUS "$work/revproxy" -addr "$HTTPUTIL" -backend "http://$BACKEND" 2>"$work/httputil.log" & pids+=($!) pid[httputil]=$!
 haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.log" & pids+=($!) pid[haproxy]=$!
 nginx -p "$work" -e "$work/nginx-error.log" -c "$work/nginx.conf" -g 'daemon off;' & pids+=($!) pid[nginx]=$!
 targets=(direct holdfast httputil haproxy nginx)
 if [ "$TUNED" = 1 ]; then
-	GOMAXPROCS=$PROXY_CPUS "$work/revproxy" -addr "$HTTPUTIL64" -backend "http://$BACKEND" -max-idle 64 & pids+=($!) pid[httputil64]=$!
+	GOMAXPROCS=$PROXY_CPUS "$work/revproxy" -addr "$HTTPUTIL64" -backend "http://$BACKEND" -max-idle 64 2>"$work/httputil64.log" & pids+=($!) pid[httputil64]=$!
 	targets=(direct holdfast httputil httputil64 haproxy nginx)
 fi
 
@@ -227,18 +236,20 @@ cpu_ticks() {
 }
 hz=$(getconf CLK_TCK)
 
-# run NAME: one wrk run; appends "req/s p50µs p99µs errors load1 cpuµs/req"
-# to $data/NAME. CPU per request counts only the target's own process, so it
-# is what the machine's other load disturbs least.
+# run NAME CONNS FILE: one wrk run against NAME with CONNS connections;
+# appends "req/s p50µs p99µs errors load1 cpuµs/req" to $data/FILE. CPU per
+# request counts only the target's own processes, so it is the figure the
+# machine's other load disturbs least.
 data="$work/data"
 mkdir -p "$data"
 run() {
-	local out rps p50 p99 non2xx sockerr load c0 c1 reqs cpu
+	local out rps p50 p99 non2xx sockerr load c0 c1 reqs cpu threads=$THREADS
+	[ "$2" -ge "$threads" ] || threads=$2
 	load=$(cut -d' ' -f1 /proc/loadavg)
 	c0=$(cpu_ticks "${pid[$1]}")
-	out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://${addr[$1]}/")
+	out=$(wrk -t"$threads" -c"$2" -d"$DURATION" --latency "http://${addr[$1]}/")
 	c1=$(cpu_ticks "${pid[$1]}")
-	printf '== %s (load %s)\n%s\n' "$1" "$load" "$out" >>"$raw"
+	printf '== %s -c%s (load %s)\n%s\n' "$1" "$2" "$load" "$out" >>"$raw"
 	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 	p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
 	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
@@ -246,13 +257,14 @@ run() {
 	non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
 	sockerr=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$out")
 	cpu=$(awk -v t=$((c1 - c0)) -v hz="$hz" -v n="$reqs" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
-	echo "$rps $(to_us "$p50") $(to_us "$p99") $((${non2xx:-0} + ${sockerr:-0})) $load $cpu" >>"$data/$1"
-	printf '  %-10s %10.0f req/s  p99 %8.0f µs  cpu %6s µs/req  errors %s  load %s\n' "$1" "$rps" "$(to_us "$p99")" "$cpu" "$((${non2xx:-0} + ${sockerr:-0}))" "$load" >&2
+	echo "$rps $(to_us "$p50") $(to_us "$p99") $((${non2xx:-0} + ${sockerr:-0})) $load $cpu" >>"$data/$3"
+	printf '  %-10s -c%-3s %8.0f req/s  p99 %8.0f µs  cpu %6s µs/req  errors %s  load %s\n' \
+		"$1" "$2" "$rps" "$(to_us "$p99")" "$cpu" "$((${non2xx:-0} + ${sockerr:-0}))" "$load" >&2
 }
 # median FILE COLUMN
 median() { sort -g -k"$2" "$1" | awk -v c="$2" '{v[NR] = $c} END {print v[int((NR + 1) / 2)]}'; }
 column_sum() { awk -v c="$2" '{s += $c} END {print s + 0}' "$1"; }
-column_list() { awk -v c="$2" -v f="$3" '{printf "%s" f, (NR > 1 ? " / " : ""), $c}' "$1"; }
+column_list() { awk -v c="$2" '{printf "%s%.0f", (NR > 1 ? " / " : ""), $c}' "$1"; }
 
 echo "warming up each target for $WARMUP" >&2
 for t in "${targets[@]}"; do wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "http://${addr[$t]}/" >/dev/null; done
@@ -260,26 +272,35 @@ for t in "${targets[@]}"; do wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "http://${a
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq 1 "$ROUNDS"); do
-	echo "round $r/$ROUNDS: wrk -t$THREADS -c$CONNS -d$DURATION --latency per target" >&2
-	for t in "${targets[@]}"; do run "$t"; done
+	echo "round $r/$ROUNDS: wrk -c$CONNS, then -c$LAT_CONNS, -d$DURATION per target" >&2
+	for t in "${targets[@]}"; do run "$t" "$CONNS" "$t"; done
+	if [ "$LAT_CONNS" -gt 0 ]; then
+		for t in "${targets[@]}"; do run "$t" "$LAT_CONNS" "lat-$t"; done
+	fi
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
-declare -A rps p50 p99 errs cpu
+declare -A rps p50 p99 errs cpu lrps lp50 lp99 lerrs
 for t in "${targets[@]}"; do
 	rps[$t]=$(median "$data/$t" 1)
 	p50[$t]=$(median "$data/$t" 2)
 	p99[$t]=$(median "$data/$t" 3)
 	errs[$t]=$(column_sum "$data/$t" 4)
 	cpu[$t]=$(median "$data/$t" 6)
+	if [ "$LAT_CONNS" -gt 0 ]; then
+		lrps[$t]=$(median "$data/lat-$t" 1)
+		lp50[$t]=$(median "$data/lat-$t" 2)
+		lp99[$t]=$(median "$data/lat-$t" 3)
+		errs[$t]=$((errs[$t] + $(column_sum "$data/lat-$t" 4)))
+	fi
 done
-loads=$(cat "${targets[@]/#/$data/}" | awk 'NF == 6 {s += $5; n++; if ($5 > m) m = $5} END {printf "mean %.1f, max %.1f", s / n, m}')
+loads=$(cat "$data"/* | awk '{s += $5; n++; if ($5 > m) m = $5} END {printf "mean %.1f, max %.1f", s / n, m}')
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 verdict() { # value op limit
 	awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {ok = (op == ">=") ? (v >= l) : (v <= l); print ok ? "met" : "not met"}'
 }
-cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 hap_version=$(haproxy -v 2>&1 | awk 'NR == 1 {print $3}')
 ngx_version=$(nginx -v 2>&1 | sed 's|.*nginx/||')
 wrk_version=$( (wrk -v 2>&1 || true) | awk 'NR == 1 {print $2}')
@@ -291,34 +312,52 @@ p99_hap=$(ratio "${p99[holdfast]}" "${p99[haproxy]}")
 {
 	echo "# Proxy benchmark"
 	echo
-	echo "- date: $started; command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION WARMUP=$WARMUP THREADS=$THREADS CONNS=$CONNS ROUNDS=$ROUNDS PROXY_CPUS=$PROXY_CPUS TUNED=$TUNED)"
-	echo "- load: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency\` per target, after a $WARMUP warm-up; targets alternate within each round; figures are the median of $ROUNDS rounds"
-	echo "- machine: $(nproc) CPUs, $cpu, Linux $(uname -r); load average $load_start at start, $load_end at end; 1-minute load at each run: $loads"
+	echo "- date: $started; command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION WARMUP=$WARMUP THREADS=$THREADS CONNS=$CONNS LAT_CONNS=$LAT_CONNS ROUNDS=$ROUNDS PROXY_CPUS=$PROXY_CPUS TUNED=$TUNED)"
+	echo "- load: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency\` per target (saturating), then \`wrk -t1 -c$LAT_CONNS\` (unsaturated; 0 = skipped), after a $WARMUP warm-up; targets alternate within each round; every figure is the median of $ROUNDS rounds"
+	echo "- machine: $(nproc) CPUs, $cpu_model, Linux $(uname -r); load average $load_start at start, $load_end at end; 1-minute load at each run: $loads"
 	echo "- proxies: holdfast $(cd "$root" && git describe --always --dirty 2>/dev/null || echo "?"), $(go version | awk '{print $3}'), GOMAXPROCS=$PROXY_CPUS; HAProxy $hap_version, nbthread $PROXY_CPUS; nginx $ngx_version, worker_processes $PROXY_CPUS; wrk $wrk_version"
 	echo
-	echo "| target | req/s | p50 (µs) | p99 (µs) | req/s vs direct | CPU µs/req | errors | req/s per round | p99 (µs) per round |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---|---|"
+	echo "Saturating, \`-c$CONNS\`:"
+	echo
+	echo "| target | req/s | p50 (µs) | p99 (µs) | req/s vs direct | CPU µs/req | req/s per round | p99 (µs) per round |"
+	echo "|---|---:|---:|---:|---:|---:|---|---|"
 	for t in "${targets[@]}"; do
-		printf '| %s | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s |\n' "$t" "${rps[$t]}" "${p50[$t]}" "${p99[$t]}" \
-			"$(ratio "${rps[$t]}" "${rps[direct]}")" "${cpu[$t]}" "${errs[$t]}" \
-			"$(column_list "$data/$t" 1 '%.0f')" "$(column_list "$data/$t" 3 '%.0f')"
+		printf '| %s | %.0f | %.0f | %.0f | %s | %s | %s | %s |\n' "$t" "${rps[$t]}" "${p50[$t]}" "${p99[$t]}" \
+			"$(ratio "${rps[$t]}" "${rps[direct]}")" "${cpu[$t]}" "$(column_list "$data/$t" 1)" "$(column_list "$data/$t" 3)"
 	done
+	if [ "$LAT_CONNS" -gt 0 ]; then
+		echo
+		echo "Unsaturated, \`-c$LAT_CONNS\`:"
+		echo
+		echo "| target | req/s | p50 (µs) | p99 (µs) | p99 added over direct (µs) | p99 (µs) per round |"
+		echo "|---|---:|---:|---:|---:|---|"
+		for t in "${targets[@]}"; do
+			printf '| %s | %.0f | %.0f | %.0f | %s | %s |\n' "$t" "${lrps[$t]}" "${lp50[$t]}" "${lp99[$t]}" \
+				"$(awk -v a="${lp99[$t]}" -v b="${lp99[direct]}" 'BEGIN {printf "%.0f", a - b}')" "$(column_list "$data/lat-$t" 3)"
+		done
+	fi
 	echo
 	echo "| ratio | value | target | |"
 	echo "|---|---:|---:|---|"
 	echo "| holdfast / httputil throughput | $thr_util | ≥ 1.5 | $(verdict "$thr_util" '>=' 1.5) |"
 	echo "| holdfast / HAProxy throughput | $thr_hap | ≥ 0.6 | $(verdict "$thr_hap" '>=' 0.6) |"
-	echo "| holdfast / HAProxy p99 | $p99_hap | ≤ 1.5 | $(verdict "$p99_hap" '<=' 1.5) |"
+	echo "| holdfast / HAProxy p99 (-c$CONNS) | $p99_hap | ≤ 1.5 | $(verdict "$p99_hap" '<=' 1.5) |"
+	if [ "$LAT_CONNS" -gt 0 ]; then
+		lp99_hap=$(ratio "${lp99[holdfast]}" "${lp99[haproxy]}")
+		echo "| holdfast / HAProxy p99 (-c$LAT_CONNS) | $lp99_hap | ≤ 1.5 | $(verdict "$lp99_hap" '<=' 1.5) |"
+	fi
 	if [ "$TUNED" = 1 ]; then
 		echo "| holdfast / httputil64 throughput | $(ratio "${rps[holdfast]}" "${rps[httputil64]}") | – | context |"
 	fi
 	echo "| holdfast / nginx throughput | $(ratio "${rps[holdfast]}" "${rps[nginx]}") | – | context |"
-	echo "| holdfast / nginx p99 | $(ratio "${p99[holdfast]}" "${p99[nginx]}") | – | context |"
+	echo "| holdfast / nginx p99 (-c$CONNS) | $(ratio "${p99[holdfast]}" "${p99[nginx]}") | – | context |"
 	echo "| holdfast / HAProxy CPU per request | $(ratio "${cpu[holdfast]}" "${cpu[haproxy]}") | – | context |"
 	echo "| holdfast / httputil CPU per request | $(ratio "${cpu[holdfast]}" "${cpu[httputil]}") | – | context |"
 	echo
-	echo "CPU µs/req: user+system CPU of the target's processes during its run, per request served (for direct, the backend's own);"
-	echo "it is the figure the machine's other load disturbs least. errors = non-2xx responses + socket errors over all rounds."
+	echo "CPU µs/req: user+system CPU of the target's own processes during its -c$CONNS run, per request (for direct, the backend's);"
+	echo "the figure the machine's other load disturbs least. Errors (non-2xx responses + socket errors), all runs:"
+	for t in "${targets[@]}"; do printf ' %s %s;' "$t" "${errs[$t]}"; done
+	echo
 	echo "Raw wrk output: bench/results/proxy-wrk.txt."
 } >"$results/proxy.md"
 echo >&2
