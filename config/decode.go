@@ -1,0 +1,59 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Lines maps the key paths of a decoded file, such as "steady_state[1].url",
+// to their lines, so that validation done after decoding can name lines too.
+type Lines struct {
+	lines map[string]int
+}
+
+// Line returns the line of path, or of its nearest parent present in the
+// file (a key left to its default has no line of its own), or 0.
+func (l *Lines) Line(path string) int {
+	return (&errorList{lines: l.lines}).line(path)
+}
+
+// Errorf returns an *Error at path, with its line.
+func (l *Lines) Errorf(path, format string, args ...any) *Error {
+	return &Error{Path: path, Line: l.Line(path), Msg: fmt.Sprintf(format, args...)}
+}
+
+// Decode checks a YAML document against the type of v the way [Parse]
+// checks holdfast.yaml (unknown keys with a suggestion, values of the wrong
+// kind, durations without a unit, negative durations, duplicate keys, each
+// named by key path and line) and then decodes it into v, which must be a
+// pointer. On any problem it returns [Errors] and leaves v untouched. Other
+// YAML files of holdfast (drill experiments) use it so that every file reads
+// alike.
+func Decode(data []byte, v any) (*Lines, error) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return nil, fmt.Errorf("config: Decode needs a non-nil pointer, got %T", v)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Errors{yamlSyntaxError(err)}
+	}
+	errs := &errorList{lines: map[string]int{}}
+	if root.Kind != 0 {
+		(&walker{errs: errs}).walk("", &root, rv.Elem().Type())
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	if root.Kind != 0 && len(root.Content) > 0 {
+		if err := root.Decode(v); err != nil {
+			if e, ok := err.(*Error); ok {
+				return nil, Errors{e}
+			}
+			return nil, Errors{yamlSyntaxError(err)}
+		}
+	}
+	return &Lines{lines: errs.lines}, nil
+}
