@@ -66,7 +66,7 @@ upstreams:
 routes:
 	- name: all
 		upstream: u
-		timeout: 500ms
+		timeout: 1s
 `, protocol, eps(b)))
 			for _, c := range e.clients() {
 				// Closing in the middle of the body: the client must see a

@@ -191,7 +191,7 @@ upstreams:
 	u:
 		balancer: round_robin
 		endpoints: %s
-		outlier_detection: {consecutive_failures: 3, base_ejection_time: 500ms}
+		outlier_detection: {consecutive_failures: 3, base_ejection_time: 2s}
 routes:
 	- name: all
 		upstream: u
@@ -219,13 +219,13 @@ routes:
 		t.Parallel()
 		slow := testkit.Start(t, testkit.Config{Name: "slow"})
 		fast := testkit.Start(t, testkit.Config{Name: "fast"})
-		slow.Slow(150 * time.Millisecond)
+		slow.Slow(300 * time.Millisecond)
 		e := startProxy(t, yamlf(`
 upstreams:
 	u:
 		balancer: round_robin
 		endpoints: %s
-		outlier_detection: {deadline: 50ms, consecutive_deadline_misses: 2, base_ejection_time: 30s}
+		outlier_detection: {deadline: 150ms, consecutive_deadline_misses: 2, base_ejection_time: 30s}
 routes:
 	- name: all
 		upstream: u
