@@ -220,11 +220,25 @@ func (a *Attributes) checkYAML(n *yaml.Node) error {
 	return err
 }
 
+// maxNodes bounds the nodes nodeValue expands: aliases can make a small
+// document stand for an exponentially large value (a "billion laughs").
+const maxNodes = 100000
+
 // nodeValue turns a YAML node into plain values encoding/json can write:
 // mappings become map[string]any (keys as written), sequences []any,
 // scalars their YAML type. NaN and infinities, which JSON cannot hold, are
-// errors.
+// errors, and so is a value of more than maxNodes nodes once its aliases
+// are expanded.
 func nodeValue(n *yaml.Node) (any, error) {
+	left := maxNodes
+	return nodeValueBudget(n, &left)
+}
+
+func nodeValueBudget(n *yaml.Node, left *int) (any, error) {
+	if *left--; *left < 0 {
+		return nil, fmt.Errorf("line %d: the value is too large once its aliases are expanded (over %d nodes)", n.Line, maxNodes)
+	}
+	nodeValue := func(n *yaml.Node) (any, error) { return nodeValueBudget(n, left) }
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {

@@ -77,6 +77,11 @@ func parseSampleLine(line string) (Sample, error) {
 			return s, fmt.Errorf("want a metric name, got %q", clip(line))
 		}
 		s.Name = name
+		// Blanks may separate the name from its labels.
+		at := p.pos
+		if p.skipSpace(); p.peek() != '{' {
+			p.pos = at
+		}
 	}
 	if p.peek() == '{' {
 		p.pos++

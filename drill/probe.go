@@ -328,6 +328,9 @@ func judgeLoad(p *LoadProbe, s windowStats) verdict {
 	if len(why) > 0 {
 		return verdict{detail: strings.Join(why, "; ") + fmt.Sprintf(" (%d requests in %s)", s.requests, p.Window), output: out}
 	}
+	if len(summary) == 0 {
+		summary = []string{"no request finished"}
+	}
 	return verdict{met: true, detail: strings.Join(summary, ", ") + fmt.Sprintf(" (%d requests in %s)", s.requests, p.Window), output: out}
 }
 
