@@ -138,15 +138,25 @@ func (r *runner) run(ctx context.Context) *Journal {
 	bg := context.WithoutCancel(ctx)
 	r.logf("experiment %q", r.e.Title)
 
+	// An interrupt counts when it cut the experiment short; one that
+	// arrives during the rollbacks or the teardown changes no verdict (and
+	// does not stop them either).
+	var interrupted error
 	if r.setup(ctx) {
 		stopLoad := r.startLoad(bg)
 		r.experiment(ctx)
+		if ctx.Err() != nil {
+			interrupted = context.Cause(ctx)
+		}
 		r.rollbacks(bg)
 		if c := r.e.Load; c != nil && c.Cooldown > 0 && ctx.Err() == nil {
 			r.phase("cooldown", func() { sleep(ctx, c.Cooldown) })
 		}
 		stopLoad()
 	} else {
+		if ctx.Err() != nil {
+			interrupted = context.Cause(ctx)
+		}
 		// Setup failed part-way: undo whatever the rollbacks cover anyway.
 		r.rollbacks(bg)
 	}
@@ -157,9 +167,9 @@ func (r *runner) run(ctx context.Context) *Journal {
 	j.Duration = j.End.Sub(j.Start).Seconds()
 	j.Deviated = r.deviated
 	switch {
-	case ctx.Err() != nil:
+	case interrupted != nil:
 		j.Status = StatusInterrupted
-		j.AbortReason = "interrupted: " + context.Cause(ctx).Error()
+		j.AbortReason = "interrupted: " + interrupted.Error()
 	case r.aborted != "":
 		j.Status = StatusAborted
 		j.AbortReason = r.aborted
