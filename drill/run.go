@@ -233,6 +233,8 @@ func (r *runner) experiment(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.j.SteadyStates.After = after
 	if !after.SteadyStateMet {
 		r.deviated = true
