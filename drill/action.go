@@ -1,7 +1,6 @@
 package drill
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"time"
@@ -194,31 +193,9 @@ type HTTPAction struct {
 }
 
 // Attributes are a toxic's parameters: a free-form mapping sent to the
-// chaos API as a JSON object.
+// chaos API as a JSON object. [Experiment.Validate] checks that JSON can
+// carry them; the chaos API checks their names and values.
 type Attributes map[string]any
-
-// UnmarshalYAML decodes any mapping whose values JSON can carry.
-func (a *Attributes) UnmarshalYAML(n *yaml.Node) error {
-	if err := a.checkYAML(n); err != nil {
-		return err
-	}
-	v, _ := nodeValue(n)
-	*a = v.(map[string]any)
-	return nil
-}
-
-// checkYAML is called by the walker with the node before decoding.
-func (a *Attributes) checkYAML(n *yaml.Node) error {
-	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("must be a mapping, got %s", describe(n))
-	}
-	v, err := nodeValue(n)
-	if err != nil {
-		return err
-	}
-	_, err = json.Marshal(v)
-	return err
-}
 
 // maxNodes bounds the nodes nodeValue expands: aliases can make a small
 // document stand for an exponentially large value (a "billion laughs").

@@ -1,17 +1,13 @@
 package drill
 
 import (
-	"fmt"
+	"bytes"
 	"os"
 	"path/filepath"
-	"reflect"
-	"strings"
 
 	"github.com/holdfast-dev/holdfast/config"
 	"go.yaml.in/yaml/v3"
 )
-
-var experimentType = reflect.TypeFor[Experiment]()
 
 // LoadFile reads, checks and fills the defaults of the experiment at path.
 // Relative paths in it (processes' working directories, the chaos token
@@ -40,24 +36,16 @@ func LoadFile(path string) (*Experiment, error) {
 // Unknown keys are errors. Relative paths are relative to the current
 // directory.
 func Parse(data []byte) (*Experiment, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, config.Errors{yamlSyntaxError(err)}
-	}
-	p := &problems{lines: map[string]int{}}
-	if root.Kind == 0 || len(root.Content) == 0 {
+	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, config.Errors{{Msg: "the experiment is empty"}}
 	}
-	(&walker{p: p}).walk("", &root, experimentType)
-	if err := p.err(); err != nil {
+	e := &Experiment{}
+	lines, err := config.Decode(data, e)
+	if err != nil {
 		return nil, err
 	}
-	e := &Experiment{}
-	if err := root.Decode(e); err != nil {
-		// The walk passed, so this is a YAML construct it does not model.
-		return nil, config.Errors{yamlSyntaxError(err)}
-	}
 	e.applyDefaults()
+	p := &problems{lines: lines}
 	e.validate(p)
 	if err := p.err(); err != nil {
 		return nil, err
@@ -80,17 +68,6 @@ func (e *Experiment) setDir(dir string) {
 	if t := e.Chaos.TokenFile; t != "" && !filepath.IsAbs(t) {
 		e.Chaos.TokenFile = filepath.Join(dir, t)
 	}
-}
-
-func yamlSyntaxError(err error) *config.Error {
-	var line int
-	msg := err.Error()
-	if _, scanErr := fmt.Sscanf(msg, "yaml: line %d:", &line); scanErr == nil {
-		if i := len(fmt.Sprintf("yaml: line %d: ", line)); i <= len(msg) {
-			msg = msg[i:]
-		}
-	}
-	return &config.Error{Line: line, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
 // asValue renders v (an experiment, action or probe) as plain values for

@@ -59,12 +59,16 @@ var parseErrorTests = []struct {
 	{"attributes not a mapping", "title: t\nmethod:\n  - add_toxic: {proxy: p, type: latency, attributes: [1]}\n",
 		[]string{"method[0].add_toxic.attributes (line 3): must be a mapping, got a list"}},
 	{"attributes with NaN", "title: t\nmethod:\n  - add_toxic:\n      proxy: p\n      type: latency\n      attributes: {latency: .nan}\n",
-		[]string{"method[0].add_toxic.attributes (line 6): line 6: .nan cannot be sent as JSON"}},
+		[]string{"method[0].add_toxic.attributes (line 6): cannot be sent to the chaos API as JSON: json: unsupported value: NaN"}},
 	{"alias bomb in attributes", "title: t\nmethod:\n  - add_toxic:\n      proxy: p\n      type: x\n      attributes:\n" +
 		"        a: &a [x, x, x, x, x, x, x, x, x, x]\n        b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n" +
 		"        c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n        d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n" +
 		"        e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n        f: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
-		[]string{"method[0].add_toxic.attributes (line 7): line 7: the value is too large once its aliases are expanded (over 100000 nodes)"}},
+		[]string{"invalid YAML: document contains excessive aliasing"}},
+	{"attributes with a non-string key", "title: t\nmethod:\n  - update_toxic: {proxy: p, name: x, attributes: {match: {1: 2}}}\n",
+		[]string{"method[0].update_toxic.attributes (line 3): cannot be sent to the chaos API as JSON"}},
+	{"status a mapping", minimal + "steady_state_hypothesis:\n  probes:\n    - name: p\n      http: {url: 'http://x/', status: {code: 200}}\n",
+		[]string{"line 7: a status must be a code such as 200 or a class such as 5xx, or a list of them; got a mapping"}},
 	{"update with nothing to change", "title: t\nmethod:\n  - update_toxic: {proxy: p, name: x}\n",
 		[]string{"method[0].update_toxic (line 3): needs toxicity or attributes to change"}},
 	{"unknown process", "title: t\nmethod:\n  - kill_process: {process: db}\n",

@@ -161,36 +161,21 @@ func (s Statuses) Match(code int) bool {
 	return false
 }
 
-// UnmarshalYAML accepts a single status or a list.
+// UnmarshalYAML accepts a single status or a list; [Experiment.Validate]
+// checks the values, so that their errors name the key.
 func (s *Statuses) UnmarshalYAML(n *yaml.Node) error {
-	if err := s.checkYAML(n); err != nil {
-		return err
-	}
-	var out Statuses
-	if n.Kind == yaml.ScalarNode {
-		out = Statuses{strings.ToLower(n.Value)}
-	} else {
-		for _, c := range n.Content {
-			out = append(out, strings.ToLower(c.Value))
-		}
-	}
-	*s = out
-	return nil
-}
-
-// checkYAML is called by the walker with the node before decoding.
-func (s *Statuses) checkYAML(n *yaml.Node) error {
 	items := []*yaml.Node{n}
 	if n.Kind == yaml.SequenceNode {
 		items = n.Content
-	} else if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("must be a status, such as 200 or 5xx, or a list of them; got %s", describe(n))
 	}
+	out := Statuses{}
 	for _, it := range items {
-		if it.Kind != yaml.ScalarNode || !validStatus(it.Value) {
-			return fmt.Errorf("must be a status from 100 to 599 or a class from 1xx to 5xx; got %s", describe(it))
+		if it.Kind != yaml.ScalarNode {
+			return nodeError(it, "a status must be a code such as 200 or a class such as 5xx, or a list of them; got %s", describe(it))
 		}
+		out = append(out, strings.ToLower(it.Value))
 	}
+	*s = out
 	return nil
 }
 

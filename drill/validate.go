@@ -1,6 +1,7 @@
 package drill
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
@@ -158,7 +159,7 @@ func (a *Action) applyDefaults() {
 // add lines); [Run] calls it for experiments built in Go.
 func (e *Experiment) Validate() error {
 	e.applyDefaults()
-	p := &problems{lines: map[string]int{}}
+	p := &problems{}
 	e.validate(p)
 	return p.err()
 }
@@ -291,6 +292,7 @@ func validateProbe(p *problems, k string, pr *Probe, hasLoad bool) {
 		h := pr.HTTP
 		checkURL(p, k+".http.url", h.URL)
 		checkMethod(p, k+".http.method", h.Method)
+		checkStatuses(p, k+".http.status", h.Status)
 		if h.MaxLatency > 0 && h.Timeout < h.MaxLatency {
 			p.add(k+".http.timeout", "must be at least max_latency (%s), got %s", h.MaxLatency, h.Timeout)
 		}
@@ -403,6 +405,7 @@ func validateAction(p *problems, k string, a *Action, procs map[string]bool, rol
 			p.add(k+".add_toxic.stream", "must be upstream or downstream; got %q", t.Stream)
 		}
 		toxicity("add_toxic", t.Toxicity)
+		checkAttributes(p, k+".add_toxic.attributes", t.Attributes)
 	case a.UpdateToxic != nil:
 		t := a.UpdateToxic
 		proxy("update_toxic", t.Proxy)
@@ -413,6 +416,7 @@ func validateAction(p *problems, k string, a *Action, procs map[string]bool, rol
 			p.add(k+".update_toxic", "needs toxicity or attributes to change")
 		}
 		toxicity("update_toxic", t.Toxicity)
+		checkAttributes(p, k+".update_toxic.attributes", t.Attributes)
 	case a.RemoveToxic != nil:
 		proxy("remove_toxic", a.RemoveToxic.Proxy)
 		if a.RemoveToxic.Name == "" {
@@ -432,6 +436,23 @@ func validateAction(p *problems, k string, a *Action, procs map[string]bool, rol
 	case a.HTTP != nil:
 		checkURL(p, k+".http.url", a.HTTP.URL)
 		checkMethod(p, k+".http.method", a.HTTP.Method)
+		checkStatuses(p, k+".http.status", a.HTTP.Status)
+	}
+}
+
+// checkAttributes checks that a toxic's attributes can be sent as JSON (no
+// NaN, no mapping with keys other than strings).
+func checkAttributes(p *problems, k string, a Attributes) {
+	if _, err := json.Marshal(map[string]any(a)); err != nil {
+		p.add(k, "cannot be sent to the chaos API as JSON: %v", err)
+	}
+}
+
+func checkStatuses(p *problems, k string, s Statuses) {
+	for _, v := range s {
+		if !validStatus(v) {
+			p.add(k, "must be a status from 100 to 599 or a class from 1xx to 5xx; got %q", v)
+		}
 	}
 }
 
@@ -461,7 +482,7 @@ func checkDurations(p *problems, path string, v reflect.Value) {
 			}
 		}
 	case reflect.Int64:
-		if v.Type() == durationType && v.Int() < 0 {
+		if v.Type() == reflect.TypeFor[time.Duration]() && v.Int() < 0 {
 			p.add(path, "must not be negative; got %s", time.Duration(v.Int()))
 		}
 	}
