@@ -31,7 +31,7 @@ var demoRoles = []struct {
 }{
 	{"healthy", func(b *testkit.Backend) { b.Healthy() }},
 	{"fails 30% (500)", func(b *testkit.Backend) { b.FailPercent(30, http.StatusInternalServerError) }},
-	{"slow tail (5% 1s)", func(b *testkit.Backend) { b.SlowTail(5, time.Second) }},
+	{"slow tail (10% 1s)", func(b *testkit.Backend) { b.SlowTail(10, time.Second) }},
 	{"dies after 5s", func(b *testkit.Backend) { b.DieAfter(5 * time.Second) }},
 }
 
