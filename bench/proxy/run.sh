@@ -34,7 +34,10 @@
 # HAProxy's; holdfast p99 <= 1.5x HAProxy's.
 #
 # Usage: bash bench/proxy/run.sh   (DURATION=10s WARMUP=2s THREADS=1 CONNS=32
-#                                   LAT_CONNS=1 ROUNDS=3 PROXY_CPUS=1 TUNED=1)
+#                                   LAT_CONNS=1 ROUNDS=3 PROXY_CPUS=1 TUNED=1
+#                                   PROFILE=0 PROFILE_SECONDS=20)
+# PROFILE=1 also takes a CPU profile of holdfast under the same load once the
+# rounds are done (bench/proxy/profile: the data plane with a pprof endpoint).
 # Writes bench/results/proxy.md (and the raw wrk output beside it) and prints
 # it; takes about ROUNDS x 12 x DURATION. Everything runs on 127.0.0.1; every
 # process it starts is stopped on exit.
@@ -48,6 +51,8 @@ ROUNDS=${ROUNDS:-3}
 PROXY_CPUS=${PROXY_CPUS:-1}
 TUNED=${TUNED:-1}
 LAT_CONNS=${LAT_CONNS:-1}
+PROFILE=${PROFILE:-0}
+PROFILE_SECONDS=${PROFILE_SECONDS:-20}
 
 export PATH="$PATH:/usr/sbin:/sbin" # nginx and haproxy live in sbin
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -78,6 +83,9 @@ fi
 echo "building holdfast, the backend and the httputil proxy into $work" >&2
 (cd "$root" && go build -o "$work/holdfast" ./cmd/holdfast)
 (cd "$root/bench" && go build -o "$work/backend" ./proxy/backend && go build -o "$work/revproxy" ./proxy/revproxy)
+if [ "$PROFILE" = 1 ]; then
+	(cd "$root/bench/proxy/profile" && go build -o "$work/hfprofile" .)
+fi
 
 BACKEND=127.0.0.1:19080
 HOLDFAST=127.0.0.1:19081
@@ -86,8 +94,9 @@ HAPROXY=127.0.0.1:19083
 NGINX=127.0.0.1:19084
 HTTPUTIL64=127.0.0.1:19085
 HOLDFAST_ADMIN=127.0.0.1:19091
+PROFILED=127.0.0.1:19086 PROFILED_ADMIN=127.0.0.1:19092 PPROF=127.0.0.1:19099
 
-for addr in $BACKEND $HOLDFAST $HTTPUTIL $HAPROXY $NGINX $HTTPUTIL64 $HOLDFAST_ADMIN; do
+for addr in $BACKEND $HOLDFAST $HTTPUTIL $HAPROXY $NGINX $HTTPUTIL64 $HOLDFAST_ADMIN $PROFILED $PROFILED_ADMIN $PPROF; do
 	if (exec 3<>"/dev/tcp/${addr%:*}/${addr#*:}") 2>/dev/null; then
 		echo "port ${addr#*:} is already in use; is another bench-proxy running?" >&2
 		exit 1
@@ -362,5 +371,23 @@ p99_hap=$(ratio "${p99[holdfast]}" "${p99[haproxy]}")
 	echo
 	echo "Raw wrk output: bench/results/proxy-wrk.txt."
 } >"$results/proxy.md"
+
+# PROFILE=1: a CPU profile of holdfast's data plane under the same load and
+# the same route, taken after the measured rounds so it disturbs none of them.
+if [ "$PROFILE" = 1 ]; then
+	sed -e "s|^listen: .*|listen: $PROFILED|" -e "s|^admin: .*|admin: {listen: $PROFILED_ADMIN}|" \
+		"$work/holdfast.yaml" >"$work/profiled.yaml"
+	GOMAXPROCS=$PROXY_CPUS "$work/hfprofile" -c "$work/profiled.yaml" -pprof "$PPROF" 2>"$work/profiled.log" & pids+=($!)
+	wait_http "http://$PROFILED/"
+	echo "profiling holdfast for ${PROFILE_SECONDS}s under wrk -c$CONNS" >&2
+	wrk -t"$THREADS" -c"$CONNS" -d"$((PROFILE_SECONDS + 4))s" "http://$PROFILED/" >"$work/profile-wrk.txt" &
+	wrk_pid=$!
+	sleep 2
+	curl -fsS -o "$results/holdfast.cpu.prof" "http://$PPROF/debug/pprof/profile?seconds=$PROFILE_SECONDS"
+	wait "$wrk_pid"
+	go tool pprof -top -nodecount=40 "$work/hfprofile" "$results/holdfast.cpu.prof" >"$results/holdfast-profile.txt" 2>/dev/null
+	echo "profile: bench/results/holdfast.cpu.prof, top functions in bench/results/holdfast-profile.txt" >&2
+fi
+
 echo >&2
 cat "$results/proxy.md"
