@@ -382,6 +382,7 @@ if [ "$PROFILE" = 1 ]; then
 	echo "profiling holdfast for ${PROFILE_SECONDS}s under wrk -c$CONNS" >&2
 	wrk -t"$THREADS" -c"$CONNS" -d"$((PROFILE_SECONDS + 4))s" "http://$PROFILED/" >"$work/profile-wrk.txt" &
 	wrk_pid=$!
+	pids+=("$wrk_pid")
 	sleep 2
 	curl -fsS -o "$results/holdfast.cpu.prof" "http://$PPROF/debug/pprof/profile?seconds=$PROFILE_SECONDS"
 	wait "$wrk_pid"
