@@ -96,11 +96,16 @@ func drillMain(ctx context.Context, o drillOptions, stdout, stderr io.Writer) in
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
+		// A run interrupted at once can finish before this goroutine looks,
+		// so a finished run with a done context is reported too.
 		select {
 		case <-ctx.Done():
-			fmt.Fprintln(stderr, "holdfast drill: interrupted; running the rollbacks (they finish under their own timeouts)")
 		case <-finished:
+			if ctx.Err() == nil {
+				return
+			}
 		}
+		fmt.Fprintln(stderr, "holdfast drill: interrupted; running the rollbacks (they finish under their own timeouts)")
 	}()
 	j, err := drill.Run(ctx, e, drill.Options{Out: progress, Generator: "holdfast drill " + buildVersion()})
 	close(finished)
