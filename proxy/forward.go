@@ -269,9 +269,13 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 	}
 	x.attempts.Add(1)
 
+	// A per-try timeout that would end after the route's deadline changes
+	// nothing, so it costs no context and timer of its own then.
 	actx, cancel := ctx, context.CancelFunc(nil)
 	if ptt := x.rt.retry.Config().PerTryTimeout; ptt > 0 {
-		actx, cancel = context.WithTimeout(ctx, ptt)
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > ptt {
+			actx, cancel = context.WithTimeout(ctx, ptt)
+		}
 	}
 	out, err := x.outRequest(actx, ep)
 	if err != nil {
@@ -338,14 +342,18 @@ func (x *exchange) outRequest(ctx context.Context, ep *upstream.Endpoint) (*http
 	if u.Scheme == "" {
 		u.Scheme = "http"
 	}
-	out, err := http.NewRequestWithContext(ctx, x.r.Method, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	out.URL = u
-	out.Header = x.header
-	out.Host = x.r.Host
-	out.Trailer = x.r.Trailer
+	// Built directly rather than with http.NewRequest, which would format
+	// the URL only to parse it again; the method was checked by the server.
+	out := (&http.Request{
+		Method:     x.r.Method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     x.header,
+		Host:       x.r.Host,
+		Trailer:    x.r.Trailer,
+	}).WithContext(ctx)
 	if err := x.body.attach(out); err != nil {
 		return nil, err
 	}
