@@ -168,7 +168,7 @@ upstreams:
       - address: {{index .B 0}}
     outlier_detection: {disabled: true}
     concurrency:
-      adaptive: {min: 2, max: 200, initial: 8, window: 100ms, tolerance: 0.5, probe_interval: 5s}
+      adaptive: {min: 2, max: 200, initial: 8, window: 100ms, probe_interval: 5s}
 routes:
   - name: svc
     upstream: svc
