@@ -197,7 +197,7 @@ func TestResetAfterDeadlineIsTimeout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithDeadline(context.Background(), tt.deadline)
 			defer cancel()
-			status, reason, _, _ := (&Proxy{}).failure(ctx, nil, &outcome{kind: outcomeReset})
+			status, reason, _, _ := failure(ctx, &outcome{kind: outcomeReset})
 			if status != tt.wantStatus || reason != tt.wantReason {
 				t.Errorf("failure: got %d %q; want %d %q", status, reason, tt.wantStatus, tt.wantReason)
 			}

@@ -67,7 +67,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	maxBody := st.cfg.Limits.MaxBodyBytes
 	if maxBody >= 0 {
 		if r.ContentLength > maxBody {
-			local(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, "request body is larger than "+strconv.FormatInt(maxBody, 10)+" bytes", 0)
+			local(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, bodyTooLarge(maxBody), 0)
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
@@ -116,7 +116,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			local(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, "request body is larger than "+strconv.FormatInt(mbe.Limit, 10)+" bytes", 0)
+			local(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, bodyTooLarge(mbe.Limit), 0)
 			return
 		}
 		local(http.StatusBadRequest, ReasonInvalidRequest, "cannot read the request body", 0)
@@ -130,28 +130,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if o.ep != nil {
 		info.Endpoint = o.ep.Address().Host
 	}
-	if o.kind == outcomeResponse && (o.resp.StatusCode < 500 || !p.fallbackFor(rt, "5xx")) {
+	if o.kind == outcomeResponse {
+		if o.resp.StatusCode >= 500 && rt.fallsBackOn("5xx") {
+			o.discard()
+			info.Status, info.Reason, info.Fallback = rt.fallback.Status, "5xx", true
+			writeFallback(w, rt, "5xx")
+			return
+		}
 		info.Status = o.resp.StatusCode
 		p.relay(w, o, info.Attempts)
 		return
 	}
 	defer o.discard()
-	status, reason, msg, retryAfter := p.failure(ctx, r, o)
-	var mbe *http.MaxBytesError
-	if errors.As(o.err, &mbe) {
-		status, reason, msg = http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, "request body is larger than "+strconv.FormatInt(mbe.Limit, 10)+" bytes"
-	}
-	if o.kind == outcomeResponse {
-		reason = "5xx"
-	}
-	if rt.fallback != nil && rt.fallbackOn[reason] {
+	status, reason, msg, retryAfter := failure(ctx, o)
+	if rt.fallsBackOn(reason) {
 		info.Status, info.Reason, info.Fallback = rt.fallback.Status, reason, true
 		writeFallback(w, rt, reason)
-		return
-	}
-	if o.kind == outcomeResponse {
-		info.Status = o.resp.StatusCode
-		p.relay(w, o, info.Attempts)
 		return
 	}
 	if o.kind == outcomeCanceled {
@@ -167,12 +161,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	local(status, reason, msg, retryAfter)
 }
 
-func (p *Proxy) fallbackFor(rt *route, reason string) bool {
-	return rt.fallback != nil && rt.fallbackOn[reason]
-}
-
 // failure maps a failed outcome to its local reply.
-func (p *Proxy) failure(ctx context.Context, r *http.Request, o *outcome) (status int, reason, msg string, retryAfter time.Duration) {
+func failure(ctx context.Context, o *outcome) (status int, reason, msg string, retryAfter time.Duration) {
+	var mbe *http.MaxBytesError
+	if errors.As(o.err, &mbe) {
+		return http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, bodyTooLarge(mbe.Limit), 0
+	}
 	switch o.kind {
 	case outcomeLocal:
 		switch o.reason {
@@ -200,6 +194,10 @@ func (p *Proxy) failure(ctx context.Context, r *http.Request, o *outcome) (statu
 		return http.StatusBadGateway, ReasonUpstreamReset, "upstream closed the connection", 0
 	}
 	return http.StatusBadGateway, ReasonUpstreamError, "upstream error", 0
+}
+
+func bodyTooLarge(limit int64) string {
+	return "request body is larger than " + strconv.FormatInt(limit, 10) + " bytes"
 }
 
 func writeFallback(w http.ResponseWriter, rt *route, reason string) {

@@ -129,6 +129,12 @@ func keyFunc(key string) func(*http.Request) string {
 	return func(*http.Request) string { return "" }
 }
 
+// fallsBackOn reports whether the route's fallback answers failures of
+// reason (a local-reply reason, or "5xx" for an upstream server error).
+func (r *route) fallsBackOn(reason string) bool {
+	return r.fallback != nil && r.fallbackOn[reason]
+}
+
 // pick chooses the upstream for one request, by weight for a split.
 func (r *route) pick() *cluster {
 	if len(r.targets) == 1 {
