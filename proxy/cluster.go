@@ -67,7 +67,6 @@ func newCluster(name string, c *config.Upstream, l holdfast.Listener) (*cluster,
 		bc := *c.CircuitBreaker
 		bc.Name = name
 		bc.Listener = l
-		bc.IsFailure = isUpstreamFailure
 		if cl.breaker, err = breaker.New(bc); err != nil {
 			cl.Close()
 			return nil, err
@@ -117,12 +116,6 @@ func (c *cluster) Close() {
 // retry count as a failure (a 5xx).
 var errUpstreamStatus = errors.New("proxy: upstream answered with a server error")
 
-// isUpstreamFailure is the breaker's classifier: local cancellation is not
-// the upstream's fault.
-func isUpstreamFailure(err error) bool {
-	return err != nil && !errors.Is(err, context.Canceled)
-}
-
 // admit takes the upstream's breaker permit and concurrency slot for one
 // attempt. The returned release must be called with the attempt's error
 // (nil for success) once it is over.
@@ -165,11 +158,7 @@ func (c *cluster) admit(ctx context.Context) (release func(err error, took time.
 	}
 	return func(err error, took time.Duration) {
 		if hasPermit {
-			if err != nil && errors.Is(err, context.Canceled) {
-				permit.Release()
-			} else {
-				permit.Done(err)
-			}
+			permit.Done(err) // a cancelled call is not recorded, as with Release
 		}
 		if hasToken {
 			token.Finish(err)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/hedge"
 	"github.com/holdfast-dev/holdfast/upstream"
 )
@@ -262,7 +263,7 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 			return ctxOutcome(ctx)
 		}
 		o := &outcome{kind: outcomeLocal, reason: reason, err: err}
-		if ra, ok := retryAfterOf(err); ok {
+		if ra, ok := holdfast.RetryAfter(err); ok {
 			o.retryAfter = ra
 		}
 		return o
@@ -358,15 +359,6 @@ func (x *exchange) outRequest(ctx context.Context, ep *upstream.Endpoint) (*http
 		return nil, err
 	}
 	return out, nil
-}
-
-func retryAfterOf(err error) (time.Duration, bool) {
-	type hinter interface{ RetryAfter() time.Duration }
-	var h hinter
-	if errors.As(err, &h) {
-		return h.RetryAfter(), true
-	}
-	return 0, false
 }
 
 // parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP-date
