@@ -129,15 +129,22 @@ func flatten(err error) []error {
 }
 
 func (l *errorList) err() error {
-	if len(l.errs) == 0 {
+	return l.errs.InFileOrder()
+}
+
+// InFileOrder sorts es by line, errors without a line last, keeping the
+// order of errors on the same line, and returns it; an empty list is a nil
+// error.
+func (es Errors) InFileOrder() error {
+	if len(es) == 0 {
 		return nil
 	}
-	sort.SliceStable(l.errs, func(i, j int) bool {
-		a, b := l.errs[i].Line, l.errs[j].Line
+	sort.SliceStable(es, func(i, j int) bool {
+		a, b := es[i].Line, es[j].Line
 		if a == 0 || b == 0 {
 			return a != 0 && b == 0
 		}
 		return a < b
 	})
-	return l.errs
+	return es
 }

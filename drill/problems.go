@@ -2,7 +2,6 @@ package drill
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -29,19 +28,7 @@ func (p *problems) add(path, format string, args ...any) {
 }
 
 // err returns the problems in file order, or nil.
-func (p *problems) err() error {
-	if len(p.errs) == 0 {
-		return nil
-	}
-	sort.SliceStable(p.errs, func(i, j int) bool {
-		a, b := p.errs[i].Line, p.errs[j].Line
-		if a == 0 || b == 0 {
-			return a != 0 && b == 0
-		}
-		return a < b
-	})
-	return p.errs
-}
+func (p *problems) err() error { return p.errs.InFileOrder() }
 
 func joinPath(path, key string) string {
 	if path == "" {
