@@ -99,7 +99,16 @@ func (t toxicInput) spec() ToxicSpec {
 
 // spec fills a new proxy's defaults: enabled unless it says otherwise.
 func (in proxyInput) spec() ProxySpec {
-	p := ProxySpec{Name: in.Name, Enabled: true}
+	p := in.over(ProxySpec{Name: in.Name, Enabled: true})
+	for _, t := range in.Toxics {
+		p.Toxics = append(p.Toxics, t.spec())
+	}
+	return p
+}
+
+// over returns p with the fields in gives replacing p's; fields left out
+// keep their values, as in Toxiproxy's update.
+func (in proxyInput) over(p ProxySpec) ProxySpec {
 	if in.Listen != nil {
 		p.Listen = *in.Listen
 	}
@@ -111,9 +120,6 @@ func (in proxyInput) spec() ProxySpec {
 	}
 	if in.Protocol != nil {
 		p.Protocol = *in.Protocol
-	}
-	for _, t := range in.Toxics {
-		p.Toxics = append(p.Toxics, t.spec())
 	}
 	return p
 }
@@ -203,21 +209,7 @@ func (s *Server) updateProxy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errInvalid(err))
 		return
 	}
-	// Fields left out keep their values, as in Toxiproxy.
-	next := cur
-	if in.Listen != nil {
-		next.Listen = *in.Listen
-	}
-	if in.Upstream != nil {
-		next.Upstream = *in.Upstream
-	}
-	if in.Enabled != nil {
-		next.Enabled = *in.Enabled
-	}
-	if in.Protocol != nil {
-		next.Protocol = *in.Protocol
-	}
-	p, err := s.UpdateProxy(next)
+	p, err := s.UpdateProxy(in.over(cur))
 	if err != nil {
 		writeError(w, err)
 		return
