@@ -41,7 +41,7 @@ need curl || { echo "curl is required" >&2; exit 1; }
 
 echo "building holdfast, the backend and toxiproxy-server ($TOXIPROXY_VERSION) into $work" >&2
 (cd "$root" && go build -o "$work/holdfast" ./cmd/holdfast)
-(cd "$root/bench" && go build -o "$work/backend" ./chaos/backend)
+(cd "$root/bench" && go build -o "$work/backend" ./backend)
 # The server's package moved between releases (cmd/server up to 2.5,
 # cmd/toxiproxy-server later); take whichever the version has.
 mkdir -p "$work/tp"

@@ -82,7 +82,7 @@ fi
 
 echo "building holdfast, the backend and the httputil proxy into $work" >&2
 (cd "$root" && go build -o "$work/holdfast" ./cmd/holdfast)
-(cd "$root/bench" && go build -o "$work/backend" ./proxy/backend && go build -o "$work/revproxy" ./proxy/revproxy)
+(cd "$root/bench" && go build -o "$work/backend" ./backend && go build -o "$work/revproxy" ./proxy/revproxy)
 if [ "$PROFILE" = 1 ]; then
 	(cd "$root/bench/proxy/profile" && go build -o "$work/hfprofile" .)
 fi

@@ -1,4 +1,5 @@
-// Command backend is the upstream of the proxy benchmark (bench/proxy/run.sh):
+// Command backend is the upstream of the proxy and chaos benchmarks
+// (bench/proxy/run.sh, bench/chaos/run.sh):
 // a plain net/http server on loopback that answers every request with the
 // same small body, keeping connections alive.
 package main
