@@ -76,6 +76,9 @@ type Admin struct {
 type Limits struct {
 	// MaxHeaderBytes caps the request line and headers. Default 64 KiB.
 	MaxHeaderBytes int `yaml:"max_header_bytes" json:"max_header_bytes"`
+	// MaxHeaders caps the number of request header fields; more get 431
+	// (as Envoy's max_headers_count). Default 100.
+	MaxHeaders int `yaml:"max_headers" json:"max_headers"`
 	// MaxBodyBytes caps a request body; a larger one gets 413. Default 10 MiB;
 	// -1 means no limit.
 	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
@@ -86,6 +89,10 @@ type Limits struct {
 	// IdleTimeout closes a keep-alive client connection idle this long.
 	// Default 60s.
 	IdleTimeout time.Duration `yaml:"idle_timeout" json:"idle_timeout"`
+	// StreamIdleTimeout ends a request or response stream on which no byte
+	// moved either way for this long, whatever the route timeout (as
+	// Envoy's stream_idle_timeout). Default 5m.
+	StreamIdleTimeout time.Duration `yaml:"stream_idle_timeout" json:"stream_idle_timeout"`
 }
 
 // Drain controls graceful shutdown.
@@ -138,8 +145,14 @@ type Route struct {
 	Upstream string `yaml:"upstream" json:"upstream,omitempty"`
 	// Split spreads requests over upstreams by weight (canary releases).
 	Split []Split `yaml:"split" json:"split,omitempty"`
-	// Timeout bounds the whole request, retries included. Default 15s.
+	// Timeout bounds the whole exchange, retries and the relay of the
+	// response body included. Default 15s.
 	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	// LongLived marks a route of long-lived streams (server-sent events,
+	// gRPC streaming, WebSocket): Timeout then bounds only the wait for the
+	// response head, and the stream lasts until a side ends it or it sits
+	// idle for limits.stream_idle_timeout. Default false.
+	LongLived bool `yaml:"long_lived" json:"long_lived,omitempty"`
 	// Retry retries failed attempts. Default: 2 attempts (also when the block
 	// leaves attempts out) on connect failures, resets and 502/503/504, for
 	// idempotent requests only.

@@ -22,6 +22,8 @@ const (
 	DefaultAdminListen       = "127.0.0.1:9901"
 	DefaultMaxHeaderBytes    = 64 << 10
 	DefaultMaxBodyBytes      = 10 << 20
+	DefaultMaxHeaders        = 100
+	DefaultStreamIdleTimeout = 5 * time.Minute
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultReadTimeout       = 60 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
@@ -55,6 +57,12 @@ func (c *Config) applyDefaults() {
 	}
 	if l.MaxBodyBytes == 0 {
 		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if l.MaxHeaders == 0 {
+		l.MaxHeaders = DefaultMaxHeaders
+	}
+	if l.StreamIdleTimeout == 0 {
+		l.StreamIdleTimeout = DefaultStreamIdleTimeout
 	}
 	if l.ReadHeaderTimeout == 0 {
 		l.ReadHeaderTimeout = DefaultReadHeaderTimeout
@@ -137,6 +145,12 @@ func (c *Config) validate(errs *errorList) {
 	l := c.Limits
 	if l.MaxHeaderBytes < 0 {
 		errs.add("limits.max_header_bytes", "must be positive; got %d", l.MaxHeaderBytes)
+	}
+	if l.MaxHeaders < 0 {
+		errs.add("limits.max_headers", "must be positive; got %d", l.MaxHeaders)
+	}
+	if l.StreamIdleTimeout < 0 {
+		errs.add("limits.stream_idle_timeout", "must not be negative; got %s", l.StreamIdleTimeout)
 	}
 	if l.MaxBodyBytes < -1 {
 		errs.add("limits.max_body_bytes", "must be positive, or -1 for no limit; got %d", l.MaxBodyBytes)
