@@ -45,9 +45,11 @@ func (rep *reply) write(w http.ResponseWriter, toxicName string) {
 	_, _ = w.Write([]byte(rep.body))
 }
 
-// parseStatus reads an HTTP status attribute (default 503).
+// parseStatus reads an HTTP status attribute (default 503). It must be a
+// final status, 200-599: a 1xx is informational, and net/http would send it
+// as an interim response followed by a 200 nobody asked for.
 func parseStatus(a *attrs) int {
-	return int(a.integer("status", http.StatusServiceUnavailable, 100, 599))
+	return int(a.integer("status", http.StatusServiceUnavailable, 200, 599))
 }
 
 // parseHeaders reads the "headers" attribute of a local reply.

@@ -8,7 +8,8 @@ import (
 // slicer cuts every chunk into pieces of average_size ± size_variation bytes
 // and waits delay microseconds between them, as a slow or fragmenting
 // network would. Attributes: average_size (>= 1), size_variation
-// (< average_size), delay (µs).
+// (<= average_size, as Toxiproxy allows; a piece is never under 1 byte),
+// delay (µs).
 type slicer struct {
 	AverageSize   int64 `json:"average_size"`
 	SizeVariation int64 `json:"size_variation"`
@@ -23,8 +24,8 @@ func parseSlicer(a *attrs) any {
 	}
 	if t.AverageSize < 1 {
 		a.fail("average_size", "must be >= 1, got %d", t.AverageSize)
-	} else if t.SizeVariation >= t.AverageSize {
-		a.fail("size_variation", "must be less than average_size (%d), got %d", t.AverageSize, t.SizeVariation)
+	} else if t.SizeVariation > t.AverageSize {
+		a.fail("size_variation", "must be at most average_size (%d), got %d", t.AverageSize, t.SizeVariation)
 	}
 	return t
 }

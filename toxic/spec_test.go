@@ -41,7 +41,8 @@ var toxicCases = []struct {
 	{"reset_peer", `{"type":"reset_peer","stream":"upstream","attributes":{"timeout":5}}`, protoTCP, nil, "reset_peer_upstream"},
 	{"slicer", `{"type":"slicer","attributes":{"average_size":10,"size_variation":5,"delay":100}}`, protoTCP, nil, "slicer_downstream"},
 	{"slicer zero size", `{"type":"slicer"}`, protoTCP, []string{"attributes.average_size"}, ""},
-	{"slicer variation too big", `{"type":"slicer","attributes":{"average_size":2,"size_variation":2}}`, protoTCP, []string{"attributes.size_variation"}, ""},
+	{"slicer variation equal to the size", `{"type":"slicer","attributes":{"average_size":2,"size_variation":2}}`, protoTCP, nil, "slicer_downstream"},
+	{"slicer variation too big", `{"type":"slicer","attributes":{"average_size":2,"size_variation":3}}`, protoTCP, []string{"attributes.size_variation"}, ""},
 	{"limit_data", `{"type":"limit_data","attributes":{"bytes":1024}}`, protoTCP, nil, "limit_data_downstream"},
 	{"blackhole", `{"type":"blackhole"}`, protoTCP, nil, "blackhole_downstream"},
 	{"partition with attribute", `{"type":"partition","attributes":{"x":1}}`, protoTCP, []string{"attributes.x"}, ""},
@@ -50,6 +51,12 @@ var toxicCases = []struct {
 	{"http_status", `{"type":"http_status","toxicity":0.1,"attributes":{"status":500,"body":"no","headers":{"Retry-After":"1"}}}`, protoHTTP, nil, "http_status_downstream"},
 	{"http_status default", `{"type":"http_status"}`, protoHTTP, nil, "http_status_downstream"},
 	{"http_status bad code", `{"type":"http_status","attributes":{"status":99}}`, protoHTTP, []string{"attributes.status"}, ""},
+	{"http_status 100 is not a final answer", `{"type":"http_status","attributes":{"status":100}}`, protoHTTP, []string{"attributes.status"}, ""},
+	{"http_status 199", `{"type":"http_status","attributes":{"status":199}}`, protoHTTP, []string{"attributes.status"}, ""},
+	{"http_status 200", `{"type":"http_status","attributes":{"status":200}}`, protoHTTP, nil, "http_status_downstream"},
+	{"http_status 599", `{"type":"http_status","attributes":{"status":599}}`, protoHTTP, nil, "http_status_downstream"},
+	{"http_status 600", `{"type":"http_status","attributes":{"status":600}}`, protoHTTP, []string{"attributes.status"}, ""},
+	{"http_fail_first 1xx", `{"type":"http_fail_first","attributes":{"count":1,"status":103}}`, protoHTTP, []string{"attributes.status"}, ""},
 	{"http_status bad header", `{"type":"http_status","attributes":{"headers":{"a b":"x"}}}`, protoHTTP, []string{"attributes.headers"}, ""},
 	{"match", `{"type":"http_status","attributes":{"match":{"methods":["get"],"path_prefix":"/api","headers":{"x-user":""}}}}`, protoHTTP, nil, "http_status_downstream"},
 	{"match bad prefix", `{"type":"http_status","attributes":{"match":{"path_prefix":"api"}}}`, protoHTTP, []string{"attributes.match.path_prefix"}, ""},
@@ -187,6 +194,7 @@ func FuzzParseToxic(f *testing.F) {
 		if (e.tcp == nil) == (e.http == nil) {
 			t.Fatalf("entry has tcp=%v http=%v; want exactly one", e.tcp, e.http)
 		}
+		checkAccepted(t, e)
 		shown, err := json.Marshal(e.spec())
 		if err != nil {
 			t.Fatal(err)
@@ -199,6 +207,25 @@ func FuzzParseToxic(f *testing.F) {
 			t.Fatalf("round trip changed the toxic: %s -> %+v", shown, again.spec())
 		}
 	})
+}
+
+// checkAccepted fails t when an accepted toxic holds a value its type
+// refuses.
+func checkAccepted(t *testing.T, e *entry) {
+	t.Helper()
+	var status int
+	switch v := e.http.(type) {
+	case *httpStatus:
+		status = v.Status
+	case *httpFailFirst:
+		status = v.Status
+	}
+	if e.http != nil && status != 0 && (status < 200 || status > 599) {
+		t.Fatalf("accepted %s with status %d; want 200-599", e.kind.name, status)
+	}
+	if sl, ok := e.tcp.(*slicer); ok && (sl.AverageSize < 1 || sl.SizeVariation < 0 || sl.SizeVariation > sl.AverageSize) {
+		t.Fatalf("accepted slicer %+v; want average_size >= 1 and 0 <= size_variation <= average_size", *sl)
+	}
 }
 
 // proxyCases is the proxy validation table; it also seeds FuzzProxySpec.

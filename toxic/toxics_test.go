@@ -1,6 +1,8 @@
 package toxic
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -197,20 +199,38 @@ func TestSlicerCutsAndSpaces(t *testing.T) {
 }
 
 func TestSlicerVariationBounds(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := runToxic(t, mustToxic(t, "slicer", `{"average_size": 10, "size_variation": 3}`))
-		h.in <- Chunk{Data: make([]byte, 1000), Time: time.Now()}
-		total := 0
-		for total < 1000 {
-			s, _ := h.recv(t)
-			if total+len(s) < 1000 && (len(s) < 7 || len(s) > 13) {
-				t.Fatalf("piece of %d bytes; want 10 ± 3", len(s))
+	tests := []struct {
+		avg, variation int
+		lo, hi         int // bounds of every piece but the last
+	}{
+		{10, 3, 7, 13},
+		{4, 4, 1, 8}, // a variation equal to the size: pieces are never empty
+		{1, 1, 1, 2},
+	}
+	for _, tt := range tests {
+		synctest.Test(t, func(t *testing.T) {
+			attrs := fmt.Sprintf(`{"average_size": %d, "size_variation": %d}`, tt.avg, tt.variation)
+			h := runToxic(t, mustToxic(t, "slicer", attrs))
+			data := make([]byte, 1000)
+			for i := range data {
+				data[i] = byte(i)
 			}
-			total += len(s)
-		}
-		close(h.in)
-		<-h.done
-	})
+			h.in <- Chunk{Data: data, Time: time.Now()}
+			var got []byte
+			for len(got) < len(data) {
+				s, _ := h.recv(t)
+				if len(got)+len(s) < len(data) && (len(s) < tt.lo || len(s) > tt.hi) {
+					t.Fatalf("%s: piece of %d bytes; want %d-%d", attrs, len(s), tt.lo, tt.hi)
+				}
+				got = append(got, s...)
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatalf("%s: pieces joined differ from the input", attrs)
+			}
+			close(h.in)
+			<-h.done
+		})
+	}
 }
 
 func TestLimitDataCountsAcrossChains(t *testing.T) {
