@@ -9,7 +9,7 @@
 // every accepted connection to its upstream; each connection has two streams,
 // upstream (client to server) and downstream (server to client). A toxic sits
 // on one stream and changes the bytes flowing through it: latency, bandwidth,
-// slow_close, timeout, reset_peer, slicer and limit_data behave as in
+// slow_close, timeout, reset_peer, slicer, limit_data and noop behave as in
 // Toxiproxy, and blackhole and partition act on whole connections. Toxics
 // run in the order they were added, and adding, changing or removing one
 // applies to open connections as well as new ones. A toxic's toxicity (0..1)

@@ -110,6 +110,7 @@ var kinds = map[string]*kind{
 	"reset_peer":      {name: "reset_peer", parse: parseResetPeer},
 	"slicer":          {name: "slicer", parse: parseSlicer},
 	"limit_data":      {name: "limit_data", parse: parseLimitData},
+	"noop":            {name: "noop", parse: parseNoop},
 	"blackhole":       {name: "blackhole", conn: true, parse: parseBlackhole},
 	"partition":       {name: "partition", conn: true, parse: parsePartition},
 	"http_status":     {name: "http_status", http: true, early: true, parse: parseHTTPStatus},

@@ -255,6 +255,26 @@ func TestLimitDataCountsAcrossChains(t *testing.T) {
 	})
 }
 
+func TestNoopPassesEverything(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := runToxic(t, mustToxic(t, "noop", ""))
+		start := time.Now()
+		h.send("one")
+		h.send("two")
+		if a, _ := h.recv(t); a != "one" {
+			t.Fatalf("first chunk %q; want one", a)
+		}
+		if b, _ := h.recv(t); b != "two" || time.Since(start) != 0 {
+			t.Fatalf("second chunk %q after %v; want two at once", b, time.Since(start))
+		}
+		close(h.in)
+		<-h.done
+		if h.stub.end != endEOF {
+			t.Fatalf("end %d; want the input's end passed on", h.stub.end)
+		}
+	})
+}
+
 func TestBlackholeSwallowsAndPartitionResets(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := runToxic(t, &blackhole{})
