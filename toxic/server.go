@@ -255,13 +255,20 @@ func (s *Server) DeleteProxy(name string) error {
 }
 
 // Populate creates or replaces several proxies, as Toxiproxy's /populate
-// does: every spec is validated before anything changes; a proxy whose name,
-// listen address, upstream and protocol match an existing one keeps running
-// (and its toxics, unless the spec lists some); others replace the proxy of
-// the same name. It returns the proxies it created or kept, in order; on a
-// failure to listen, those before the failure.
+// does: every spec is validated before anything changes; an existing proxy
+// that a spec describes unchanged (the same listen address once resolved,
+// so localhost:8080 is the proxy on 127.0.0.1:8080, and the same upstream
+// and protocol) is kept with its toxics (unless the spec lists some) and
+// open connections, and takes the spec's enabled state;
+// other specs replace the proxy of the same name. It returns the proxies it
+// created or kept, in order; on a failure to listen, those before the
+// failure.
 func (s *Server) Populate(specs []ProxySpec) ([]ProxySpec, error) {
 	norm := make([]ProxySpec, len(specs))
+	// wants[i] is where norm[i] listens, resolved; ok[i] is false when its
+	// host does not resolve, and it then matches no running proxy.
+	wants := make([]endpoint, len(specs))
+	ok := make([]bool, len(specs))
 	var errs []error
 	seen := map[string]bool{}
 	for i, spec := range specs {
@@ -275,6 +282,8 @@ func (s *Server) Populate(specs []ProxySpec) ([]ProxySpec, error) {
 		}
 		seen[n.Name] = true
 		norm[i] = n
+		want, err := resolveListen(n.Listen, s.lookup)
+		wants[i], ok[i] = want, err == nil
 	}
 	if len(errs) > 0 {
 		return nil, errInvalid(errors.Join(errs...))
@@ -285,13 +294,18 @@ func (s *Server) Populate(specs []ProxySpec) ([]ProxySpec, error) {
 		return nil, errClosed()
 	}
 	out := make([]ProxySpec, 0, len(norm))
-	for _, spec := range norm {
-		if old, ok := s.proxies[spec.Name]; ok {
-			if old.same(spec) {
+	for i, spec := range norm {
+		if old, exists := s.proxies[spec.Name]; exists {
+			if ok[i] && old.matches(spec, wants[i], s.lookup) {
 				if len(spec.Toxics) > 0 {
 					if err := old.setToxics(spec.Toxics); err != nil {
 						return out, err
 					}
+				}
+				if !spec.Enabled {
+					old.stop()
+				} else if err := old.start(); err != nil {
+					return out, err
 				}
 				out = append(out, old.spec())
 				continue
@@ -308,14 +322,23 @@ func (s *Server) Populate(specs []ProxySpec) ([]ProxySpec, error) {
 	return out, nil
 }
 
-// same reports whether spec describes p as it runs.
-func (p *proxy) same(spec ProxySpec) bool {
+// matches reports whether spec describes p unchanged, as Toxiproxy's
+// populate decides it (Proxy.Differs): the same listen address once both
+// are resolved (want is spec.Listen resolved), the same upstream and, a
+// holdfast extension, the same protocol. The enabled state is not compared;
+// populate applies it to the proxy it keeps.
+func (p *proxy) matches(spec ProxySpec, want endpoint, lookup lookupFunc) bool {
 	p.tmu.Lock()
 	proto := p.protocol
 	p.tmu.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.listen == spec.Listen && p.upstream == spec.Upstream && proto == spec.Protocol && p.enabled == spec.Enabled
+	listen, upstream := p.listen, p.upstream
+	p.mu.Unlock()
+	if upstream != spec.Upstream || proto != spec.Protocol {
+		return false
+	}
+	have, err := resolveListen(listen, lookup)
+	return err == nil && have == want
 }
 
 // AddToxic adds a toxic at the end of the named proxy's chain. It applies to

@@ -1,7 +1,10 @@
 package toxiproxycompat
 
 import (
+	"net"
 	"testing"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
 )
 
 // The tests in this file follow the scenarios of Toxiproxy's own API tests
@@ -25,5 +28,44 @@ func TestNoopToxic(t *testing.T) {
 	}
 	if d := roundTrip(t, dial(t, p.Listen), "through noop"); d > slack {
 		t.Fatalf("round trip through noop took %v", d)
+	}
+}
+
+// TestPopulateExistingProxy: a proxy given to Populate as localhost:PORT
+// while it runs on 127.0.0.1:PORT is unchanged and keeps its toxics; one
+// given a new address is replaced.
+func TestPopulateExistingProxy(t *testing.T) {
+	client, _ := startChaos(t)
+	up := echoServer(t)
+	one, err := client.CreateProxy("one", "127.0.0.1:0", up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CreateProxy("two", "127.0.0.1:0", up); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := one.AddToxic("", "latency", "downstream", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	open := dial(t, one.Listen)
+	roundTrip(t, open, "before")
+	_, port, _ := net.SplitHostPort(one.Listen)
+	ps, err := client.Populate([]toxiproxy.Proxy{
+		{Name: "one", Listen: "localhost:" + port, Upstream: up, Enabled: true},
+		{Name: "two", Listen: "127.0.0.1:0", Upstream: up, Enabled: true},
+	})
+	if err != nil || len(ps) != 2 || ps[0].Name != "one" || ps[1].Name != "two" {
+		t.Fatalf("Populate = %v, %v; want one and two", ps, err)
+	}
+	if ps[0].Listen != one.Listen {
+		t.Fatalf("one listens on %q after populate; want %q, its resolved address", ps[0].Listen, one.Listen)
+	}
+	ts, err := one.Toxics()
+	if err != nil || len(ts) != 1 || ts[0].Type != "latency" {
+		t.Fatalf("one's toxics after populate = %+v, %v; want its latency toxic kept", ts, err)
+	}
+	roundTrip(t, open, "after") // its open connection survived
+	for _, p := range ps {
+		roundTrip(t, dial(t, p.Listen), "hi "+p.Name)
 	}
 }
