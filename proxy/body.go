@@ -5,6 +5,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/holdfast-dev/holdfast/upstream"
 )
 
 // reqBody is a request body prepared for one or more attempts. A body up to
@@ -12,9 +17,9 @@ import (
 // send it again; a larger one, or one of a request that may not be retried
 // anyway, is streamed to a single attempt and never buffered.
 type reqBody struct {
-	data       []byte        // the whole body, when replayable
-	stream     io.ReadCloser // the body to stream once, when not
-	length     int64         // Content-Length to send; -1 when unknown
+	data       []byte      // the whole body, when replayable
+	stream     *clientBody // the body to stream once, when not
+	length     int64       // Content-Length to send; -1 when unknown
 	replayable bool
 	used       bool // the stream was handed to an attempt
 	// trailers: the client declared request trailers. The body is then
@@ -28,12 +33,12 @@ var errBodyConsumed = errors.New("proxy: request body already sent once and cann
 // prepareBody reads r's body for replay when it is at most limit bytes and the
 // request may be retried at all. An error means the client's body could not
 // be read (too large, or the client went away).
-func prepareBody(r *http.Request, limit int64, retryable bool) (*reqBody, error) {
+func prepareBody(w http.ResponseWriter, r *http.Request, limit int64, retryable bool) (*reqBody, error) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 && r.ProtoMajor == 1 && len(r.TransferEncoding) == 0 {
 		return &reqBody{replayable: true, length: 0}, nil
 	}
 	if !retryable || r.ContentLength > limit {
-		return &reqBody{stream: r.Body, length: r.ContentLength}, nil
+		return &reqBody{stream: newClientBody(w, r.Body), length: r.ContentLength}, nil
 	}
 	buf := make([]byte, 0, min(limit+1, max(r.ContentLength+1, 512)))
 	b := bytes.NewBuffer(buf)
@@ -45,13 +50,9 @@ func prepareBody(r *http.Request, limit int64, retryable bool) (*reqBody, error)
 		return &reqBody{data: b.Bytes(), length: n, replayable: true, trailers: len(r.Trailer) > 0}, nil
 	}
 	// Larger than the replay limit: send what was read, then the rest.
-	return &reqBody{
-		stream: struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(b.Bytes()), r.Body), r.Body},
-		length: r.ContentLength,
-	}, nil
+	cb := newClientBody(w, r.Body)
+	cb.head = b.Bytes()
+	return &reqBody{stream: cb, length: r.ContentLength}, nil
 }
 
 // attach sets out's body for one attempt. It fails when the body was
@@ -78,5 +79,83 @@ func (b *reqBody) attach(out *http.Request) error {
 	b.used = true
 	out.Body = b.stream
 	out.ContentLength = b.length
+	return nil
+}
+
+// clientFault returns the client's own failure behind an attempt's
+// transport error, or nil when the upstream (or nothing) is to blame: the
+// streamed body failed to read (malformed chunked coding, over the size
+// limit, the client gone).
+func (b *reqBody) clientFault(err error) error {
+	var be *upstream.RequestBodyError
+	if errors.As(err, &be) {
+		return be.Err
+	}
+	if b.stream != nil {
+		return b.stream.failure()
+	}
+	return nil
+}
+
+// close ends the streamed body, if any, before the handler returns.
+func (b *reqBody) close() {
+	if b.stream != nil {
+		b.stream.Close()
+	}
+}
+
+// clientBody is a client's request body streamed to one attempt. It
+// remembers a failed read, which is the client's fault, and its Close ends
+// a read in progress: the transport closes the body from its writer's
+// goroutine when the upstream answered before taking all of it, and a read
+// waiting on a stalled client must not hold that goroutine.
+type clientBody struct {
+	head []byte // read already, sent first
+	rc   io.ReadCloser
+	w    http.ResponseWriter
+
+	err  atomic.Pointer[error] // the first failed read
+	eof  atomic.Bool
+	once sync.Once
+}
+
+func newClientBody(w http.ResponseWriter, rc io.ReadCloser) *clientBody {
+	return &clientBody{rc: rc, w: w}
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	if len(b.head) > 0 {
+		n := copy(p, b.head)
+		b.head = b.head[n:]
+		return n, nil
+	}
+	n, err := b.rc.Read(p)
+	switch {
+	case err == io.EOF:
+		b.eof.Store(true)
+	case err != nil:
+		b.err.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+// failure returns the body's read error, or nil.
+func (b *clientBody) failure() error {
+	if e := b.err.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// Close unblocks a pending read, unless the body was read to its end, and
+// closes it. The handler calls it before returning (after which the
+// connection may carry the next request), so a later call does nothing.
+func (b *clientBody) Close() error {
+	b.once.Do(func() {
+		if !b.eof.Load() {
+			http.NewResponseController(b.w).SetReadDeadline(time.Unix(1, 0))
+		}
+		b.rc.Close()
+	})
 	return nil
 }

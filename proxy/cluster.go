@@ -3,9 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/adaptive"
@@ -22,9 +20,7 @@ type cluster struct {
 	name     string
 	cfg      *config.Upstream
 	up       *upstream.Upstream
-	rt       http.RoundTripper
-	h1       *h1Transport // nil for h2c upstreams
-	dialer   *net.Dialer  // for upgrades
+	rt       http.RoundTripper // the upstream's one transport
 	breaker  *breaker.Breaker
 	bulkhead *bulkhead.Bulkhead
 	adaptive *adaptive.Limiter
@@ -40,23 +36,6 @@ func newCluster(name string, c *config.Upstream, l holdfast.Listener) (*cluster,
 	uc.Name = name
 	uc.Listener = l
 	cl := &cluster{name: name, cfg: c}
-	connect := uc.ConnectTimeout
-	if connect == 0 {
-		connect = time.Second
-	}
-	cl.dialer = &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	if uc.Protocol != upstream.ProtocolH2C {
-		maxIdle := uc.MaxIdlePerEndpoint
-		if maxIdle == 0 {
-			maxIdle = 64
-		}
-		idle := uc.IdleTimeout
-		if idle == 0 {
-			idle = 90 * time.Second
-		}
-		cl.h1 = newH1Transport(connect, maxIdle, idle)
-		uc.Transport = cl.h1
-	}
 	up, err := upstream.New(uc)
 	if err != nil {
 		return nil, err
@@ -107,9 +86,6 @@ func (c *cluster) Close() {
 	if c.up != nil {
 		c.up.Close()
 	}
-	if c.h1 != nil {
-		c.h1.Close()
-	}
 }
 
 // errUpstreamStatus marks an attempt that got an answer the breaker and
@@ -117,56 +93,88 @@ func (c *cluster) Close() {
 var errUpstreamStatus = errors.New("proxy: upstream answered with a server error")
 
 // admit takes the upstream's breaker permit and concurrency slot for one
-// attempt. The returned release must be called with the attempt's error
-// (nil for success) once it is over.
-func (c *cluster) admit(ctx context.Context) (release func(err error, took time.Duration), reason string, err error) {
-	var permit breaker.Permit
-	hasPermit := false
+// attempt. The ticket's done (or, for an upgrade, record then free) must be
+// called once the attempt is over.
+func (c *cluster) admit(ctx context.Context) (t ticket, reason string, err error) {
+	t.c = c
 	if c.breaker != nil {
 		p, err := c.breaker.Allow()
 		if err != nil {
-			return nil, ReasonBreakerOpen, err
+			return ticket{}, ReasonBreakerOpen, err
 		}
-		permit, hasPermit = p, true
+		t.permit, t.hasPermit = p, true
 	}
-	var token adaptive.Token
-	hasToken, hasSlot := false, false
 	switch {
 	case c.adaptive != nil:
-		t, err := c.adaptive.Acquire()
+		tok, err := c.adaptive.Acquire()
 		if err != nil {
-			if hasPermit {
-				permit.Release()
-			}
-			return nil, ReasonOverloaded, err
+			t.ignore()
+			return ticket{}, ReasonOverloaded, err
 		}
-		token, hasToken = t, true
+		t.token, t.hasToken = tok, true
 	case c.bulkhead != nil:
 		if err := c.bulkhead.Acquire(ctx); err != nil {
-			if hasPermit {
-				permit.Release()
-			}
+			t.ignore()
 			if ctx.Err() != nil {
-				return nil, ReasonTimeout, ctx.Err()
+				return ticket{}, ReasonTimeout, ctx.Err()
 			}
-			return nil, ReasonOverloaded, err
+			return ticket{}, ReasonOverloaded, err
 		}
-		hasSlot = true
+		t.hasSlot = true
 	}
-	if !hasPermit && !hasToken && !hasSlot {
-		return noRelease, "", nil
-	}
-	return func(err error, took time.Duration) {
-		if hasPermit {
-			permit.Done(err) // a cancelled call is not recorded, as with Release
-		}
-		if hasToken {
-			token.Finish(err)
-		}
-		if hasSlot {
-			c.bulkhead.Release()
-		}
-	}, "", nil
+	return t, "", nil
 }
 
-func noRelease(error, time.Duration) {}
+// ticket is what one attempt holds of its upstream's breaker and
+// concurrency limit. The zero ticket holds nothing.
+type ticket struct {
+	c         *cluster
+	permit    breaker.Permit
+	token     adaptive.Token
+	hasPermit bool
+	hasToken  bool
+	hasSlot   bool
+}
+
+// done ends the attempt by its error: nil is a success, errUpstreamStatus
+// or a transport error a failure, and a cancelled call is not recorded.
+func (t *ticket) done(err error) {
+	t.record(err)
+	if t.hasToken {
+		t.token.Finish(err)
+		t.hasToken = false
+	}
+	t.free()
+}
+
+// ignore ends an attempt whose outcome says nothing about the upstream:
+// the client's fault, or the client gone. Nothing is recorded.
+func (t *ticket) ignore() {
+	if t.hasPermit {
+		t.permit.Release()
+		t.hasPermit = false
+	}
+	if t.hasToken {
+		t.token.Ignore()
+		t.hasToken = false
+	}
+	t.free()
+}
+
+// record gives the breaker the attempt's result. An upgrade records its
+// handshake so, then holds its slot (and adaptive token) for the session
+// and ends with ignore, so that a session's length is never a latency.
+func (t *ticket) record(err error) {
+	if t.hasPermit {
+		t.permit.Done(err) // a cancelled call is not recorded, as with Release
+		t.hasPermit = false
+	}
+}
+
+// free gives the concurrency slot back.
+func (t *ticket) free() {
+	if t.hasSlot {
+		t.c.bulkhead.Release()
+		t.hasSlot = false
+	}
+}

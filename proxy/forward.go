@@ -26,6 +26,7 @@ const (
 	outcomeLocal                             // holdfast refused the attempt itself; reason is set
 	outcomeTimeout                           // the route timeout passed
 	outcomeCanceled                          // the client went away
+	outcomeClientFault                       // the client's request body failed; err says how
 )
 
 // outcome is how one attempt, or the whole request, ended.
@@ -141,8 +142,10 @@ func (p *Proxy) forward(ctx context.Context, x *exchange) *outcome {
 }
 
 func ctxOutcome(ctx context.Context) *outcome {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return &outcome{kind: outcomeTimeout, err: ctx.Err()}
+	// Cause, not Err: a long-lived route's deadline is a cancel whose cause
+	// is DeadlineExceeded (see ServeHTTP).
+	if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		return &outcome{kind: outcomeTimeout, err: context.DeadlineExceeded}
 	}
 	return &outcome{kind: outcomeCanceled, err: ctx.Err()}
 }
@@ -257,7 +260,7 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 	if err != nil {
 		return &outcome{kind: outcomeLocal, reason: ReasonNoHealthyUpstream, err: err}
 	}
-	release, reason, err := cl.admit(ctx)
+	tk, reason, err := cl.admit(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctxOutcome(ctx)
@@ -273,14 +276,14 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 	// A per-try timeout that would end after the route's deadline changes
 	// nothing, so it costs no context and timer of its own then.
 	actx, cancel := ctx, context.CancelFunc(nil)
-	if ptt := x.rt.retry.Config().PerTryTimeout; ptt > 0 {
+	if ptt := x.rt.retry.Config().PerTryTimeout; ptt > 0 && !x.rt.cfg.LongLived {
 		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > ptt {
 			actx, cancel = context.WithTimeout(ctx, ptt)
 		}
 	}
 	out, err := x.outRequest(actx, ep)
 	if err != nil {
-		release(nil, 0)
+		tk.ignore()
 		if cancel != nil {
 			cancel()
 		}
@@ -299,14 +302,25 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 		}
 		ep.Done(took, upstream.StatusOutcome(resp.StatusCode))
 		if resp.StatusCode >= 500 {
-			release(errUpstreamStatus, took)
+			tk.done(errUpstreamStatus)
 		} else {
-			release(nil, took)
+			tk.done(nil)
 		}
 		return o
+	case x.body.clientFault(err) != nil:
+		// The client's body failed (malformed, too large, the client
+		// left): nothing here is the upstream's doing, so neither the
+		// breaker, the adaptive limit, outlier detection nor the latency
+		// estimate hears of it.
+		ep.Done(took, upstream.Canceled)
+		tk.ignore()
+		if cancel != nil {
+			cancel()
+		}
+		return &outcome{kind: outcomeClientFault, err: x.body.clientFault(err), ep: ep}
 	case ctx.Err() != nil:
 		ep.Done(took, upstream.ErrorOutcome(ctx, ctx.Err()))
-		release(context.Canceled, took)
+		tk.done(context.Canceled)
 		if cancel != nil {
 			cancel()
 		}
@@ -314,7 +328,7 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 	case actx.Err() != nil:
 		o.kind = outcomeTryTimeout
 	default:
-		var ce *ConnectError
+		var ce *upstream.ConnectError
 		if errors.As(err, &ce) || isDialError(err) {
 			o.kind = outcomeConnectFailure
 		} else {
@@ -322,7 +336,7 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 		}
 	}
 	ep.Done(took, upstream.Failure)
-	release(err, took)
+	tk.done(err)
 	if cancel != nil {
 		cancel()
 	}

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/holdfast-dev/holdfast"
+	"github.com/holdfast-dev/holdfast/upstream"
 )
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -81,8 +84,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// only an answer at it tells the client DEADLINE_EXCEEDED.
 		timeout = min(timeout, d)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
+	// The route timeout bounds the whole exchange, the relay of the body
+	// included. A long-lived route (and an upgrade) is bounded by it only
+	// until the response head: its deadline is a timer that the head
+	// stops, and ending it cancels with DeadlineExceeded as the cause.
+	var ctx context.Context
+	var headTimer *time.Timer
+	if rt.cfg.LongLived || upgradeType(r.Header) != "" {
+		c, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		headTimer = time.AfterFunc(timeout, func() { cancel(context.DeadlineExceeded) })
+		defer headTimer.Stop()
+		ctx = c
+	} else {
+		c, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		ctx = c
+	}
 
 	if f := rt.fault; f != nil {
 		if f.Abort != nil && rand.Float64()*100 < f.Abort.Percent {
@@ -105,14 +123,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := r.Header.Clone()
 	proto := upgradeType(r.Header)
 	removeHopHeaders(hdr)
+	// holdfast answers Expect itself: net/http's server sends 100 Continue
+	// when the body is first read, and the body goes upstream without one.
+	delete(hdr, "Expect")
 	setForwarded(hdr, r)
 
 	if proto != "" {
-		p.serveUpgrade(ctx, w, r, rt, cl, hdr, proto, &info)
+		p.serveUpgrade(ctx, headTimer, w, r, rt, cl, hdr, proto, &info)
 		return
 	}
 
-	body, err := prepareBody(r, rt.maxReplay, isIdempotent(r))
+	body, err := prepareBody(w, r, rt.maxReplay, isIdempotent(r))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -123,8 +144,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The client's body is the handler's to end: after it returns, the
+	// connection may carry the next request.
+	defer body.close()
+
 	x := &exchange{r: r, rt: rt, cl: cl, header: hdr, body: body}
 	o := p.forward(ctx, x)
+	if headTimer != nil && o.kind == outcomeResponse && !headTimer.Stop() {
+		// The head came as the deadline passed: the cancel has happened
+		// or is happening, so the stream is cut; say so.
+		o.discard()
+		o = &outcome{kind: outcomeTimeout, err: context.DeadlineExceeded}
+	}
 	info.Attempts = int(x.attempts.Load())
 	info.Retries, info.Hedges = x.retries, int(x.hedges.Load())
 	if o.ep != nil {
@@ -138,7 +169,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		info.Status = o.resp.StatusCode
-		p.relay(w, o, info.Attempts)
+		p.relay(ctx, w, o, info.Attempts, st.cfg.Limits.StreamIdleTimeout)
 		return
 	}
 	defer o.discard()
@@ -147,6 +178,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		info.Status, info.Reason, info.Fallback = rt.fallback.Status, reason, true
 		writeFallback(w, rt, reason)
 		return
+	}
+	if o.kind == outcomeClientFault && clientGone(o.err) {
+		o.kind = outcomeCanceled
 	}
 	if o.kind == outcomeCanceled {
 		// The client is gone; nobody reads this. 499 is nginx's code for it.
@@ -180,6 +214,8 @@ func failure(ctx context.Context, o *outcome) (status int, reason, msg string, r
 			return http.StatusGatewayTimeout, o.reason, "timed out waiting for the upstream", 0
 		}
 		return http.StatusBadGateway, o.reason, "request could not be sent upstream", 0
+	case outcomeClientFault:
+		return http.StatusBadRequest, ReasonInvalidRequest, "cannot read the request body", 0
 	case outcomeTimeout, outcomeTryTimeout:
 		return http.StatusGatewayTimeout, ReasonTimeout, "upstream did not answer in time", 0
 	case outcomeConnectFailure:
@@ -214,8 +250,11 @@ func writeFallback(w http.ResponseWriter, rt *route, reason string) {
 }
 
 // relay sends an upstream response to the client, streaming its body and
-// passing its trailers on.
-func (p *Proxy) relay(w http.ResponseWriter, o *outcome, attempts int) {
+// passing its trailers on. The exchange's context bounds it: when ctx ends
+// (the route timeout, the client gone) or no byte moves for idle, the
+// upstream read and the client write are both cut and the response is
+// broken, so that a client that stops reading cannot hold the upstream.
+func (p *Proxy) relay(ctx context.Context, w http.ResponseWriter, o *outcome, attempts int, idle time.Duration) {
 	resp := o.resp
 	defer o.discard()
 	removeHopHeaders(resp.Header)
@@ -228,39 +267,69 @@ func (p *Proxy) relay(w http.ResponseWriter, o *outcome, attempts int) {
 	if len(resp.Trailer) > 0 {
 		keys := make([]string, 0, len(resp.Trailer))
 		for k := range resp.Trailer {
-			keys = append(keys, k)
+			if upstream.TrailerAllowed(k) {
+				keys = append(keys, k)
+			}
 		}
-		h.Set("Trailer", strings.Join(keys, ", "))
+		if len(keys) > 0 {
+			h.Set("Trailer", strings.Join(keys, ", "))
+		}
 		h.Del("Content-Length")
 	}
+	rc := http.NewResponseController(w)
+	var wasCut atomic.Bool
+	cut := func() {
+		wasCut.Store(true)
+		rc.SetWriteDeadline(time.Unix(1, 0))
+		o.discard() // ends the upstream read
+	}
+	stop := context.AfterFunc(ctx, cut)
+	var guard *time.Timer
+	if dl, ok := ctx.Deadline(); idle > 0 && (!ok || time.Until(dl) > idle) {
+		guard = time.AfterFunc(idle, cut)
+	}
 	w.WriteHeader(resp.StatusCode)
-	if err := copyBody(w, resp); err != nil {
-		// The upstream broke mid-body: the only honest thing left is to
-		// break the client's response too, so it does not look complete.
+	err := copyBody(w, rc, resp, guard, idle)
+	// A cut that started (stop or Stop says so) is as good as done: the
+	// write deadline is or will be in the past.
+	aborted := !stop()
+	if guard != nil && !guard.Stop() {
+		aborted = true
+	}
+	if err != nil || aborted || wasCut.Load() {
+		// The upstream broke mid-body, or the exchange was cut: the only
+		// honest thing left is to break the client's response too, so it
+		// does not look complete.
 		panic(http.ErrAbortHandler)
 	}
 	for k, vs := range resp.Trailer {
-		h[http.TrailerPrefix+k] = vs
+		if upstream.TrailerAllowed(k) {
+			h[http.TrailerPrefix+k] = vs
+		}
 	}
 }
 
 // copyBody copies resp's body to w, flushing after each read when the body
-// is a stream (unknown length, server-sent events, gRPC).
-func copyBody(w http.ResponseWriter, resp *http.Response) error {
+// is a stream (unknown length, server-sent events, gRPC), and pushing the
+// idle guard back after every piece. A failed write means the client went
+// away or the exchange was cut; it returns errClientWrite then.
+func copyBody(w http.ResponseWriter, rc *http.ResponseController, resp *http.Response, guard *time.Timer, idle time.Duration) error {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
 	ct := resp.Header.Get("Content-Type")
 	stream := resp.ContentLength < 0 || strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "application/grpc")
-	rc := http.NewResponseController(w)
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return nil // the client went away; nothing to repair
+				return errClientWrite
 			}
 			if stream {
 				rc.Flush()
+			}
+			if guard != nil {
+				guard.Reset(idle)
 			}
 		}
 		if err == io.EOF {
@@ -272,40 +341,18 @@ func copyBody(w http.ResponseWriter, resp *http.Response) error {
 	}
 }
 
-func (p *Proxy) emitBudgetExhausted(rt *route, cl *cluster) {
-	holdfast.Emit(p.opts.Listener, holdfast.Event{Policy: cl.name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonBudgetExhausted})
+// errClientWrite is a response the client stopped taking.
+var errClientWrite = errors.New("proxy: writing the response to the client failed")
+
+// clientGone reports whether a request body failed because the client went
+// away (its connection ended mid-body) rather than because it was bad.
+func clientGone(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne)
 }
 
-// serveUpgrade forwards a WebSocket (or other Upgrade) request. It is never
-// retried: once the upstream switches protocols, bytes flow both ways.
-func (p *Proxy) serveUpgrade(ctx context.Context, w http.ResponseWriter, r *http.Request, rt *route, cl *cluster, hdr http.Header, proto string, info *RequestInfo) {
-	x := &exchange{r: r, rt: rt, cl: cl, header: hdr, body: &reqBody{stream: r.Body, length: r.ContentLength}}
-	ep, err := cl.up.Pick(x.exclude)
-	if err != nil {
-		info.Status, info.Reason = 503, ReasonNoHealthyUpstream
-		localReply(w, 503, ReasonNoHealthyUpstream, "no healthy upstream endpoint", 0)
-		return
-	}
-	// An upgraded connection outlives the route timeout by design; it ends
-	// when either side closes or the client goes away.
-	out, err := x.outRequest(context.WithoutCancel(ctx), ep)
-	if err != nil {
-		info.Status, info.Reason = 400, ReasonInvalidRequest
-		localReply(w, 400, ReasonInvalidRequest, "invalid request", 0)
-		return
-	}
-	info.Endpoint, info.Attempts = ep.Address().Host, 1
-	ep.Start()
-	begin := time.Now()
-	status, err := proxyUpgrade(r.Context(), w, out, proto, cl.dialer)
-	if err != nil {
-		ep.Done(time.Since(begin), 1)
-		info.Status, info.Reason = 502, ReasonUpstreamReset
-		localReply(w, 502, ReasonUpstreamReset, "upgrade failed", 0)
-		return
-	}
-	ep.Done(time.Since(begin), 0)
-	info.Status = status
+func (p *Proxy) emitBudgetExhausted(rt *route, cl *cluster) {
+	holdfast.Emit(p.opts.Listener, holdfast.Event{Policy: cl.name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonBudgetExhausted})
 }
 
 // sanitizePath bounds a path quoted in a reply.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -33,6 +34,8 @@ const (
 	DefaultConnectTimeout            = time.Second
 	DefaultMaxIdlePerEndpoint        = 64
 	DefaultIdleTimeout               = 90 * time.Second
+	DefaultMaxResponseHeaderBytes    = 64 << 10
+	maxResponseHeaderBytes           = 16 << 20
 	DefaultHealthPath                = "/healthz"
 	DefaultHealthInterval            = 5 * time.Second
 	DefaultHealthTimeout             = time.Second
@@ -85,6 +88,15 @@ type Config struct {
 	// IdleTimeout closes keep-alive connections idle this long. Default 90s.
 	IdleTimeout time.Duration `yaml:"idle_timeout" json:"idle_timeout"`
 
+	// MaxResponseHeaderBytes caps an endpoint's response head (status line
+	// and header fields, interim 1xx answers included); a longer one fails
+	// the attempt as a reset. Default 64 KiB, at most 16 MiB.
+	MaxResponseHeaderBytes int `yaml:"max_response_header_bytes" json:"max_response_header_bytes"`
+
+	// TLS configures connections to https:// endpoints. Nil means the
+	// defaults: the system's roots, and the endpoint's host as server name.
+	TLS *TLSConfig `yaml:"tls" json:"tls,omitempty"`
+
 	// HealthCheck configures active health checks. Nil (the key left out)
 	// means none: endpoints count as healthy unless ejected. An empty block,
 	// `health_check: {}`, turns them on with every default.
@@ -113,6 +125,25 @@ type Config struct {
 	// checks. Tests use it to answer health checks in memory. Nil means build
 	// one.
 	Transport http.RoundTripper `yaml:"-" json:"-"`
+}
+
+// TLSConfig configures TLS to an upstream's https:// endpoints. The zero
+// value verifies the endpoint's certificate against the system's roots for
+// the host named in its address.
+type TLSConfig struct {
+	// CAFile is a PEM file of the certificate authorities to trust instead
+	// of the system's roots. Default none: the system's roots.
+	CAFile string `yaml:"ca_file" json:"ca_file,omitempty"`
+	// ServerName is the name sent in SNI and checked against the
+	// certificate. Default: the host of each endpoint's address.
+	ServerName string `yaml:"server_name" json:"server_name,omitempty"`
+	// InsecureSkipVerify accepts any certificate. Default false; meant for
+	// tests only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify" json:"insecure_skip_verify,omitempty"`
+	// CertFile and KeyFile are a PEM client certificate and its key, for
+	// endpoints that require mutual TLS. Default none; both or neither.
+	CertFile string `yaml:"cert_file" json:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file" json:"key_file,omitempty"`
 }
 
 // EndpointConfig is one server of an upstream.
@@ -227,6 +258,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxResponseHeaderBytes == 0 {
+		c.MaxResponseHeaderBytes = DefaultMaxResponseHeaderBytes
 	}
 	eps := make([]EndpointConfig, len(c.Endpoints))
 	copy(eps, c.Endpoints)
@@ -345,6 +379,14 @@ func (c Config) Validate() error {
 	if c.MaxIdlePerEndpoint < 0 {
 		bad("max_idle_per_endpoint", "must not be negative, got %d", c.MaxIdlePerEndpoint)
 	}
+	if n := c.MaxResponseHeaderBytes; n < 0 || n > maxResponseHeaderBytes {
+		bad("max_response_header_bytes", "must be in [1, %d], got %d", maxResponseHeaderBytes, n)
+	}
+	if t := c.TLS; t != nil {
+		if _, err := t.clientConfig(); err != nil {
+			bad("tls", "%v", err)
+		}
+	}
 
 	if h := c.HealthCheck; h != nil {
 		if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
@@ -397,7 +439,7 @@ func parseAddress(s string) (*url.URL, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, errors.New("is not a valid URL: " + strconv.Quote(s))
+		return nil, errors.New("is not a valid URL: " + strconv.Quote(redactUserinfo(s)))
 	}
 	scheme := strings.ToLower(u.Scheme)
 	if scheme != "http" && scheme != "https" {
@@ -407,7 +449,8 @@ func parseAddress(s string) (*url.URL, error) {
 		return nil, errors.New("must name a host, got " + strconv.Quote(s))
 	}
 	if u.User != nil {
-		return nil, errors.New("must not carry user information, got " + strconv.Quote(s))
+		// Redacted: the password must not reach an error, a log or /status.
+		return nil, errors.New("must not carry user information, got " + strconv.Quote(u.Redacted()))
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		return nil, errors.New("must not have a path, query or fragment, got " + strconv.Quote(s))
@@ -420,5 +463,35 @@ func parseAddress(s string) (*url.URL, error) {
 	} else if strings.HasSuffix(u.Host, ":") {
 		return nil, errors.New("must have a port from 1 to 65535, got " + strconv.Quote(s))
 	}
-	return &url.URL{Scheme: scheme, Host: strings.ToLower(u.Host)}, nil
+	host := strings.ToLower(u.Host)
+	if u.Port() == "" {
+		// The scheme's default port, so that http://a and http://a:80 are
+		// one endpoint and every dial names its port.
+		if scheme == "https" {
+			host = net.JoinHostPort(u.Hostname(), "443")
+		} else {
+			host = net.JoinHostPort(u.Hostname(), "80")
+		}
+		host = strings.ToLower(host)
+	}
+	return &url.URL{Scheme: scheme, Host: host}, nil
+}
+
+// redactUserinfo hides whatever stands between "://" and the next "@" of a
+// raw address that did not parse, where a password may sit.
+func redactUserinfo(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return s
+	}
+	return s[:i+3] + "REDACTED" + rest[at:]
 }

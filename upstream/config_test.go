@@ -158,13 +158,14 @@ func TestDefaults(t *testing.T) {
 	c := Config{Endpoints: []EndpointConfig{{Address: "http://a:1"}, {Address: "http://b:1", Weight: 3}}, HealthCheck: &HealthCheckConfig{}}
 	got := c.withDefaults()
 	want := Config{
-		Name:               "upstream",
-		Endpoints:          []EndpointConfig{{Address: "http://a:1", Weight: 1}, {Address: "http://b:1", Weight: 3}},
-		Balancer:           "p2c_ewma",
-		Protocol:           "http1",
-		ConnectTimeout:     time.Second,
-		MaxIdlePerEndpoint: 64,
-		IdleTimeout:        90 * time.Second,
+		Name:                   "upstream",
+		Endpoints:              []EndpointConfig{{Address: "http://a:1", Weight: 1}, {Address: "http://b:1", Weight: 3}},
+		Balancer:               "p2c_ewma",
+		Protocol:               "http1",
+		ConnectTimeout:         time.Second,
+		MaxIdlePerEndpoint:     64,
+		IdleTimeout:            90 * time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
 		HealthCheck: &HealthCheckConfig{Path: "/healthz", Interval: 5 * time.Second, Jitter: 500 * time.Millisecond,
 			Timeout: time.Second, HealthyThreshold: 2, UnhealthyThreshold: 3},
 		OutlierDetection: OutlierConfig{ConsecutiveFailures: 5, ConsecutiveDeadlineMisses: 3,

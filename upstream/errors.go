@@ -49,3 +49,34 @@ func (e *HealthCheckError) Error() string {
 
 // Unwrap returns the cause.
 func (e *HealthCheckError) Unwrap() error { return e.Err }
+
+// ErrResponseHeaderTooLarge is an endpoint's response head longer than
+// [Config].MaxResponseHeaderBytes.
+var ErrResponseHeaderTooLarge = errors.New("upstream: response header too large")
+
+var errTransportClosed = errors.New("upstream: transport closed")
+
+// ConnectError is a failure to open a connection to an endpoint: nothing
+// was sent, so any request may be retried after it.
+type ConnectError struct{ Err error }
+
+func (e *ConnectError) Error() string { return "upstream: connect: " + e.Err.Error() }
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// ResetError is a connection that broke after the request was (maybe) sent
+// and before a complete response head arrived, or a response head the
+// endpoint got wrong (malformed, or too large).
+type ResetError struct{ Err error }
+
+func (e *ResetError) Error() string { return "upstream: reset: " + e.Err.Error() }
+func (e *ResetError) Unwrap() error { return e.Err }
+
+// RequestBodyError is a failure to read the body of the request being sent:
+// the client's fault (a malformed or oversized body, a client that went
+// away), never the endpoint's. Err is the body's read error.
+type RequestBodyError struct{ Err error }
+
+func (e *RequestBodyError) Error() string {
+	return "upstream: reading the request body: " + e.Err.Error()
+}
+func (e *RequestBodyError) Unwrap() error { return e.Err }

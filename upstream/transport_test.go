@@ -47,20 +47,33 @@ func TestTransportProtocols(t *testing.T) {
 }
 
 func TestTransportSettings(t *testing.T) {
-	u, err := New(Config{Endpoints: addrs(1), MaxIdlePerEndpoint: 7, IdleTimeout: 42 * time.Second})
+	u, err := New(Config{Endpoints: addrs(1), MaxIdlePerEndpoint: 7, IdleTimeout: 42 * time.Second, ConnectTimeout: 3 * time.Second, MaxResponseHeaderBytes: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer u.Close()
-	tr, ok := u.Transport().(*http.Transport)
+	tr, ok := u.Transport().(*Transport)
 	if !ok {
-		t.Fatalf("Transport() = %T; want *http.Transport", u.Transport())
+		t.Fatalf("Transport() = %T; want *Transport", u.Transport())
 	}
-	if tr.Proxy != nil || !tr.DisableCompression || tr.MaxIdleConnsPerHost != 7 || tr.IdleConnTimeout != 42*time.Second || tr.DialContext == nil {
-		t.Errorf("transport = Proxy set %v, DisableCompression %v, MaxIdleConnsPerHost %d, IdleConnTimeout %v; want unset, true, 7, 42s",
-			tr.Proxy != nil, tr.DisableCompression, tr.MaxIdleConnsPerHost, tr.IdleConnTimeout)
+	h := tr.h1
+	if h == nil || tr.h2 != nil {
+		t.Fatalf("http1 upstream: h1 %v, h2 %v; want h1 only", h != nil, tr.h2 != nil)
 	}
-	if tr.Protocols == nil || !tr.Protocols.HTTP1() || tr.Protocols.HTTP2() || tr.Protocols.UnencryptedHTTP2() {
-		t.Errorf("Protocols = %v; want HTTP1 only", tr.Protocols)
+	if h.maxIdle != 7 || h.idleTimeout != 42*time.Second || h.dialer.Timeout != 3*time.Second || h.maxHead != 1000 {
+		t.Errorf("h1 = maxIdle %d, idleTimeout %v, connect %v, maxHead %d; want 7, 42s, 3s, 1000", h.maxIdle, h.idleTimeout, h.dialer.Timeout, h.maxHead)
+	}
+
+	u2, err := New(Config{Endpoints: addrs(1), Protocol: ProtocolH2C, MaxIdlePerEndpoint: 7, IdleTimeout: 42 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u2.Close()
+	h2 := u2.Transport().(*Transport).h2
+	if h2 == nil || h2.Proxy != nil || !h2.DisableCompression || h2.MaxIdleConnsPerHost != 7 || h2.IdleConnTimeout != 42*time.Second || h2.DialContext == nil {
+		t.Fatalf("h2c transport = %+v; want no proxy, no compression, 7 idle, 42s", h2)
+	}
+	if h2.Protocols == nil || h2.Protocols.HTTP1() || !h2.Protocols.UnencryptedHTTP2() {
+		t.Errorf("Protocols = %v; want HTTP/2 only", h2.Protocols)
 	}
 }

@@ -26,8 +26,8 @@ type Upstream struct {
 	groups    []Mask // members of each priority group, lowest priority first
 	bal       Balancer
 	transport http.RoundTripper
-	built     *http.Transport // the transport New built, or nil if given one
-	epoch     time.Time       // origin of nanotime
+	built     *Transport // the transport New built, or nil if given one
+	epoch     time.Time  // origin of nanotime
 	rnd       func() uint64
 	checker   *checker // nil without health checks
 	closeOnce sync.Once
@@ -97,8 +97,12 @@ func newUpstream(c Config, rnd func() uint64) (*Upstream, error) {
 	if c.Transport != nil {
 		u.transport = c.Transport
 	} else {
-		u.built = newTransport(c)
-		u.transport = u.built
+		t, err := NewTransport(c)
+		if err != nil {
+			return nil, err
+		}
+		u.built = t
+		u.transport = t
 	}
 	u.mu.Lock()
 	u.publishLocked(nil)
@@ -123,9 +127,8 @@ func (u *Upstream) Kind() holdfast.Kind { return holdfast.KindOther }
 func (u *Upstream) Endpoints() []*Endpoint { return slices.Clone(u.eps) }
 
 // Transport returns the round tripper requests to this upstream's endpoints
-// should use: the pooled *http.Transport built from the config (keep-alive,
-// connect_timeout, max_idle_per_endpoint, idle_timeout, protocol), or
-// [Config].Transport when that was set.
+// should use: the [*Transport] built from the config, or Config.Transport
+// when one was given. Health checks use the same one.
 func (u *Upstream) Transport() http.RoundTripper { return u.transport }
 
 // Panic reports whether the upstream is in panic mode: no endpoint is usable
@@ -221,7 +224,7 @@ func (u *Upstream) Close() error {
 			u.checker.stop()
 		}
 		if u.built != nil {
-			u.built.CloseIdleConnections()
+			u.built.Close()
 		}
 	})
 	return nil
