@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -82,10 +83,45 @@ func (p *proxy) startLocked() error {
 	if p.ln != nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", p.listen)
+	ln, err := listen(p.listen)
 	if err != nil {
-		return apiErr(ErrListen, http.StatusInternalServerError, err.Error(), err)
+		return err
 	}
+	p.serveLocked(ln)
+	return nil
+}
+
+// listen opens a proxy's listener. Failing is ErrListen, answered 500 with
+// net.Listen's message, as Toxiproxy answers it.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, apiErr(ErrListen, http.StatusInternalServerError, err.Error(), err)
+	}
+	return ln, nil
+}
+
+// handover returns a second listener on ln's listening socket, for a
+// restart in place: the socket stays open while the old server stops (a
+// connection arriving meanwhile waits in its backlog), so the restart
+// cannot fail to listen again, as a close and a new listen could if
+// another process took the port in between.
+func handover(ln net.Listener) (net.Listener, error) {
+	fl, ok := ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, errors.New("toxic: listener has no file")
+	}
+	f, err := fl.File()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return net.FileListener(f)
+}
+
+// serveLocked makes ln the proxy's listener and serves it with the proxy's
+// protocol and upstream.
+func (p *proxy) serveLocked(ln net.Listener) {
 	p.ln = ln
 	p.listen = ln.Addr().String()
 	p.enabled = true
@@ -100,7 +136,6 @@ func (p *proxy) startLocked() error {
 		go p.acceptLoop(ln)
 	}
 	p.s.log(slog.LevelInfo, "proxy started", "proxy", p.name, "listen", p.listen, "upstream", p.upstream, "protocol", p.protocol)
-	return nil
 }
 
 // stop closes the listener and every connection.
@@ -380,10 +415,26 @@ func (p *proxy) toxics() []ToxicSpec {
 	return out
 }
 
+// listensAt reports whether the proxy's listen address, resolved, is e.
+func (p *proxy) listensAt(e endpoint, lookup lookupFunc) bool {
+	p.mu.Lock()
+	listen := p.listen
+	p.mu.Unlock()
+	have, err := resolveListen(listen, lookup)
+	return err == nil && have == e
+}
+
 // update applies a new listen address, upstream, protocol and enabled
-// state. Changing the address, upstream or protocol restarts the proxy and
-// closes its connections, as in Toxiproxy.
-func (p *proxy) update(spec ProxySpec) error {
+// state; moved says that spec.Listen, resolved, is not where the proxy
+// listens (localhost:8080 is not a move from 127.0.0.1:8080). Changing the
+// address, upstream or protocol restarts the proxy and closes its
+// connections, as in Toxiproxy.
+//
+// An update that fails changes nothing: a move opens the new listener
+// before closing the old one, and a restart in place hands the listening
+// socket over to the new server (where the platform cannot, it closes and
+// listens again, the one path that can fail half-way).
+func (p *proxy) update(spec ProxySpec, moved bool) error {
 	p.tmu.Lock()
 	defer p.tmu.Unlock()
 	if spec.Protocol != p.protocol {
@@ -394,25 +445,42 @@ func (p *proxy) update(spec ProxySpec) error {
 		}
 	}
 	p.mu.Lock()
-	var conns map[*conn]struct{}
-	if spec.Listen != p.listen || spec.Upstream != p.upstream || spec.Protocol != p.protocol {
-		conns = p.stopLocked()
-		p.listen, p.upstream, p.protocol = spec.Listen, spec.Upstream, spec.Protocol
-	}
+	var closing []map[*conn]struct{}
+	restart := moved || spec.Upstream != p.upstream || spec.Protocol != p.protocol
 	var err error
-	if spec.Enabled {
-		err = p.startLocked()
-	} else if p.ln != nil {
-		for c := range p.stopLocked() {
-			if conns == nil {
-				conns = map[*conn]struct{}{}
+	switch {
+	case !spec.Enabled:
+		closing = append(closing, p.stopLocked())
+		if moved {
+			p.listen = spec.Listen
+		}
+		p.upstream, p.protocol = spec.Upstream, spec.Protocol
+	case p.ln != nil && !restart:
+		// Running as asked.
+	default:
+		var ln net.Listener
+		switch {
+		case moved:
+			ln, err = listen(spec.Listen)
+		case p.ln == nil:
+			ln, err = listen(p.listen)
+		default:
+			if ln, err = handover(p.ln); err != nil {
+				closing = append(closing, p.stopLocked())
+				ln, err = listen(p.listen)
 			}
-			conns[c] = struct{}{}
+		}
+		if err == nil {
+			closing = append(closing, p.stopLocked())
+			p.upstream, p.protocol = spec.Upstream, spec.Protocol
+			p.serveLocked(ln)
 		}
 	}
 	p.mu.Unlock()
-	for c := range conns {
-		c.teardown(false)
+	for _, conns := range closing {
+		for c := range conns {
+			c.teardown(false)
+		}
 	}
 	return err
 }

@@ -212,14 +212,18 @@ func (s *Server) Proxies() map[string]ProxySpec {
 
 // UpdateProxy changes the listen address, upstream, protocol and enabled
 // state of the proxy named spec.Name; its toxics are kept (spec.Toxics is
-// ignored). A new address, upstream or protocol restarts the proxy and
-// closes its connections; disabling it closes them too.
+// ignored). A new address (compared resolved, so localhost:8080 is where
+// 127.0.0.1:8080 is), upstream or protocol restarts the proxy and closes
+// its connections; disabling it closes them too. An update that fails, such
+// as a move onto a port in use ([ErrListen]), changes nothing: the proxy
+// keeps serving where it was.
 func (s *Server) UpdateProxy(spec ProxySpec) (ProxySpec, error) {
 	spec.Toxics = nil
 	spec, err := spec.normalize()
 	if err != nil {
 		return ProxySpec{}, errInvalid(err)
 	}
+	want, wantErr := resolveListen(spec.Listen, s.lookup)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -229,7 +233,8 @@ func (s *Server) UpdateProxy(spec ProxySpec) (ProxySpec, error) {
 	if !ok {
 		return ProxySpec{}, errProxyNotFound()
 	}
-	if err := p.update(spec); err != nil {
+	// An address that does not resolve is a move, whose listen fails.
+	if err := p.update(spec, wantErr != nil || !p.listensAt(want, s.lookup)); err != nil {
 		return ProxySpec{}, err
 	}
 	return p.spec(), nil
@@ -332,13 +337,9 @@ func (p *proxy) matches(spec ProxySpec, want endpoint, lookup lookupFunc) bool {
 	proto := p.protocol
 	p.tmu.Unlock()
 	p.mu.Lock()
-	listen, upstream := p.listen, p.upstream
+	upstream := p.upstream
 	p.mu.Unlock()
-	if upstream != spec.Upstream || proto != spec.Protocol {
-		return false
-	}
-	have, err := resolveListen(listen, lookup)
-	return err == nil && have == want
+	return upstream == spec.Upstream && proto == spec.Protocol && p.listensAt(want, lookup)
 }
 
 // AddToxic adds a toxic at the end of the named proxy's chain. It applies to

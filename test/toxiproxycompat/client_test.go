@@ -69,3 +69,35 @@ func TestPopulateExistingProxy(t *testing.T) {
 		roundTrip(t, dial(t, p.Listen), "hi "+p.Name)
 	}
 }
+
+// TestUpdateOntoBusyPortChangesNothing: Toxiproxy answers a move onto a
+// port in use with a 500 carrying net.Listen's message; holdfast answers
+// the same and, unlike Toxiproxy, leaves the proxy running where it was.
+func TestUpdateOntoBusyPortChangesNothing(t *testing.T) {
+	client, _ := startChaos(t)
+	p := newProxy(t, client, "mover")
+	open := dial(t, p.Listen)
+	roundTrip(t, open, "before")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, lerr := net.Listen("tcp", busy.Addr().String())
+	if lerr == nil {
+		t.Fatal("a second listener on a busy port succeeded")
+	}
+
+	old := p.Listen
+	p.Listen = busy.Addr().String()
+	err = p.Save()
+	if want := "Save: HTTP 500: " + lerr.Error(); err == nil || err.Error() != want {
+		t.Fatalf("Save onto a busy port = %v; want %s", err, want)
+	}
+	got, err := client.Proxy("mover")
+	if err != nil || got.Listen != old || !got.Enabled || got.Upstream != p.Upstream {
+		t.Fatalf("after the failed move: %+v, %v; want enabled on %s", got, err, old)
+	}
+	roundTrip(t, open, "after")
+	roundTrip(t, dial(t, old), "new")
+}
