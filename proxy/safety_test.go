@@ -212,3 +212,113 @@ routes:
 		t.Errorf("idle stream lasted %v; want it ended about 1s after the last byte", took)
 	}
 }
+
+// wsBackend answers upgrades with 101 and echoes lines until the client
+// closes.
+func wsBackend(t *testing.T) *handlerBackend {
+	return startHandler(t, false, func(w http.ResponseWriter, r *http.Request) {
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			io.WriteString(w, "plain")
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		for {
+			line, err := brw.ReadString('\n')
+			if err != nil {
+				return
+			}
+			brw.WriteString(line)
+			brw.Flush()
+		}
+	})
+}
+
+const wsRequest = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+// openSession upgrades a fresh connection and returns it with its reader.
+func (e *env) openSession() (net.Conn, *bufio.Reader, *http.Response) {
+	e.t.Helper()
+	c := e.rawConn()
+	c.SetDeadline(time.Now().Add(waitLimit))
+	io.WriteString(c, wsRequest)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c, br, resp
+}
+
+// TestUpgradesPassTheConcurrencyLimit: an open session holds its slot, so a
+// second one past the limit is refused, and a slot comes back when a
+// session ends. Before the fix upgrades bypassed the limit.
+func TestUpgradesPassTheConcurrencyLimit(t *testing.T) {
+	b := wsBackend(t)
+	e := startProxy(t, yamlf(`
+upstreams:
+	u:
+		endpoints: [{address: %s}]
+		concurrency: {limit: 1, queue: 0}
+routes:
+	- name: all
+		upstream: u
+`, b.URL))
+	c1, br1, resp := e.openSession()
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("first upgrade: %d; want 101", resp.StatusCode)
+	}
+	io.WriteString(c1, "ping\n")
+	if line, _ := br1.ReadString('\n'); line != "ping\n" {
+		t.Fatalf("echo %q; want ping", line)
+	}
+	c2, _, resp := e.openSession()
+	c2.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get(HeaderReason) != ReasonOverloaded {
+		t.Fatalf("second upgrade while the first is open: %d %s; want 503 overloaded", resp.StatusCode, resp.Header.Get(HeaderReason))
+	}
+	c1.Close()
+	waitFor(t, "the session's slot to come back", func() bool {
+		c3, _, resp := e.openSession()
+		c3.Close()
+		return resp.StatusCode == http.StatusSwitchingProtocols
+	})
+}
+
+// TestSessionLengthIsNoLatency: WebSocket sessions longer than the outlier
+// deadline do not eject a healthy endpoint. Before the fix two 300 ms
+// sessions ejected it on a 100 ms deadline.
+func TestSessionLengthIsNoLatency(t *testing.T) {
+	b := wsBackend(t)
+	e := startProxy(t, yamlf(`
+upstreams:
+	u:
+		endpoints: [{address: %s}]
+		outlier_detection: {deadline: 100ms, consecutive_deadline_misses: 2, consecutive_failures: 2, max_ejection_percent: 100}
+routes:
+	- name: all
+		upstream: u
+`, b.URL))
+	for range 3 {
+		c, br, resp := e.openSession()
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("upgrade: %d; want 101", resp.StatusCode)
+		}
+		io.WriteString(c, "hold\n")
+		br.ReadString('\n')
+		time.Sleep(300 * time.Millisecond) // a session longer than the deadline
+		c.Close()
+	}
+	waitFor(t, "the sessions to end", func() bool { return e.upstream("u").Endpoints()[0].InFlight() == 0 })
+	if ep := e.upstream("u").Endpoints()[0]; ep.Ejected() {
+		t.Fatalf("endpoint ejected after long sessions; EWMA %v", ep.EWMA())
+	}
+	if r := e.get("/plain"); r.status != 200 {
+		t.Fatalf("plain request after sessions: %d", r.status)
+	}
+}
