@@ -2,6 +2,7 @@ package toxic
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"testing"
 )
@@ -105,6 +106,100 @@ func FuzzResolveListen(f *testing.F) {
 		again, err := resolveListen(e.String(), fakeLookup)
 		if err != nil || again != e {
 			t.Fatalf("resolveListen(%q) = %s, which resolves to %s, %v", addr, e, again, err)
+		}
+	})
+}
+
+// loopCases is the self-loop table; it also seeds FuzzLoops.
+var loopCases = []struct {
+	listen, upstream string
+	loops            bool
+}{
+	{"127.0.0.1:5000", "127.0.0.1:5000", true},
+	{"127.0.0.1:5000", "localhost:5000", true},
+	{"localhost:5000", "127.0.0.1:5000", true},
+	{"[::ffff:127.0.0.1]:5000", "127.0.0.1:5000", true},
+	{"127.0.0.1:5000", "v6first:5000", true}, // the dial may fall back to 127.0.0.1
+	{"0.0.0.0:5000", "127.0.0.1:5000", true},
+	{":5000", "localhost:5000", true},
+	{"[::]:5000", "[::1]:5000", true},
+	{"[::]:5000", "127.0.0.9:5000", true}, // all of 127/8 is local
+	{"[::1]:5000", "v6only:5000", true},
+	{"127.0.0.1:5000", "0.0.0.0:5000", true}, // dialing 0.0.0.0 reaches 127.0.0.1
+	{"127.0.0.1:5000", ":5000", true},
+	{"[::1]:5000", "[::]:5000", true},
+	{"127.0.0.1:5000", "anywhere:5000", true},
+	{"127.0.0.1:80", "http://localhost", true},
+	{"127.0.0.1:443", "https://127.0.0.1", true},
+	{"127.0.0.1:8080", "http://127.0.0.1:8080", true},
+	{"127.0.0.1:5000", "127.0.0.1:5001", false},
+	{"127.0.0.1:5000", "127.0.0.2:5000", false},
+	{"[::1]:5000", "127.0.0.1:5000", false},
+	{"127.0.0.1:5000", "[::1]:5000", false},
+	{"127.0.0.1:5000", "[::]:5000", false}, // dialing :: reaches ::1
+	{"127.0.0.1:5000", "other:5000", false},
+	{"127.0.0.1:5000", "nohost:5000", false},
+	{"[::]:5000", "192.0.2.7:5000", false}, // not an address of this host
+	{"127.0.0.1:80", "https://localhost", false},
+	{"127.0.0.1:5000", "bad", false},
+}
+
+func TestLoops(t *testing.T) {
+	for _, tt := range loopCases {
+		l, err := resolveListen(tt.listen, fakeLookup)
+		if err != nil {
+			t.Fatalf("resolveListen(%q): %v", tt.listen, err)
+		}
+		if got := loops(l, tt.upstream, fakeLookup); got != tt.loops {
+			t.Errorf("loops(%s, %s) = %v; want %v", tt.listen, tt.upstream, got, tt.loops)
+		}
+	}
+	// A wildcard listener accepts on every interface address.
+	for _, ip := range interfaceAddrs() {
+		if ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+			continue
+		}
+		up := netip.AddrPortFrom(ip, 5000).String()
+		if !loops(endpoint{port: 5000}, up, fakeLookup) {
+			t.Errorf("loops([::]:5000, %s) = false; want true, %s is this host's", up, ip)
+		}
+	}
+}
+
+func TestTCPEndpoint(t *testing.T) {
+	tests := []struct {
+		addr net.Addr
+		want string
+	}{
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 80}, "[::]:80"},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 80}, "[::]:80"},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80}, "127.0.0.1:80"}, // 16-byte form
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 80}, "[::1]:80"},
+		{&net.TCPAddr{Port: 80}, "[::]:80"},
+	}
+	for _, tt := range tests {
+		if got := tcpEndpoint(tt.addr).String(); got != tt.want {
+			t.Errorf("tcpEndpoint(%v) = %s; want %s", tt.addr, got, tt.want)
+		}
+	}
+}
+
+// FuzzLoops checks that no listen and upstream pair panics the check, and
+// that a loop is only ever found on the listener's own port.
+func FuzzLoops(f *testing.F) {
+	for _, tt := range loopCases {
+		f.Add(tt.listen, tt.upstream)
+	}
+	f.Fuzz(func(t *testing.T, listen, upstream string) {
+		l, err := resolveListen(listen, fakeLookup)
+		if err != nil {
+			return
+		}
+		if !loops(l, upstream, fakeLookup) {
+			return
+		}
+		if _, port, err := upstreamHostPort(upstream); err != nil || port != l.port {
+			t.Fatalf("loops(%s, %q) on port %d, %v", l, upstream, port, err)
 		}
 	})
 }

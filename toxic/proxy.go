@@ -83,7 +83,7 @@ func (p *proxy) startLocked() error {
 	if p.ln != nil {
 		return nil
 	}
-	ln, err := listen(p.listen)
+	ln, err := p.s.listen(p.listen, p.upstream)
 	if err != nil {
 		return err
 	}
@@ -91,12 +91,20 @@ func (p *proxy) startLocked() error {
 	return nil
 }
 
-// listen opens a proxy's listener. Failing is ErrListen, answered 500 with
-// net.Listen's message, as Toxiproxy answers it.
-func listen(addr string) (net.Listener, error) {
+// listen opens the listener of a proxy forwarding to upstream. Failing is
+// ErrListen, answered 500 with net.Listen's message, as Toxiproxy answers
+// it. A port of 0 is known only once bound, so only then can the listener
+// be refused as its own upstream (other ports were checked before).
+func (s *Server) listen(addr, upstream string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, apiErr(ErrListen, http.StatusInternalServerError, err.Error(), err)
+	}
+	if e, err := parseEndpoint(addr); err == nil && e.port == 0 {
+		if err := s.checkLoop(tcpEndpoint(ln.Addr()), upstream); err != nil {
+			_ = ln.Close()
+			return nil, errInvalid(err)
+		}
 	}
 	return ln, nil
 }
@@ -461,13 +469,13 @@ func (p *proxy) update(spec ProxySpec, moved bool) error {
 		var ln net.Listener
 		switch {
 		case moved:
-			ln, err = listen(spec.Listen)
+			ln, err = p.s.listen(spec.Listen, spec.Upstream)
 		case p.ln == nil:
-			ln, err = listen(p.listen)
+			ln, err = p.s.listen(p.listen, spec.Upstream)
 		default:
 			if ln, err = handover(p.ln); err != nil {
 				closing = append(closing, p.stopLocked())
-				ln, err = listen(p.listen)
+				ln, err = p.s.listen(p.listen, spec.Upstream)
 			}
 		}
 		if err == nil {

@@ -324,3 +324,76 @@ func TestHandoverKeepsTheSocket(t *testing.T) {
 		t.Fatalf("read from the handed-over connection: %v", err)
 	}
 }
+
+// TestSelfLoopRefused: a proxy whose upstream is its own listen address,
+// compared resolved, is a 400 naming upstream, on create, update and
+// populate. The proxies are created disabled: refusal must not depend on
+// binding.
+func TestSelfLoopRefused(t *testing.T) {
+	tests := []struct {
+		listen, upstream, protocol string
+		loops                      bool
+	}{
+		{"127.0.0.1:47001", "127.0.0.1:47001", "", true},
+		{"127.0.0.1:47001", "localhost:47001", "", true},
+		{"localhost:47001", "127.0.0.1:47001", "", true},
+		{"[::ffff:127.0.0.1]:47001", "127.0.0.1:47001", "", true},
+		{"0.0.0.0:47001", "127.0.0.1:47001", "", true},
+		{":47001", "localhost:47001", "", true},
+		{"[::]:47001", "[::1]:47001", "", true},
+		{"[::1]:47001", "[::1]:47001", "", true},
+		{"127.0.0.1:47001", "0.0.0.0:47001", "", true},
+		{"127.0.0.1:80", "http://localhost", "http", true},
+		{"127.0.0.1:47001", "http://127.0.0.1:47001", "http", true},
+		{"127.0.0.1:47001", "127.0.0.1:47002", "", false},
+		{"127.0.0.1:47001", "127.0.0.2:47001", "", false},
+		{"[::1]:47001", "127.0.0.1:47001", "", false},
+		{"127.0.0.1:0", "127.0.0.1:47001", "", false},
+	}
+	for _, tt := range tests {
+		s := newTestServer(t, Config{})
+		body := fmt.Sprintf(`{"name":"p","listen":%q,"upstream":%q,"protocol":%q,"enabled":false}`, tt.listen, tt.upstream, tt.protocol)
+		code, got := call(t, s, "POST", "/proxies", body)
+		switch {
+		case tt.loops && (code != 400 || !strings.Contains(got, `"error":"upstream: must not be the proxy's own listen address`)):
+			t.Errorf("POST /proxies %s = %d %s; want 400 naming upstream", body, code, got)
+		case !tt.loops && code != 201:
+			t.Errorf("POST /proxies %s = %d %s; want 201", body, code, got)
+		}
+		want := 1
+		if tt.loops {
+			want = 0
+		}
+		if n := len(s.Proxies()); n != want {
+			t.Errorf("%s: %d proxies; want %d", body, n, want)
+		}
+	}
+}
+
+func TestSelfLoopRefusedOnUpdateAndPopulate(t *testing.T) {
+	up, _ := echoUpstream(t)
+	s := newTestServer(t, Config{})
+	mustCall(t, s, 201, "POST", "/proxies", `{"name":"p","upstream":"`+up+`"}`)
+	mustCall(t, s, 201, "POST", "/proxies", `{"name":"off","listen":"127.0.0.1:47001","upstream":"`+up+`","enabled":false}`)
+	p := showProxy(t, s, "p")
+	before, _ := json.Marshal(s.Proxies())
+	steps := []struct {
+		method, path, body string
+		wantKey            string
+	}{
+		{"PATCH", "/proxies/p", `{"upstream":"` + p.Listen + `"}`, `"upstream: must not be`},
+		{"PATCH", "/proxies/p", `{"upstream":"localhost:` + portOf(t, p.Listen) + `"}`, `"upstream: must not be`},
+		{"POST", "/proxies/off", `{"listen":"` + up + `","enabled":false}`, `"upstream: must not be`},
+		{"POST", "/populate", `[{"name":"q","upstream":"` + up + `"},{"name":"r","listen":"localhost:47003","upstream":"127.0.0.1:47003"}]`, `"[1].upstream: must not be`},
+		{"POST", "/populate", `[{"name":"p","listen":"` + p.Listen + `","upstream":"` + p.Listen + `"}]`, `"[0].upstream: must not be`},
+	}
+	for _, st := range steps {
+		code, got := call(t, s, st.method, st.path, st.body)
+		if code != 400 || !strings.Contains(got, st.wantKey) {
+			t.Errorf("%s %s %s = %d %s; want 400 containing %s", st.method, st.path, st.body, code, got, st.wantKey)
+		}
+	}
+	if after, _ := json.Marshal(s.Proxies()); string(after) != string(before) {
+		t.Fatalf("refused updates changed the proxies:\nbefore %s\nafter  %s", before, after)
+	}
+}

@@ -148,11 +148,19 @@ func errClosed() *APIError {
 }
 
 // CreateProxy adds a proxy and, when spec.Enabled, starts it. It returns the
-// proxy with its real listen address.
+// proxy with its real listen address. A proxy whose upstream is its own
+// listen address, compared resolved (localhost:8080 is 127.0.0.1:8080, and
+// 0.0.0.0:8080 listens on every local address), is refused with
+// [ErrInvalid]; so are updates and populate entries that would make one.
 func (s *Server) CreateProxy(spec ProxySpec) (ProxySpec, error) {
 	spec, err := spec.normalize()
 	if err != nil {
 		return ProxySpec{}, errInvalid(err)
+	}
+	if want, err := resolveListen(spec.Listen, s.lookup); err == nil {
+		if err := s.checkLoop(want, spec.Upstream); err != nil {
+			return ProxySpec{}, errInvalid(err)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -224,6 +232,11 @@ func (s *Server) UpdateProxy(spec ProxySpec) (ProxySpec, error) {
 		return ProxySpec{}, errInvalid(err)
 	}
 	want, wantErr := resolveListen(spec.Listen, s.lookup)
+	if wantErr == nil {
+		if err := s.checkLoop(want, spec.Upstream); err != nil {
+			return ProxySpec{}, errInvalid(err)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -289,6 +302,11 @@ func (s *Server) Populate(specs []ProxySpec) ([]ProxySpec, error) {
 		norm[i] = n
 		want, err := resolveListen(n.Listen, s.lookup)
 		wants[i], ok[i] = want, err == nil
+		if ok[i] {
+			if err := s.checkLoop(want, n.Upstream); err != nil {
+				errs = append(errs, prefixKeys(err, "populate", "["+strconv.Itoa(i)+"]."))
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errInvalid(errors.Join(errs...))

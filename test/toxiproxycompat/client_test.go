@@ -2,6 +2,7 @@ package toxiproxycompat
 
 import (
 	"net"
+	"strings"
 	"testing"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
@@ -100,4 +101,23 @@ func TestUpdateOntoBusyPortChangesNothing(t *testing.T) {
 	}
 	roundTrip(t, open, "after")
 	roundTrip(t, dial(t, old), "new")
+}
+
+// TestSelfLoopRefused: a proxy whose upstream is its own listen address
+// would dial itself for every connection; holdfast refuses it with a 400,
+// the status of Toxiproxy's validation errors.
+func TestSelfLoopRefused(t *testing.T) {
+	client, _ := startChaos(t)
+	p := newProxy(t, client, "p")
+	_, port, _ := net.SplitHostPort(p.Listen)
+	if _, err := client.CreateProxy("loop", "127.0.0.1:47011", "localhost:47011"); err == nil || !strings.HasPrefix(err.Error(), "Create: HTTP 400: upstream: ") {
+		t.Fatalf("CreateProxy onto itself err = %v; want HTTP 400 naming upstream", err)
+	}
+	p.Upstream = "localhost:" + port
+	if err := p.Save(); err == nil || !strings.HasPrefix(err.Error(), "Save: HTTP 400: upstream: ") {
+		t.Fatalf("Save with upstream %s on %s err = %v; want HTTP 400 naming upstream", p.Upstream, p.Listen, err)
+	}
+	if all, _ := client.Proxies(); len(all) != 1 || all["p"].Upstream == p.Upstream {
+		t.Fatalf("after the refusals: %v; want p alone, unchanged", all)
+	}
 }
