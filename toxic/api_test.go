@@ -151,3 +151,32 @@ func TestErrorsMatchSentinels(t *testing.T) {
 		t.Fatalf("API after Close = %d; want 503", code)
 	}
 }
+
+// TestAddToxicChecksInToxiproxysOrder: Toxiproxy rejects a bad stream or
+// type (400), then a taken name (409), and only then reads the attributes
+// and toxicity (400).
+func TestAddToxicChecksInToxiproxysOrder(t *testing.T) {
+	s := newTestServer(t, Config{})
+	call(t, s, "POST", "/proxies", `{"name":"p","upstream":"127.0.0.1:1"}`)
+	if code, body := call(t, s, "POST", "/proxies/p/toxics", `{"type":"latency"}`); code != 200 {
+		t.Fatalf("add latency: %d %s", code, body)
+	}
+	tests := []struct {
+		body string
+		want int
+	}{
+		{`{"type":"latency","attributes":{"latency":-1}}`, 409},
+		{`{"type":"latency","attributes":{"latncy":1}}`, 409},
+		{`{"type":"latency","toxicity":7}`, 409},
+		{`{"name":"latency_downstream","type":"slicer"}`, 409},
+		{`{"type":"latency","stream":"sideways"}`, 400},
+		{`{"name":"latency_downstream","type":"nonsense"}`, 400},
+		{`{"name":"latency_downstream","type":"http_status"}`, 400}, // the type is wrong for a TCP proxy
+		{`{"name":"other","type":"latency","attributes":{"latency":-1}}`, 400},
+	}
+	for _, tt := range tests {
+		if code, body := call(t, s, "POST", "/proxies/p/toxics", tt.body); code != tt.want {
+			t.Errorf("POST /proxies/p/toxics %s = %d %s; want %d", tt.body, code, body, tt.want)
+		}
+	}
+}

@@ -332,14 +332,14 @@ func (p *proxy) findLocked(name string) int {
 
 func (p *proxy) addToxic(t ToxicSpec) (ToxicSpec, error) {
 	p.tmu.Lock()
-	e, err := newEntry(t, p.protocol)
+	if name, ok := nameOf(t, p.protocol); ok && p.findLocked(name) >= 0 {
+		p.tmu.Unlock()
+		return ToxicSpec{}, errToxicExists()
+	}
+	e, err := newEntry(t, p.protocol) // valid: its name, checked above, is free
 	if err != nil {
 		p.tmu.Unlock()
 		return ToxicSpec{}, errInvalid(err)
-	}
-	if p.findLocked(e.name) >= 0 {
-		p.tmu.Unlock()
-		return ToxicSpec{}, errToxicExists()
 	}
 	p.entries = append(p.entries, e)
 	waits := p.publishLocked()

@@ -169,7 +169,7 @@ func newEntry(t ToxicSpec, protocol string) (*entry, error) {
 	}
 	name := t.Name
 	if name == "" && t.Type != "" {
-		name = t.Type + "_" + dir.String()
+		name = defaultName(t.Type, dir)
 	}
 	if err := checkName(name); err != nil {
 		bad("name", "%v", err)
@@ -196,6 +196,24 @@ func newEntry(t ToxicSpec, protocol string) (*entry, error) {
 		e.tcp = v.(Toxic)
 	}
 	return e, nil
+}
+
+func defaultName(typ string, dir direction) string { return typ + "_" + dir.String() }
+
+// nameOf returns the name t will have on a proxy of the given protocol, and
+// false when its stream or type is invalid: Toxiproxy reports those, then
+// a taken name (409), and only then bad attributes, so a conflict is
+// checked between the two.
+func nameOf(t ToxicSpec, protocol string) (string, bool) {
+	k, ok := kinds[t.Type]
+	dir, sok := parseStream(t.Stream)
+	if !ok || !sok || k.http != (protocol == protoHTTP) {
+		return "", false
+	}
+	if t.Name != "" {
+		return t.Name, true
+	}
+	return defaultName(t.Type, dir), true
 }
 
 // updated returns a copy of e with the changes of a PATCH body: toxicity

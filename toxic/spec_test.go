@@ -198,6 +198,13 @@ func FuzzParseToxic(f *testing.F) {
 			t.Fatalf("entry has tcp=%v http=%v; want exactly one", e.tcp, e.http)
 		}
 		checkAccepted(t, e)
+		var in toxicInput
+		if err := decodeJSON(body, &in, "toxic"); err != nil {
+			t.Fatal(err)
+		}
+		if name, ok := nameOf(in.spec(), proto); !ok || name != e.name {
+			t.Fatalf("nameOf = %q, %v; want %q, the name the toxic got", name, ok, e.name)
+		}
 		shown, err := json.Marshal(e.spec())
 		if err != nil {
 			t.Fatal(err)

@@ -121,3 +121,27 @@ func TestSelfLoopRefused(t *testing.T) {
 		t.Fatalf("after the refusals: %v; want p alone, unchanged", all)
 	}
 }
+
+// TestAddConflictingToxic: a taken name is a 409 whatever the new toxic's
+// type and attributes, as Toxiproxy checks the name before reading them.
+func TestAddConflictingToxic(t *testing.T) {
+	client, _ := startChaos(t)
+	p := newProxy(t, client, "p")
+	if _, err := p.AddToxic("foobar", "latency", "downstream", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tx := range []toxiproxy.Toxic{
+		{Name: "foobar", Type: "slow_close", Stream: "downstream"},
+		{Name: "foobar", Type: "slicer", Stream: "upstream"},
+		{Name: "foobar", Type: "latency", Stream: "upstream", Attributes: toxiproxy.Attributes{"latency": -1}},
+	} {
+		_, err := p.AddToxic(tx.Name, tx.Type, tx.Stream, 1, tx.Attributes)
+		if want := "AddToxic: HTTP 409: toxic already exists"; err == nil || err.Error() != want {
+			t.Errorf("AddToxic(%+v) err = %v; want %s", tx, err, want)
+		}
+	}
+	ts, err := p.Toxics()
+	if err != nil || len(ts) != 1 || ts[0].Type != "latency" || ts[0].Stream != "downstream" {
+		t.Fatalf("Toxics() = %+v, %v; want the first foobar alone", ts, err)
+	}
+}
