@@ -212,11 +212,12 @@ func TestToxicCRUD(t *testing.T) {
 	if _, err := p.AddToxic("", "latency", "", 1, nil); err == nil || !strings.Contains(err.Error(), "409") {
 		t.Fatalf("duplicate AddToxic err = %v; want HTTP 409", err)
 	}
+	// Under a free name: a taken one is a 409 first, as in Toxiproxy.
 	for _, bad := range []toxiproxy.Toxic{
-		{Type: "latency", Attributes: toxiproxy.Attributes{"latency": -5}},
+		{Name: "bad", Type: "latency", Attributes: toxiproxy.Attributes{"latency": -5}},
 		{Type: "latency", Stream: "sideways"},
 		{Type: "nonsense"},
-		{Type: "latency", Toxicity: 1.5},
+		{Name: "bad", Type: "latency", Toxicity: 1.5},
 	} {
 		if _, err := p.AddToxic(bad.Name, bad.Type, bad.Stream, bad.Toxicity, bad.Attributes); err == nil || !strings.Contains(err.Error(), "400") {
 			t.Errorf("AddToxic(%+v) err = %v; want HTTP 400", bad, err)
