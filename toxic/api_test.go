@@ -180,3 +180,29 @@ func TestAddToxicChecksInToxiproxysOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateProxyChecksInToxiproxysOrder: Toxiproxy rejects a missing name
+// or upstream (400), then a taken name (409), before anything else.
+func TestCreateProxyChecksInToxiproxysOrder(t *testing.T) {
+	s := newTestServer(t, Config{})
+	if code, body := call(t, s, "POST", "/proxies", `{"name":"db","upstream":"127.0.0.1:1"}`); code != 201 {
+		t.Fatalf("create db: %d %s", code, body)
+	}
+	tests := []struct {
+		body string
+		want int
+	}{
+		{`{"name":"db","upstream":"127.0.0.1:1","listen":"nope"}`, 409},
+		{`{"name":"db","upstream":"127.0.0.1:1","protocol":"udp"}`, 409},
+		{`{"name":"db","upstream":"127.0.0.1:1","toxics":[{"type":"nonsense"}]}`, 409},
+		{`{"name":"db","upstream":"nohostport"}`, 409},
+		{`{"name":"db"}`, 400},
+		{`{"upstream":"127.0.0.1:1"}`, 400},
+		{`{"name":"other","upstream":"127.0.0.1:1","listen":"nope"}`, 400},
+	}
+	for _, tt := range tests {
+		if code, body := call(t, s, "POST", "/proxies", tt.body); code != tt.want {
+			t.Errorf("POST /proxies %s = %d %s; want %d", tt.body, code, body, tt.want)
+		}
+	}
+}

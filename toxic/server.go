@@ -153,6 +153,13 @@ func errClosed() *APIError {
 // 0.0.0.0:8080 listens on every local address), is refused with
 // [ErrInvalid]; so are updates and populate entries that would make one.
 func (s *Server) CreateProxy(spec ProxySpec) (ProxySpec, error) {
+	// Toxiproxy answers a taken name (409) once the name and upstream are
+	// there, before it looks at anything else.
+	if spec.Name != "" && spec.Upstream != "" {
+		if _, err := s.get(spec.Name); err == nil {
+			return ProxySpec{}, errProxyExists()
+		}
+	}
 	spec, err := spec.normalize()
 	if err != nil {
 		return ProxySpec{}, errInvalid(err)

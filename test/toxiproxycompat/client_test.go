@@ -145,3 +145,22 @@ func TestAddConflictingToxic(t *testing.T) {
 		t.Fatalf("Toxics() = %+v, %v; want the first foobar alone", ts, err)
 	}
 }
+
+// TestCreateProxyNameConflict: a taken name is a 409 even when the rest of
+// the new proxy is invalid, as Toxiproxy checks the name first.
+func TestCreateProxyNameConflict(t *testing.T) {
+	client, _ := startChaos(t)
+	p := newProxy(t, client, "mysql_master")
+	for _, listen := range []string{"127.0.0.1:0", "nope", p.Listen} {
+		_, err := client.CreateProxy("mysql_master", listen, p.Upstream)
+		if want := "Create: HTTP 409: proxy already exists"; err == nil || err.Error() != want {
+			t.Errorf("CreateProxy(mysql_master, %s) err = %v; want %s", listen, err, want)
+		}
+	}
+	if err := p.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CreateProxy("mysql_master", "127.0.0.1:0", p.Upstream); err != nil {
+		t.Fatalf("CreateProxy after Delete: %v", err)
+	}
+}
