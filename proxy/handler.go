@@ -135,6 +135,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	body, err := prepareBody(w, r, rt.maxReplay, isIdempotent(r))
 	if err != nil {
+		// Where a body's framing failed, so does the connection's: what
+		// follows on it is not a request (RFC 9112 §6.3, §8).
+		w.Header().Set("Connection", "close")
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			local(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, bodyTooLarge(mbe.Limit), 0)
@@ -179,8 +182,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeFallback(w, rt, reason)
 		return
 	}
-	if o.kind == outcomeClientFault && clientGone(o.err) {
-		o.kind = outcomeCanceled
+	if o.kind == outcomeClientFault {
+		w.Header().Set("Connection", "close") // as above: the framing failed
+		if clientGone(o.err) {
+			o.kind = outcomeCanceled
+		}
 	}
 	if o.kind == outcomeCanceled {
 		// The client is gone; nobody reads this. 499 is nginx's code for it.

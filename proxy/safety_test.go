@@ -322,3 +322,49 @@ routes:
 		t.Fatalf("plain request after sessions: %d", r.status)
 	}
 }
+
+// TestBodyFramingErrorClosesTheConnection: after a request whose chunked
+// body is malformed (here a chunk size that overflows), nothing more is read
+// from the connection, so bytes after it never become a request.
+func TestBodyFramingErrorClosesTheConnection(t *testing.T) {
+	seen := make(chan string, 10)
+	b := startHandler(t, false, func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.URL.Path
+		io.Copy(io.Discard, r.Body)
+	})
+	e := startProxy(t, yamlf(`
+upstreams:
+	u:
+		endpoints: [{address: %s}]
+routes:
+	- name: all
+		upstream: u
+`, b.URL))
+	for _, bad := range []string{
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff1\r\nx\r\n0\r\n\r\n",
+		"PUT /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n",
+	} {
+		c := e.rawConn()
+		c.SetDeadline(time.Now().Add(waitLimit))
+		io.WriteString(c, bad+"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("malformed body: %d; want 400", resp.StatusCode)
+		}
+		if resp2, err := http.ReadResponse(br, nil); err == nil {
+			t.Errorf("a second response (%d) came on the connection after a framing error; want it closed", resp2.StatusCode)
+		}
+		c.Close()
+	}
+	close(seen)
+	for p := range seen {
+		if p == "/smuggled" {
+			t.Errorf("the bytes after a malformed body reached the backend as a request")
+		}
+	}
+}
