@@ -78,6 +78,7 @@ const (
 
 // Event is one thing a policy did. Fields that do not apply to a Kind are zero.
 type Event struct {
+	Source  Kind          // the kind of policy that emitted it
 	Policy  string        // the policy's configured name, or its package name
 	Kind    EventKind     // what happened
 	Attempt int           // attempt number, from 1, where it applies

@@ -38,6 +38,8 @@ const (
 	KindTimeout
 	KindGuard
 	KindOther
+	KindUpstream // an upstream's endpoints: health, ejection, panic mode
+	KindVote
 )
 
 var kindNames = [...]string{
@@ -50,6 +52,8 @@ var kindNames = [...]string{
 	KindTimeout:   "timeout",
 	KindGuard:     "guard",
 	KindOther:     "other",
+	KindUpstream:  "upstream",
+	KindVote:      "vote",
 }
 
 func (k Kind) String() string {

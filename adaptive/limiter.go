@@ -153,7 +153,7 @@ func (l *Limiter) Acquire() (Token, error) {
 
 func (l *Limiter) reject(inFlight, limit int64) error {
 	err := &LimitedError{Limit: int(limit), InFlight: int(inFlight)}
-	holdfast.Emit(l.listener, holdfast.Event{Policy: l.name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonOverloaded, Err: err})
+	holdfast.Emit(l.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: l.name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonOverloaded, Err: err})
 	if l.logger != nil {
 		l.logger.LogAttrs(context.Background(), slog.LevelDebug, "adaptive: call refused",
 			slog.String("policy", l.name), slog.Int64("limit", limit), slog.Int64("in_flight", inFlight))
@@ -194,12 +194,12 @@ func (l *Limiter) finish(start time.Time, o outcome) {
 func (l *Limiter) report(ch change, noload time.Duration) {
 	switch {
 	case ch.probeStarted:
-		holdfast.Emit(l.listener, holdfast.Event{Policy: l.name, Kind: holdfast.EventStateChange, From: StateLimiting, To: StateProbing})
+		holdfast.Emit(l.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: l.name, Kind: holdfast.EventStateChange, From: StateLimiting, To: StateProbing})
 	case ch.probeEnded:
-		holdfast.Emit(l.listener, holdfast.Event{Policy: l.name, Kind: holdfast.EventStateChange, From: StateProbing, To: StateLimiting})
+		holdfast.Emit(l.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: l.name, Kind: holdfast.EventStateChange, From: StateProbing, To: StateLimiting})
 	}
 	if ch.to != ch.from {
-		holdfast.Emit(l.listener, holdfast.Event{Policy: l.name, Kind: holdfast.EventLimitChanged, Value: float64(ch.to)})
+		holdfast.Emit(l.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: l.name, Kind: holdfast.EventLimitChanged, Value: float64(ch.to)})
 		if l.logger != nil {
 			l.logger.LogAttrs(context.Background(), slog.LevelDebug, "adaptive: limit changed",
 				slog.String("policy", l.name), slog.Int("from", ch.from), slog.Int("to", ch.to), slog.Duration("min_rtt", noload))

@@ -245,7 +245,7 @@ func (b *Breaker) force(to State, forced bool, reason string) {
 // report tells the listener and the logger about a state change. It must be
 // called without b.mu held.
 func (b *Breaker) report(c change) {
-	holdfast.Emit(b.cfg.Listener, holdfast.Event{
+	holdfast.Emit(b.cfg.Listener, holdfast.Event{Source: holdfast.KindBreaker,
 		Policy: b.cfg.Name,
 		Kind:   holdfast.EventStateChange,
 		From:   c.from.String(),
@@ -278,7 +278,7 @@ func (b *Breaker) reject(e *epoch, now int64) error {
 	if e.state == Open && !e.forced && e.until > now {
 		err.Remaining = time.Duration(e.until - now)
 	}
-	holdfast.Emit(b.cfg.Listener, holdfast.Event{
+	holdfast.Emit(b.cfg.Listener, holdfast.Event{Source: holdfast.KindBreaker,
 		Policy: b.cfg.Name,
 		Kind:   holdfast.EventRejected,
 		Reason: holdfast.ReasonBreakerOpen,

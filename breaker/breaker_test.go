@@ -397,8 +397,8 @@ func TestEvents(t *testing.T) {
 	now := t0
 	run(t, b, &now, "fail ok")
 	want := []holdfast.Event{
-		{Policy: "catalog", Kind: holdfast.EventStateChange, From: "closed", To: "open", Reason: ReasonConsecutiveFailures, Delay: time.Second, Err: errBoom},
-		{Policy: "catalog", Kind: holdfast.EventRejected, Reason: holdfast.ReasonBreakerOpen, Delay: time.Second,
+		{Source: holdfast.KindBreaker, Policy: "catalog", Kind: holdfast.EventStateChange, From: "closed", To: "open", Reason: ReasonConsecutiveFailures, Delay: time.Second, Err: errBoom},
+		{Source: holdfast.KindBreaker, Policy: "catalog", Kind: holdfast.EventRejected, Reason: holdfast.ReasonBreakerOpen, Delay: time.Second,
 			Err: &OpenError{Name: "catalog", State: Open, Remaining: time.Second}},
 	}
 	if diff := cmp.Diff(want, rec.events, cmp.Comparer(func(a, b error) bool { return a.Error() == b.Error() })); diff != "" {

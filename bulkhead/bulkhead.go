@@ -197,11 +197,11 @@ func (b *Bulkhead) leave(w *waiter) (granted bool) {
 }
 
 func (b *Bulkhead) queued(d time.Duration) {
-	holdfast.Emit(b.listener, holdfast.Event{Policy: b.name, Kind: holdfast.EventQueued, Delay: d})
+	holdfast.Emit(b.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: b.name, Kind: holdfast.EventQueued, Delay: d})
 }
 
 func (b *Bulkhead) reject(ctx context.Context, err *FullError) error {
-	holdfast.Emit(b.listener, holdfast.Event{Policy: b.name, Kind: holdfast.EventRejected, Reason: err.Reason, Delay: err.Waited, Err: err})
+	holdfast.Emit(b.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: b.name, Kind: holdfast.EventRejected, Reason: err.Reason, Delay: err.Waited, Err: err})
 	if b.logger != nil {
 		b.logger.LogAttrs(ctx, slog.LevelDebug, "bulkhead: call refused",
 			slog.String("policy", b.name), slog.String("reason", err.Reason), slog.Duration("waited", err.Waited))

@@ -322,7 +322,7 @@ func TestQueuedEventCarriesWait(t *testing.T) {
 		if err := b.Acquire(ctx); err != nil {
 			t.Fatalf("Acquire = %v; want nil", err)
 		}
-		want := []holdfast.Event{{Policy: "bulkhead", Kind: holdfast.EventQueued, Delay: 30 * time.Millisecond}}
+		want := []holdfast.Event{{Source: holdfast.KindBulkhead, Policy: "bulkhead", Kind: holdfast.EventQueued, Delay: 30 * time.Millisecond}}
 		if got := rec.all(); !slices.Equal(got, want) {
 			t.Errorf("events = %v; want %v", got, want)
 		}

@@ -78,7 +78,7 @@ func TestRecover(t *testing.T) {
 				t.Fatalf("got %d events %v; want %d", len(rec.events), rec.events, tt.wantEvents)
 			}
 			for _, e := range rec.events {
-				want := holdfast.Event{Policy: "fallback", Kind: holdfast.EventFallback, Err: tt.err}
+				want := holdfast.Event{Source: holdfast.KindFallback, Policy: "fallback", Kind: holdfast.EventFallback, Err: tt.err}
 				if e != want {
 					t.Errorf("event = %v; want %v", e, want)
 				}

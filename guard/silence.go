@@ -21,12 +21,12 @@ func (g *Guard[T]) violation(err error) {
 	}
 	g.mu.Unlock()
 
-	holdfast.Emit(g.cfg.Listener, holdfast.Event{Policy: g.cfg.Name, Kind: holdfast.EventViolation, Err: err})
+	holdfast.Emit(g.cfg.Listener, holdfast.Event{Source: holdfast.KindGuard, Policy: g.cfg.Name, Kind: holdfast.EventViolation, Err: err})
 	if g.cfg.Logger != nil {
 		g.cfg.Logger.Debug("invariant violated", "policy", g.cfg.Name, "err", err)
 	}
 	if silence {
-		holdfast.Emit(g.cfg.Listener, holdfast.Event{Policy: g.cfg.Name, Kind: holdfast.EventSilenced, Err: err})
+		holdfast.Emit(g.cfg.Listener, holdfast.Event{Source: holdfast.KindGuard, Policy: g.cfg.Name, Kind: holdfast.EventSilenced, Err: err})
 		if g.cfg.Logger != nil {
 			g.cfg.Logger.Warn("component silenced", "policy", g.cfg.Name, "violations", g.cfg.Violations, "window", g.cfg.Window, "err", err)
 		}
@@ -59,7 +59,7 @@ func (g *Guard[T]) recoverLocked() {
 
 // recovered reports a recovery; it must be called without g.mu held.
 func (g *Guard[T]) recovered(passes int) {
-	holdfast.Emit(g.cfg.Listener, holdfast.Event{Policy: g.cfg.Name, Kind: holdfast.EventRecovered, Attempt: passes})
+	holdfast.Emit(g.cfg.Listener, holdfast.Event{Source: holdfast.KindGuard, Policy: g.cfg.Name, Kind: holdfast.EventRecovered, Attempt: passes})
 	if g.cfg.Logger != nil {
 		g.cfg.Logger.Info("component recovered", "policy", g.cfg.Name, "probes", passes)
 	}
@@ -85,7 +85,7 @@ func (g *Guard[T]) admit() (trial bool, err error) {
 	}
 	serr := &SilencedError{Policy: g.cfg.Name, Wait: g.waitLocked(now), Cause: g.cause}
 	g.mu.Unlock()
-	holdfast.Emit(g.cfg.Listener, holdfast.Event{Policy: g.cfg.Name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonSilenced, Err: serr})
+	holdfast.Emit(g.cfg.Listener, holdfast.Event{Source: holdfast.KindGuard, Policy: g.cfg.Name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonSilenced, Err: serr})
 	return false, serr
 }
 

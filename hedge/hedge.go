@@ -223,7 +223,7 @@ func (c *hedging[T, C]) hedge(at time.Duration, cause error) {
 	c.started++
 	c.running++
 	go attempt[T](c.ctx, c.fn, c.results)
-	holdfast.Emit(h.cfg.Listener, holdfast.Event{Policy: h.cfg.Name, Kind: holdfast.EventHedge, Attempt: c.started, Delay: at, Err: cause})
+	holdfast.Emit(h.cfg.Listener, holdfast.Event{Source: holdfast.KindHedge, Policy: h.cfg.Name, Kind: holdfast.EventHedge, Attempt: c.started, Delay: at, Err: cause})
 	if h.cfg.Logger != nil {
 		h.cfg.Logger.Debug("hedging", "policy", h.cfg.Name, "attempt", c.started, "after", at, "cause", cause)
 	}
@@ -260,7 +260,7 @@ func (h *Hedger) observe(took time.Duration) {
 
 // denied reports that the budget refused to pay for the given attempt.
 func (h *Hedger) denied(attempt int) {
-	holdfast.Emit(h.cfg.Listener, holdfast.Event{Policy: h.cfg.Name, Kind: holdfast.EventRejected, Attempt: attempt, Reason: holdfast.ReasonBudgetExhausted})
+	holdfast.Emit(h.cfg.Listener, holdfast.Event{Source: holdfast.KindHedge, Policy: h.cfg.Name, Kind: holdfast.EventRejected, Attempt: attempt, Reason: holdfast.ReasonBudgetExhausted})
 	if h.cfg.Logger != nil {
 		h.cfg.Logger.Debug("hedge budget exhausted", "policy", h.cfg.Name, "attempt", attempt)
 	}

@@ -310,6 +310,6 @@ func (k *Keyed) await(ctx context.Context, key string, n, maxWait int64) error {
 		k.untake(key, k.now(), n, tat-k.g.window, tat)
 		return ctx.Err()
 	}
-	holdfast.Emit(k.listener, holdfast.Event{Policy: k.name, Kind: holdfast.EventQueued, Delay: time.Duration(wait)})
+	holdfast.Emit(k.listener, holdfast.Event{Source: holdfast.KindRateLimit, Policy: k.name, Kind: holdfast.EventQueued, Delay: time.Duration(wait)})
 	return nil
 }

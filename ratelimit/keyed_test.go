@@ -231,8 +231,8 @@ func TestKeyedExecute(t *testing.T) {
 			t.Fatalf("ExecuteKey(bob) = %v; want ErrLimited", err)
 		}
 		want := []holdfast.Event{
-			{Policy: "per-user", Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited, Delay: 500 * time.Millisecond},
-			{Policy: "per-user", Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited, Delay: 500 * time.Millisecond},
+			{Source: holdfast.KindRateLimit, Policy: "per-user", Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited, Delay: 500 * time.Millisecond},
+			{Source: holdfast.KindRateLimit, Policy: "per-user", Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited, Delay: 500 * time.Millisecond},
 		}
 		if diff := cmp.Diff(want, rec.take()); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)

@@ -231,7 +231,7 @@ func (l *Limiter) await(ctx context.Context, n, maxWait int64) error {
 		l.untake(l.now(), n, tat-l.g.window, tat)
 		return ctx.Err()
 	}
-	holdfast.Emit(l.listener, holdfast.Event{Policy: l.name, Kind: holdfast.EventQueued, Delay: time.Duration(wait)})
+	holdfast.Emit(l.listener, holdfast.Event{Source: holdfast.KindRateLimit, Policy: l.name, Kind: holdfast.EventQueued, Delay: time.Duration(wait)})
 	return nil
 }
 
@@ -243,7 +243,7 @@ func refuse(name string, lis holdfast.Listener, log *slog.Logger, wait int64, pa
 	if pastDeadline {
 		err.Err = context.DeadlineExceeded
 	}
-	holdfast.Emit(lis, holdfast.Event{Policy: name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited, Delay: err.Delay, Err: err})
+	holdfast.Emit(lis, holdfast.Event{Source: holdfast.KindRateLimit, Policy: name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited, Delay: err.Delay, Err: err})
 	if log != nil {
 		log.LogAttrs(context.Background(), slog.LevelDebug, "rate limited",
 			slog.String("policy", name), slog.Duration("retry_after", err.Delay), slog.Bool("past_deadline", pastDeadline))

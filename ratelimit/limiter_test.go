@@ -162,7 +162,7 @@ func TestExecute(t *testing.T) {
 		if calls != 2 {
 			t.Errorf("next ran %d times; want 2", calls)
 		}
-		want := []holdfast.Event{{Policy: "api", Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited, Delay: 100 * time.Millisecond}}
+		want := []holdfast.Event{{Source: holdfast.KindRateLimit, Policy: "api", Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited, Delay: 100 * time.Millisecond}}
 		if diff := cmp.Diff(want, rec.take()); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)
 		}
@@ -198,15 +198,15 @@ func TestExecuteMaxWait(t *testing.T) {
 		wantEvent holdfast.Event
 	}{
 		{"waits for the token", 150 * time.Millisecond, 0, nil, nil, 100 * time.Millisecond,
-			holdfast.Event{Policy: "ratelimit", Kind: holdfast.EventQueued, Delay: 100 * time.Millisecond}},
+			holdfast.Event{Source: holdfast.KindRateLimit, Policy: "ratelimit", Kind: holdfast.EventQueued, Delay: 100 * time.Millisecond}},
 		{"wait exactly max", 100 * time.Millisecond, 0, nil, nil, 100 * time.Millisecond,
-			holdfast.Event{Policy: "ratelimit", Kind: holdfast.EventQueued, Delay: 100 * time.Millisecond}},
+			holdfast.Event{Source: holdfast.KindRateLimit, Policy: "ratelimit", Kind: holdfast.EventQueued, Delay: 100 * time.Millisecond}},
 		{"wait longer than max", 99 * time.Millisecond, 0, ErrLimited, nil, 0,
-			holdfast.Event{Policy: "ratelimit", Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited, Delay: 100 * time.Millisecond}},
+			holdfast.Event{Source: holdfast.KindRateLimit, Policy: "ratelimit", Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited, Delay: 100 * time.Millisecond}},
 		{"deadline too soon", time.Second, 50 * time.Millisecond, ErrLimited, context.DeadlineExceeded, 0,
-			holdfast.Event{Policy: "ratelimit", Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited, Delay: 100 * time.Millisecond}},
+			holdfast.Event{Source: holdfast.KindRateLimit, Policy: "ratelimit", Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited, Delay: 100 * time.Millisecond}},
 		{"deadline far enough", time.Second, 200 * time.Millisecond, nil, nil, 100 * time.Millisecond,
-			holdfast.Event{Policy: "ratelimit", Kind: holdfast.EventQueued, Delay: 100 * time.Millisecond}},
+			holdfast.Event{Source: holdfast.KindRateLimit, Policy: "ratelimit", Kind: holdfast.EventQueued, Delay: 100 * time.Millisecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

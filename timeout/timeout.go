@@ -244,7 +244,7 @@ func (t *Timeout) call(c *call, ctx context.Context, cancel context.CancelFunc, 
 }
 
 func (t *Timeout) timedOut(ctx context.Context, err error) {
-	holdfast.Emit(t.cfg.Listener, holdfast.Event{Policy: t.cfg.Name, Kind: holdfast.EventTimeout, Err: err})
+	holdfast.Emit(t.cfg.Listener, holdfast.Event{Source: holdfast.KindTimeout, Policy: t.cfg.Name, Kind: holdfast.EventTimeout, Err: err})
 	if l := t.cfg.Logger; l != nil && l.Enabled(ctx, slog.LevelDebug) {
 		l.LogAttrs(ctx, slog.LevelDebug, "timeout: call timed out",
 			slog.String("policy", t.cfg.Name), slog.Duration("timeout", t.cfg.Timeout))
@@ -256,7 +256,7 @@ func (t *Timeout) overran(overrun time.Duration, c *call) {
 	if c.exited {
 		err = errGoexit
 	}
-	holdfast.Emit(t.cfg.Listener, holdfast.Event{Policy: t.cfg.Name, Kind: holdfast.EventOverrun, Delay: overrun, Err: err})
+	holdfast.Emit(t.cfg.Listener, holdfast.Event{Source: holdfast.KindTimeout, Policy: t.cfg.Name, Kind: holdfast.EventOverrun, Delay: overrun, Err: err})
 	if t.cfg.OnOverrun != nil {
 		t.cfg.OnOverrun(overrun, err)
 	}

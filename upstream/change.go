@@ -82,7 +82,7 @@ type Change struct {
 // panic mode; Delay is an ejection's length from now. The endpoint is not
 // part of the event; use [Config].OnChange where it matters.
 func (c Change) Event() holdfast.Event {
-	e := holdfast.Event{Policy: c.Upstream, Kind: holdfast.EventStateChange, Reason: c.Reason, Err: c.Err}
+	e := holdfast.Event{Source: holdfast.KindUpstream, Policy: c.Upstream, Kind: holdfast.EventStateChange, Reason: c.Reason, Err: c.Err}
 	switch c.Kind {
 	case EndpointUnhealthy:
 		e.From, e.To = "healthy", "unhealthy"

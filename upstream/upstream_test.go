@@ -266,21 +266,21 @@ func TestChangeEvent(t *testing.T) {
 		want holdfast.Event
 	}{
 		{Change{Upstream: "u", Kind: EndpointUnhealthy, Reason: ReasonHealthCheck, Err: cause},
-			holdfast.Event{Policy: "u", Kind: holdfast.EventStateChange, From: "healthy", To: "unhealthy", Reason: "health_check", Err: cause}},
+			holdfast.Event{Source: holdfast.KindUpstream, Policy: "u", Kind: holdfast.EventStateChange, From: "healthy", To: "unhealthy", Reason: "health_check", Err: cause}},
 		{Change{Upstream: "u", Kind: EndpointHealthy, Reason: ReasonHealthCheck},
-			holdfast.Event{Policy: "u", Kind: holdfast.EventStateChange, From: "unhealthy", To: "healthy", Reason: "health_check"}},
+			holdfast.Event{Source: holdfast.KindUpstream, Policy: "u", Kind: holdfast.EventStateChange, From: "unhealthy", To: "healthy", Reason: "health_check"}},
 		{Change{Upstream: "u", Kind: EndpointEjected, Reason: ReasonDeadlineMisses},
-			holdfast.Event{Policy: "u", Kind: holdfast.EventStateChange, From: "active", To: "ejected", Reason: "deadline_misses"}},
+			holdfast.Event{Source: holdfast.KindUpstream, Policy: "u", Kind: holdfast.EventStateChange, From: "active", To: "ejected", Reason: "deadline_misses"}},
 		{Change{Upstream: "u", Kind: EndpointEjected, Reason: ReasonProbationFailure},
-			holdfast.Event{Policy: "u", Kind: holdfast.EventStateChange, From: "probation", To: "ejected", Reason: "probation_failure"}},
+			holdfast.Event{Source: holdfast.KindUpstream, Policy: "u", Kind: holdfast.EventStateChange, From: "probation", To: "ejected", Reason: "probation_failure"}},
 		{Change{Upstream: "u", Kind: EndpointProbation, Reason: ReasonEjectionEnded},
-			holdfast.Event{Policy: "u", Kind: holdfast.EventStateChange, From: "ejected", To: "probation", Reason: "ejection_ended"}},
+			holdfast.Event{Source: holdfast.KindUpstream, Policy: "u", Kind: holdfast.EventStateChange, From: "ejected", To: "probation", Reason: "ejection_ended"}},
 		{Change{Upstream: "u", Kind: EndpointRestored, Reason: ReasonProbationPassed},
-			holdfast.Event{Policy: "u", Kind: holdfast.EventStateChange, From: "probation", To: "active", Reason: "probation_passed"}},
+			holdfast.Event{Source: holdfast.KindUpstream, Policy: "u", Kind: holdfast.EventStateChange, From: "probation", To: "active", Reason: "probation_passed"}},
 		{Change{Upstream: "u", Kind: PanicEntered, Reason: ReasonNoUsableEndpoint},
-			holdfast.Event{Policy: "u", Kind: holdfast.EventStateChange, From: "normal", To: "panic", Reason: "no_usable_endpoint"}},
+			holdfast.Event{Source: holdfast.KindUpstream, Policy: "u", Kind: holdfast.EventStateChange, From: "normal", To: "panic", Reason: "no_usable_endpoint"}},
 		{Change{Upstream: "u", Kind: PanicExited, Reason: ReasonEndpointUsable},
-			holdfast.Event{Policy: "u", Kind: holdfast.EventStateChange, From: "panic", To: "normal", Reason: "endpoint_usable"}},
+			holdfast.Event{Source: holdfast.KindUpstream, Policy: "u", Kind: holdfast.EventStateChange, From: "panic", To: "normal", Reason: "endpoint_usable"}},
 	}
 	for _, tt := range tests {
 		if got := tt.c.Event(); !cmp.Equal(got, tt.want, cmp.Comparer(func(a, b error) bool { return a == b })) {
