@@ -107,7 +107,7 @@ func (r *Retry) Execute(ctx context.Context, next func(context.Context) error) e
 	}
 	var prev time.Duration
 	for n := 1; ; n++ {
-		holdfast.Emit(r.cfg.Listener, holdfast.Event{Policy: r.cfg.Name, Kind: holdfast.EventAttempt, Attempt: n})
+		holdfast.Emit(r.cfg.Listener, holdfast.Event{Source: holdfast.KindRetry, Policy: r.cfg.Name, Kind: holdfast.EventAttempt, Attempt: n})
 		err := r.attempt(ctx, next)
 		if err == nil {
 			return nil
@@ -137,7 +137,29 @@ func (r *Retry) attempt(ctx context.Context, next func(context.Context) error) e
 // decide is called after attempt n failed with err. It returns the wait
 // before the next attempt, or the error Execute returns if there is none.
 func (r *Retry) decide(ctx context.Context, n int, prev time.Duration, err error) (time.Duration, error) {
-	if ctx.Err() != nil || !r.Retryable(err) {
+	if ctx.Err() != nil {
+		return 0, err
+	}
+	deadline, _ := ctx.Deadline()
+	return r.DecideAt(time.Now(), deadline, n, prev, err)
+}
+
+// DecideAt is the decision [Retry.Execute] makes after attempt n (1 for the
+// first) failed with err at now, for a caller whose deadline is deadline
+// (the zero Time for none), prev being the wait before attempt n (zero for
+// the first). It returns the wait before attempt n+1, or, when there is to
+// be none, the error Execute returns: err itself when it may not be retried
+// ([Retry.Retryable]), when its Retry-After hint exceeds
+// [Config].MaxRetryAfter, or when the wait would reach the deadline; an
+// [*ExhaustedError] when the attempts or the budget are spent. The budget is
+// asked last, so it is charged only for a retry that is granted. DecideAt
+// emits the events Execute emits for the decision (EventRetry, or
+// EventRejected for the budget).
+//
+// Callers that run attempts themselves, such as the proxy, use it to retry
+// exactly as Execute does; the caller checks its own context first.
+func (r *Retry) DecideAt(now, deadline time.Time, n int, prev time.Duration, err error) (wait time.Duration, final error) {
+	if !r.Retryable(err) {
 		return 0, err
 	}
 	if n >= r.cfg.Attempts {
@@ -145,27 +167,27 @@ func (r *Retry) decide(ctx context.Context, n int, prev time.Duration, err error
 	}
 	wait, ok := r.Backoff(n, prev, err)
 	if !ok {
-		r.debug(ctx, "retry: Retry-After hint exceeds max_retry_after; giving up", n, wait, err)
+		r.debug(context.Background(), "retry: Retry-After hint exceeds max_retry_after; giving up", n, wait, err)
 		return 0, err
 	}
 	// Reaching the deadline exactly is giving up too: the next attempt would
 	// start with a context that is already done.
-	if deadline, has := ctx.Deadline(); has && !time.Now().Add(wait).Before(deadline) {
-		r.debug(ctx, "retry: backoff would reach the deadline; giving up", n, wait, err)
+	if !deadline.IsZero() && !now.Add(wait).Before(deadline) {
+		r.debug(context.Background(), "retry: backoff would reach the deadline; giving up", n, wait, err)
 		return 0, err
 	}
-	if r.budget != nil && !r.budget.TryRetry() {
-		holdfast.Emit(r.cfg.Listener, holdfast.Event{
+	if r.budget != nil && !r.budget.TryRetryAt(now) {
+		holdfast.Emit(r.cfg.Listener, holdfast.Event{Source: holdfast.KindRetry,
 			Policy: r.cfg.Name, Kind: holdfast.EventRejected, Attempt: n,
 			Reason: holdfast.ReasonBudgetExhausted, Err: err,
 		})
-		r.debug(ctx, "retry: budget exhausted", n, 0, err)
+		r.debug(context.Background(), "retry: budget exhausted", n, 0, err)
 		return 0, &ExhaustedError{Reason: ErrBudgetExhausted, Attempts: n, Last: err}
 	}
-	holdfast.Emit(r.cfg.Listener, holdfast.Event{
+	holdfast.Emit(r.cfg.Listener, holdfast.Event{Source: holdfast.KindRetry,
 		Policy: r.cfg.Name, Kind: holdfast.EventRetry, Attempt: n, Delay: wait, Err: err,
 	})
-	r.debug(ctx, "retry: retrying", n, wait, err)
+	r.debug(context.Background(), "retry: retrying", n, wait, err)
 	return wait, nil
 }
 
