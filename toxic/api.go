@@ -307,12 +307,12 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// version writes {"version": "..."} byte for byte as Toxiproxy does (with
+// the space: its tests compare the body), the version JSON-quoted.
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
-	b, _ := json.Marshal(struct {
-		Version string `json:"version"`
-	}{s.cfg.Version})
-	_, _ = w.Write(append(b, '\n'))
+	v, _ := json.Marshal(s.cfg.Version)
+	_, _ = w.Write([]byte(`{"version": ` + string(v) + "}\n"))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -37,7 +37,7 @@ func TestAPIStatusCodesAndShapes(t *testing.T) {
 		want               int
 		wantBody           string // a substring
 	}{
-		{"GET", "/version", "", 200, `{"version":"1.2.3"}`},
+		{"GET", "/version", "", 200, `{"version": "1.2.3"}`},
 		{"GET", "/proxies", "", 200, `{}`},
 		{"POST", "/proxies", `{"name":"db","upstream":"127.0.0.1:5432"}`, 201, `"enabled":true,"protocol":"tcp","toxics":[]`},
 		{"POST", "/proxies", `{"name":"db","upstream":"127.0.0.1:5432"}`, 409, `{"error":"proxy already exists","status":409}`},
@@ -203,6 +203,26 @@ func TestCreateProxyChecksInToxiproxysOrder(t *testing.T) {
 	for _, tt := range tests {
 		if code, body := call(t, s, "POST", "/proxies", tt.body); code != tt.want {
 			t.Errorf("POST /proxies %s = %d %s; want %d", tt.body, code, body, tt.want)
+		}
+	}
+}
+
+// TestVersionBody: Toxiproxy writes {"version": "..."} with a space and a
+// newline, and its tests compare the body byte for byte.
+func TestVersionBody(t *testing.T) {
+	tests := []struct{ version, want string }{
+		{"1.2.3", `{"version": "1.2.3"}` + "\n"},
+		{`a"b`, `{"version": "a\"b"}` + "\n"},
+	}
+	for _, tt := range tests {
+		s := newTestServer(t, Config{Version: tt.version})
+		code, body := call(t, s, "GET", "/version", "")
+		if code != 200 || body != tt.want {
+			t.Errorf("GET /version with version %q = %d %q; want 200 %q", tt.version, code, body, tt.want)
+		}
+		var v struct{ Version string }
+		if err := json.Unmarshal([]byte(body), &v); err != nil || v.Version != tt.version {
+			t.Errorf("GET /version body %q decodes to %q, %v; want %q", body, v.Version, err, tt.version)
 		}
 	}
 }
