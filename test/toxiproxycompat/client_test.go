@@ -164,3 +164,39 @@ func TestCreateProxyNameConflict(t *testing.T) {
 		t.Fatalf("CreateProxy after Delete: %v", err)
 	}
 }
+
+// TestCreateDisabledProxyAndEnable: a disabled proxy shows its listen
+// address as given; enabling it through Save binds it (and shows the
+// resolved address), disabling it closes the listener.
+func TestCreateDisabledProxyAndEnable(t *testing.T) {
+	client, _ := startChaos(t)
+	up := echoServer(t)
+	p := client.NewProxy()
+	p.Name, p.Listen, p.Upstream = "mysql_master", "localhost:0", up
+	if err := p.Save(); err != nil {
+		t.Fatalf("Save (create disabled): %v", err)
+	}
+	got, err := client.Proxy("mysql_master")
+	if err != nil || got.Listen != "localhost:0" || got.Upstream != up || got.Enabled {
+		t.Fatalf("Proxy = %+v, %v; want disabled on localhost:0", got, err)
+	}
+	got.Enabled = true
+	if err := got.Save(); err != nil {
+		t.Fatalf("Save (enable): %v", err)
+	}
+	if host, _, _ := net.SplitHostPort(got.Listen); host != "127.0.0.1" || !got.Enabled {
+		t.Fatalf("after enabling: %+v; want enabled on 127.0.0.1", got)
+	}
+	roundTrip(t, dial(t, got.Listen), "up")
+	got.Enabled = false
+	if err := got.Save(); err != nil {
+		t.Fatalf("Save (disable): %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", got.Listen, slack); err == nil {
+		c.Close()
+		t.Fatalf("dial of the disabled proxy on %s succeeded", got.Listen)
+	}
+	if again, _ := client.Proxy("mysql_master"); again.Listen != got.Listen || again.Enabled {
+		t.Fatalf("after disabling: %+v; want disabled on %s", again, got.Listen)
+	}
+}
