@@ -284,10 +284,9 @@ func (s *Server) DeleteProxy(name string) error {
 // that a spec describes unchanged (the same listen address once resolved,
 // so localhost:8080 is the proxy on 127.0.0.1:8080, and the same upstream
 // and protocol) is kept with its toxics (unless the spec lists some) and
-// open connections, and takes the spec's enabled state;
-// other specs replace the proxy of the same name. It returns the proxies it
-// created or kept, in order; on a failure to listen, those before the
-// failure.
+// open connections, and takes the spec's enabled state; other specs
+// replace the proxy of the same name. It returns the proxies it created or
+// kept, in order; on a failure to listen, those before the failure.
 func (s *Server) Populate(specs []ProxySpec) ([]ProxySpec, error) {
 	norm := make([]ProxySpec, len(specs))
 	// wants[i] is where norm[i] listens, resolved; ok[i] is false when its
