@@ -169,20 +169,21 @@ func (m *Metrics) onRequestAt(info proxy.RequestInfo, now time.Time) {
 func (m *Metrics) OnEvent(e holdfast.Event) {
 	switch e.Kind {
 	case holdfast.EventStateChange:
-		switch e.To {
-		case "closed", "open", "half_open":
+		switch e.Source {
+		case holdfast.KindBreaker:
 			m.breakerTransitions.WithLabelValues(e.Policy, e.From, e.To).Inc()
-		case "healthy", "unhealthy", "ejected", "probation", "active", "panic", "normal":
+		case holdfast.KindUpstream:
 			m.endpointChanges.WithLabelValues(e.Policy, e.To).Inc()
 		}
 	case holdfast.EventRejected:
 		switch e.Reason {
 		case holdfast.ReasonBudgetExhausted:
-			// The proxy reports a spent retry budget with no attempt
-			// number; a hedger reports the hedge it did not start.
-			if e.Attempt == 0 {
+			// A route's retry policies are named for their upstreams, whose
+			// budgets they spend; a hedger is named for its route.
+			switch e.Source {
+			case holdfast.KindRetry:
 				m.budgetExhausted.WithLabelValues(e.Policy).Inc()
-			} else {
+			case holdfast.KindHedge:
 				m.hedgeBudgetExhausted.WithLabelValues(e.Policy).Inc()
 			}
 		case holdfast.ReasonBreakerOpen, holdfast.ReasonOverloaded, holdfast.ReasonQueueTimeout:

@@ -177,17 +177,17 @@ func TestOnEvent(t *testing.T) {
 		metric string
 		labels l
 	}{
-		{"breaker opens", holdfast.Event{Policy: "db", Kind: holdfast.EventStateChange, From: "closed", To: "open"},
+		{"breaker opens", holdfast.Event{Source: holdfast.KindBreaker, Policy: "db", Kind: holdfast.EventStateChange, From: "closed", To: "open"},
 			"holdfast_upstream_breaker_transitions_total", l{"upstream": "db", "from": "closed", "to": "open"}},
-		{"breaker half-opens", holdfast.Event{Policy: "db", Kind: holdfast.EventStateChange, From: "open", To: "half_open"},
+		{"breaker half-opens", holdfast.Event{Source: holdfast.KindBreaker, Policy: "db", Kind: holdfast.EventStateChange, From: "open", To: "half_open"},
 			"holdfast_upstream_breaker_transitions_total", l{"upstream": "db", "from": "open", "to": "half_open"}},
-		{"endpoint unhealthy", holdfast.Event{Policy: "db", Kind: holdfast.EventStateChange, From: "healthy", To: "unhealthy"},
+		{"endpoint unhealthy", holdfast.Event{Source: holdfast.KindUpstream, Policy: "db", Kind: holdfast.EventStateChange, From: "healthy", To: "unhealthy"},
 			"holdfast_upstream_endpoint_changes_total", l{"upstream": "db", "to": "unhealthy"}},
-		{"panic", holdfast.Event{Policy: "db", Kind: holdfast.EventStateChange, From: "normal", To: "panic"},
+		{"panic", holdfast.Event{Source: holdfast.KindUpstream, Policy: "db", Kind: holdfast.EventStateChange, From: "normal", To: "panic"},
 			"holdfast_upstream_endpoint_changes_total", l{"upstream": "db", "to": "panic"}},
-		{"retry budget spent", holdfast.Event{Policy: "db", Kind: holdfast.EventRejected, Reason: holdfast.ReasonBudgetExhausted},
+		{"retry budget spent", holdfast.Event{Source: holdfast.KindRetry, Policy: "db", Kind: holdfast.EventRejected, Attempt: 1, Reason: holdfast.ReasonBudgetExhausted},
 			"holdfast_upstream_retry_budget_exhausted_total", l{"upstream": "db"}},
-		{"hedge budget spent", holdfast.Event{Policy: "read", Kind: holdfast.EventRejected, Attempt: 2, Reason: holdfast.ReasonBudgetExhausted},
+		{"hedge budget spent", holdfast.Event{Source: holdfast.KindHedge, Policy: "read", Kind: holdfast.EventRejected, Attempt: 2, Reason: holdfast.ReasonBudgetExhausted},
 			"holdfast_route_hedge_budget_exhausted_total", l{"route": "read"}},
 		{"breaker rejects", holdfast.Event{Policy: "db", Kind: holdfast.EventRejected, Reason: holdfast.ReasonBreakerOpen},
 			"holdfast_upstream_rejections_total", l{"upstream": "db", "reason": "breaker_open"}},
@@ -228,6 +228,10 @@ func TestOnEventIgnores(t *testing.T) {
 		{Policy: "db", Kind: holdfast.EventAttempt, Attempt: 1},
 		{Policy: "db", Kind: holdfast.EventStateChange, From: "limiting", To: "probing"},
 		{Policy: "db", Kind: holdfast.EventStateChange, From: "x", To: "anything"},
+		// A state named like a breaker's, from another kind of policy.
+		{Source: holdfast.KindGuard, Policy: "db", Kind: holdfast.EventStateChange, From: "closed", To: "open"},
+		// A budget refusal from a policy that is neither retry nor hedge.
+		{Source: holdfast.KindOther, Policy: "db", Kind: holdfast.EventRejected, Reason: holdfast.ReasonBudgetExhausted},
 		{Policy: "r", Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited},
 		{Policy: "r", Kind: holdfast.EventRejected, Reason: "made_up"},
 		{Policy: "r", Kind: holdfast.EventHedge, Attempt: 2},
@@ -312,8 +316,8 @@ func exercised(t *testing.T) (*env, map[string]*dto.MetricFamily) {
 	m := e.metrics
 	m.OnRequest(proxy.RequestInfo{Route: "shop", Upstream: "shop", Status: 200, Attempts: 2, Hedges: 1, Retries: 1, Reason: "5xx", Fallback: true})
 	m.OnEvent(holdfast.Event{Policy: "ledger", Kind: holdfast.EventQueued, Delay: time.Millisecond})
-	m.OnEvent(holdfast.Event{Policy: "shop", Kind: holdfast.EventRejected, Reason: holdfast.ReasonBudgetExhausted})
-	m.OnEvent(holdfast.Event{Policy: "shop", Kind: holdfast.EventRejected, Attempt: 2, Reason: holdfast.ReasonBudgetExhausted})
+	m.OnEvent(holdfast.Event{Source: holdfast.KindRetry, Policy: "shop", Kind: holdfast.EventRejected, Reason: holdfast.ReasonBudgetExhausted})
+	m.OnEvent(holdfast.Event{Source: holdfast.KindHedge, Policy: "shop", Kind: holdfast.EventRejected, Attempt: 2, Reason: holdfast.ReasonBudgetExhausted})
 	e.send("/ledger/x") // refused by the open breaker
 	e.send("/limited/x")
 	e.send("/limited/x")

@@ -27,10 +27,6 @@ type cluster struct {
 	budget   *retry.Budget // shared by routes that set no budget of their own
 }
 
-// defaultBudget is every upstream's retry budget unless its config says
-// otherwise: retries may add 20% to the load, plus 10 a second.
-var defaultBudget = retry.BudgetConfig{Ratio: 0.2, MinPerSecond: 10}
-
 func newCluster(name string, c *config.Upstream, l holdfast.Listener) (*cluster, error) {
 	uc := c.Config
 	uc.Name = name
@@ -70,7 +66,9 @@ func newCluster(name string, c *config.Upstream, l holdfast.Listener) (*cluster,
 			}
 		}
 	}
-	bcfg := defaultBudget
+	// Unless the config says otherwise, the zero BudgetConfig's defaults:
+	// retries may add 20% to the load, plus 10 a second.
+	var bcfg retry.BudgetConfig
 	if c.RetryBudget != nil {
 		bcfg = *c.RetryBudget
 	}

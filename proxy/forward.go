@@ -13,6 +13,7 @@ import (
 
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/hedge"
+	"github.com/holdfast-dev/holdfast/retry"
 	"github.com/holdfast-dev/holdfast/upstream"
 )
 
@@ -59,15 +60,6 @@ func (o *outcome) failed() bool {
 	return o.kind != outcomeResponse || o.resp.StatusCode >= 500
 }
 
-// statusError carries an upstream's Retry-After hint to the retry policy.
-type statusError struct {
-	status     int
-	retryAfter time.Duration
-}
-
-func (e *statusError) Error() string             { return "proxy: upstream status " + strconv.Itoa(e.status) }
-func (e *statusError) RetryAfter() time.Duration { return e.retryAfter }
-
 // exchange is one client request on its way through the attempts.
 type exchange struct {
 	r        *http.Request
@@ -75,6 +67,7 @@ type exchange struct {
 	cl       *cluster
 	header   http.Header // the outbound header, shared read-only by attempts
 	body     *reqBody
+	retry    *retry.Retry // the route's retry policy for cl, with its budget
 	attempts atomic.Int32
 	hedges   atomic.Int32 // hedged attempts started, for RequestInfo
 	retries  int          // retry rounds; forward's goroutine only
@@ -85,16 +78,17 @@ type exchange struct {
 }
 
 // forward runs the route's retry and hedge policies and returns the outcome
-// to give the client. The caller owns the returned outcome.
+// to give the client. The caller owns the returned outcome. Whether and when
+// to retry is the retry policy's decision ([retry.Retry.DecideAt]), the same
+// one the library makes: the route's retry_on conditions, the attempts, a
+// Retry-After above max_retry_after, the route deadline, then the budget,
+// which is charged only for a retry that is made.
 func (p *Proxy) forward(ctx context.Context, x *exchange) *outcome {
-	rt := x.rt
+	rt, r := x.rt, x.retry
 	retryable := isIdempotent(x.r) && x.body.replayable
-	attempts := rt.retry.Config().Attempts
-	if !retryable {
-		attempts = 1
+	if b := r.Budget(); b != nil {
+		b.RecordRequest()
 	}
-	budget := rt.budget(x.cl)
-	budget.RecordRequest()
 	var prev time.Duration
 	for n := 1; ; n++ {
 		var o *outcome
@@ -103,42 +97,70 @@ func (p *Proxy) forward(ctx context.Context, x *exchange) *outcome {
 		} else {
 			o = p.attempt(ctx, x)
 		}
-		if !rt.retryOn.retryable(o) || n >= attempts || ctx.Err() != nil {
+		if !retryable || ctx.Err() != nil {
 			return o
 		}
-		if !budget.TryRetry() {
-			p.emitBudgetExhausted(rt, x.cl)
+		deadline, _ := ctx.Deadline()
+		wait, final := r.DecideAt(time.Now(), deadline, n, prev, o.asError())
+		if final != nil {
 			return o
-		}
-		var hint error
-		if o.kind == outcomeResponse {
-			hint = &statusError{status: o.resp.StatusCode, retryAfter: o.retryAfter}
-			if o.retryAfter == 0 {
-				hint = errUpstreamStatus
-			}
-		} else if o.err != nil {
-			hint = o.err
-		}
-		wait, ok := rt.retry.Backoff(n, prev, hint)
-		if !ok {
-			return o
-		}
-		if dl, has := ctx.Deadline(); has && time.Now().Add(wait).After(dl) {
-			return o // waiting would pass the route timeout: answer now
 		}
 		o.discard()
 		prev = wait
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return ctxOutcome(ctx)
-			}
+		if err := sleep(ctx, wait); err != nil {
+			return ctxOutcome(ctx)
 		}
 		x.retries++
 	}
+}
+
+// sleep waits d, or until ctx ends, when it returns ctx's error.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// attemptError is a finished attempt's outcome as the retry policy sees it;
+// its RetryIf is the route's retry_on conditions (retryConditions.retryIf).
+type attemptError struct{ o *outcome }
+
+func (e *attemptError) Error() string { return "proxy: attempt failed" }
+
+// Unwrap exposes the transport's error, if any.
+func (e *attemptError) Unwrap() error { return e.o.err }
+
+// hintedError is an attemptError whose upstream asked for a wait
+// (Retry-After on a 503 or 429), which the retry policy honours.
+type hintedError struct{ attemptError }
+
+func (e *hintedError) RetryAfter() time.Duration { return e.o.retryAfter }
+
+// asError returns o for retry.DecideAt.
+func (o *outcome) asError() error {
+	if o.kind == outcomeResponse && o.retryAfter > 0 {
+		return &hintedError{attemptError{o}}
+	}
+	return &attemptError{o}
+}
+
+// outcomeOf returns the outcome behind an error made by asError.
+func outcomeOf(err error) *outcome {
+	switch e := err.(type) {
+	case *attemptError:
+		return e.o
+	case *hintedError:
+		return e.o
+	}
+	return nil
 }
 
 func ctxOutcome(ctx context.Context) *outcome {
@@ -276,7 +298,7 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 	// A per-try timeout that would end after the route's deadline changes
 	// nothing, so it costs no context and timer of its own then.
 	actx, cancel := ctx, context.CancelFunc(nil)
-	if ptt := x.rt.retry.Config().PerTryTimeout; ptt > 0 && !x.rt.cfg.LongLived {
+	if ptt := x.rt.retryCfg.PerTryTimeout; ptt > 0 && !x.rt.cfg.LongLived {
 		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > ptt {
 			actx, cancel = context.WithTimeout(ctx, ptt)
 		}

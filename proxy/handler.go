@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/upstream"
 )
 
@@ -117,7 +116,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	cl := rt.pick()
+	tg := rt.pick()
+	cl := tg.cluster
 	info.Upstream = cl.name
 
 	hdr := r.Header.Clone()
@@ -151,7 +151,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// connection may carry the next request.
 	defer body.close()
 
-	x := &exchange{r: r, rt: rt, cl: cl, header: hdr, body: body}
+	x := &exchange{r: r, rt: rt, cl: cl, retry: tg.retry, header: hdr, body: body}
 	o := p.forward(ctx, x)
 	if headTimer != nil && o.kind == outcomeResponse && !headTimer.Stop() {
 		// The head came as the deadline passed: the cancel has happened
@@ -357,9 +357,6 @@ func clientGone(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne)
 }
 
-func (p *Proxy) emitBudgetExhausted(rt *route, cl *cluster) {
-	holdfast.Emit(p.opts.Listener, holdfast.Event{Policy: cl.name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonBudgetExhausted})
-}
 
 // sanitizePath bounds a path quoted in a reply.
 func sanitizePath(p string) string {

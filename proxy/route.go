@@ -21,8 +21,7 @@ type route struct {
 	targets []target // one, or a weighted split
 	total   int      // sum of target weights
 
-	retry      *retry.Retry
-	ownBudget  bool // retry has its own budget; otherwise each cluster's is used
+	retryCfg   retry.Config  // with defaults, as every target's retry has it
 	retryOn    retryConditions
 	maxReplay  int64
 	hedger     *hedge.Hedger
@@ -36,6 +35,7 @@ type route struct {
 type target struct {
 	cluster *cluster
 	weight  int
+	retry   *retry.Retry // the route's retry policy, with the budget for cluster
 }
 
 type retryConditions struct {
@@ -59,14 +59,6 @@ func newRoute(rc *config.Route, clusters map[string]*cluster, l holdfast.Listene
 		r.total += t.weight
 	}
 
-	rcfg := rc.Retry.Config
-	rcfg.Name = rc.Name
-	rcfg.Listener = l
-	r.ownBudget = rcfg.BudgetConfig != nil
-	r.retry, err = retry.New(rcfg)
-	if err != nil {
-		return nil, err
-	}
 	r.maxReplay = rc.Retry.MaxBodyBytes
 	for _, on := range rc.Retry.RetryOn {
 		switch on {
@@ -86,6 +78,29 @@ func newRoute(rc *config.Route, clusters map[string]*cluster, l holdfast.Listene
 			r.retryOn.statuses[s] = true
 		}
 	}
+	// One retry policy per target, so that each charges the right budget:
+	// the route's own, shared by its targets, or else the target
+	// upstream's. Each is named for its upstream, as its budget events are.
+	rcfg := rc.Retry.Config
+	rcfg.Listener = l
+	rcfg.RetryIf = r.retryOn.retryIf
+	if bc := rcfg.BudgetConfig; bc != nil {
+		if rcfg.Budget, err = retry.NewBudget(*bc); err != nil {
+			return nil, err
+		}
+		rcfg.BudgetConfig = nil
+	}
+	for i := range r.targets {
+		tc := rcfg
+		tc.Name = r.targets[i].cluster.name
+		if tc.Budget == nil {
+			tc.Budget = r.targets[i].cluster.budget
+		}
+		if r.targets[i].retry, err = retry.New(tc); err != nil {
+			return nil, err
+		}
+	}
+	r.retryCfg = r.targets[0].retry.Config()
 	if rc.Hedge != nil {
 		hc := *rc.Hedge
 		hc.Name = rc.Name
@@ -135,27 +150,19 @@ func (r *route) fallsBackOn(reason string) bool {
 	return r.fallback != nil && r.fallbackOn[reason]
 }
 
-// pick chooses the upstream for one request, by weight for a split.
-func (r *route) pick() *cluster {
+// pick chooses the target of one request, by weight for a split.
+func (r *route) pick() *target {
 	if len(r.targets) == 1 {
-		return r.targets[0].cluster
+		return &r.targets[0]
 	}
 	n := rand.IntN(r.total)
-	for _, t := range r.targets {
-		if n < t.weight {
-			return t.cluster
+	for i := range r.targets {
+		if n < r.targets[i].weight {
+			return &r.targets[i]
 		}
-		n -= t.weight
+		n -= r.targets[i].weight
 	}
-	return r.targets[len(r.targets)-1].cluster
-}
-
-// budget returns the retry budget for a request to c.
-func (r *route) budget(c *cluster) *retry.Budget {
-	if r.ownBudget {
-		return r.retry.Budget()
-	}
-	return c.budget
+	return &r.targets[len(r.targets)-1]
 }
 
 // limitRetryAfter tells how long until key's bucket has a token.
@@ -169,6 +176,13 @@ func (r *route) limitRetryAfter(key string) time.Duration {
 		return 0
 	}
 	return time.Duration(missing / rate * float64(time.Second))
+}
+
+// retryIf is the retry policy's RetryIf: the route's retry_on conditions
+// applied to the outcome behind err.
+func (c retryConditions) retryIf(err error) bool {
+	o := outcomeOf(err)
+	return o != nil && c.retryable(o)
 }
 
 // retryable tells whether an attempt's outcome may be retried by the route's

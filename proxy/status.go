@@ -133,7 +133,7 @@ func (r *route) status() RouteStatus {
 		Name:           r.name,
 		Match:          matchString(r.cfg.Match.Methods, r.cfg.Match.Path, r.cfg.Match.PathPrefix, r.cfg.Match.PathRegex, len(r.cfg.Match.Headers)),
 		TimeoutSeconds: r.cfg.Timeout.Seconds(),
-		Attempts:       r.retry.Config().Attempts,
+		Attempts:       r.retryCfg.Attempts,
 		Hedge:          r.hedger != nil,
 		RateLimit:      r.limiter != nil,
 		Fallback:       r.fallback != nil,
