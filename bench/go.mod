@@ -9,6 +9,9 @@ require (
 	golang.org/x/time v0.16.0
 )
 
-require github.com/bits-and-blooms/bitset v1.24.4 // indirect
+require (
+	github.com/bits-and-blooms/bitset v1.24.4 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
+)
 
 replace github.com/holdfast-dev/holdfast => ../
