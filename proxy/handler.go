@@ -357,7 +357,6 @@ func clientGone(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne)
 }
 
-
 // sanitizePath bounds a path quoted in a reply.
 func sanitizePath(p string) string {
 	if len(p) > 200 {

@@ -21,7 +21,7 @@ type route struct {
 	targets []target // one, or a weighted split
 	total   int      // sum of target weights
 
-	retryCfg   retry.Config  // with defaults, as every target's retry has it
+	retryCfg   retry.Config // with defaults, as every target's retry has it
 	retryOn    retryConditions
 	maxReplay  int64
 	hedger     *hedge.Hedger

@@ -16,6 +16,20 @@
 #   nginx      plain proxy: upstream keepalive 64, proxy_http_version 1.1,
 #              proxy_set_header Connection ""
 #
+# Two options add targets with holdfast's config, each on its own port:
+#
+#   AB=1             hf-own and hf-nethttp: holdfast's data plane
+#                    (bench/proxy/abtransport: no admin server, no metrics)
+#                    with holdfast's own HTTP/1.1 upstream client, and with
+#                    a tuned net/http Transport in its place (bench/nethttp:
+#                    the same pool sizes and timeouts); the two differ only
+#                    in the upstream client (issue 8)
+#   BASELINE=<rev>   holdfast-base: `holdfast serve` built at git revision
+#                    <rev> (in a worktree under the temp dir, removed on
+#                    exit), to show a change against the code before it;
+#                    target: holdfast's req/s >= 0.95x and p99 <= 1.05x
+#                    holdfast-base's
+#
 # Every proxy gets the same parallelism, PROXY_CPUS (default 1): GOMAXPROCS
 # for the Go proxies, nbthread for HAProxy, worker_processes for nginx. On a
 # 2-core machine that also runs wrk and the backend, one each is the even
@@ -35,12 +49,14 @@
 #
 # Usage: bash bench/proxy/run.sh   (DURATION=10s WARMUP=2s THREADS=1 CONNS=32
 #                                   LAT_CONNS=1 ROUNDS=3 PROXY_CPUS=1 TUNED=1
-#                                   PROFILE=0 PROFILE_SECONDS=20)
+#                                   AB=0 BASELINE= PROFILE=0 PROFILE_SECONDS=20)
+# e.g. AB=1 BASELINE=d36c175 bash bench/proxy/run.sh
 # PROFILE=1 also takes a CPU profile of holdfast under the same load once the
 # rounds are done (bench/proxy/profile: the data plane with a pprof endpoint).
 # Writes bench/results/proxy.md (and the raw wrk output beside it) and prints
-# it; takes about ROUNDS x 12 x DURATION. Everything runs on 127.0.0.1; every
-# process it starts is stopped on exit.
+# it; takes about ROUNDS x 2 x DURATION per target (6 targets; AB=1 adds 2,
+# BASELINE 1). Everything runs on 127.0.0.1; every process it starts is
+# stopped on exit.
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -53,6 +69,8 @@ TUNED=${TUNED:-1}
 LAT_CONNS=${LAT_CONNS:-1}
 PROFILE=${PROFILE:-0}
 PROFILE_SECONDS=${PROFILE_SECONDS:-20}
+AB=${AB:-0}
+BASELINE=${BASELINE:-}
 
 export PATH="$PATH:/usr/sbin:/sbin" # nginx and haproxy live in sbin
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -62,7 +80,9 @@ pids=()
 cleanup() {
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	if [ -d "$work/base" ]; then git -C "$root" worktree remove --force "$work/base" 2>/dev/null || true; fi
 	rm -rf "$work"
+	git -C "$root" worktree prune 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -86,6 +106,20 @@ echo "building holdfast, the backend and the httputil proxy into $work" >&2
 if [ "$PROFILE" = 1 ]; then
 	(cd "$root/bench/proxy/profile" && go build -o "$work/hfprofile" .)
 fi
+if [ "$AB" = 1 ]; then
+	echo "building the A/B transport proxy (bench/proxy/abtransport)" >&2
+	(cd "$root/bench" && go build -o "$work/abtransport" ./proxy/abtransport)
+fi
+base_rev=
+if [ -n "$BASELINE" ]; then
+	base_rev=$(git -C "$root" rev-parse --short --verify --quiet "$BASELINE^{commit}") || {
+		echo "BASELINE=$BASELINE is not a commit of $root" >&2
+		exit 1
+	}
+	echo "building holdfast at $base_rev (BASELINE=$BASELINE) in a worktree" >&2
+	git -C "$root" worktree add --detach --quiet "$work/base" "$base_rev" >&2
+	(cd "$work/base" && go build -o "$work/holdfast-base" ./cmd/holdfast)
+fi
 
 BACKEND=127.0.0.1:19080
 HOLDFAST=127.0.0.1:19081
@@ -95,8 +129,11 @@ NGINX=127.0.0.1:19084
 HTTPUTIL64=127.0.0.1:19085
 HOLDFAST_ADMIN=127.0.0.1:19091
 PROFILED=127.0.0.1:19086 PROFILED_ADMIN=127.0.0.1:19092 PPROF=127.0.0.1:19099
+HF_OWN=127.0.0.1:19087 HF_NETHTTP=127.0.0.1:19088
+HOLDFAST_BASE=127.0.0.1:19089 HOLDFAST_BASE_ADMIN=127.0.0.1:19093
 
-for addr in $BACKEND $HOLDFAST $HTTPUTIL $HAPROXY $NGINX $HTTPUTIL64 $HOLDFAST_ADMIN $PROFILED $PROFILED_ADMIN $PPROF; do
+for addr in $BACKEND $HOLDFAST $HTTPUTIL $HAPROXY $NGINX $HTTPUTIL64 $HOLDFAST_ADMIN $PROFILED $PROFILED_ADMIN $PPROF \
+	$HF_OWN $HF_NETHTTP $HOLDFAST_BASE $HOLDFAST_BASE_ADMIN; do
 	if (exec 3<>"/dev/tcp/${addr%:*}/${addr#*:}") 2>/dev/null; then
 		echo "port ${addr#*:} is already in use; is another bench-proxy running?" >&2
 		exit 1
@@ -133,6 +170,20 @@ routes:
       budget: {ratio: 0.2, min_per_second: 10}
     rate_limit: {requests_per_second: 10000000, burst: 1000000}
 EOF
+
+# holdfast_config LISTEN ADMIN FILE: holdfast.yaml with the data plane on
+# LISTEN and the admin server on ADMIN, for the other holdfast targets.
+holdfast_config() {
+	sed -e "s|^listen: .*|listen: $1|" -e "s|^admin: .*|admin: {listen: $2}|" "$work/holdfast.yaml" >"$3"
+}
+if [ "$AB" = 1 ]; then
+	# abtransport starts no admin server; the admin address is left unused.
+	holdfast_config "$HF_OWN" "$HOLDFAST_ADMIN" "$work/hf-own.yaml"
+	holdfast_config "$HF_NETHTTP" "$HOLDFAST_ADMIN" "$work/hf-nethttp.yaml"
+fi
+if [ -n "$BASELINE" ]; then
+	holdfast_config "$HOLDFAST_BASE" "$HOLDFAST_BASE_ADMIN" "$work/holdfast-base.yaml"
+fi
 
 cat >"$work/haproxy.cfg" <<EOF
 global
@@ -185,23 +236,41 @@ EOF
 
 echo "checking configs" >&2
 "$work/holdfast" validate -c "$work/holdfast.yaml" >&2
+if [ -n "$BASELINE" ]; then "$work/holdfast-base" validate -c "$work/holdfast-base.yaml" >&2; fi
 haproxy -c -q -f "$work/haproxy.cfg" >&2
 nginx -t -q -p "$work" -e "$work/nginx-error.log" -c "$work/nginx.conf" >&2
 
 # pid[target] is the process whose CPU time (with its children's, for
 # nginx's workers) is charged to the target; for direct, the backend's.
-declare -A addr=([direct]=$BACKEND [holdfast]=$HOLDFAST [httputil]=$HTTPUTIL [haproxy]=$HAPROXY [nginx]=$NGINX [httputil64]=$HTTPUTIL64)
+declare -A addr=([direct]=$BACKEND [holdfast]=$HOLDFAST [httputil]=$HTTPUTIL [haproxy]=$HAPROXY [nginx]=$NGINX [httputil64]=$HTTPUTIL64
+	[holdfast-base]=$HOLDFAST_BASE [hf-own]=$HF_OWN [hf-nethttp]=$HF_NETHTTP)
 declare -A pid
 "$work/backend" -addr "$BACKEND" & pids+=($!) pid[direct]=$!
 GOMAXPROCS=$PROXY_CPUS "$work/holdfast" serve -c "$work/holdfast.yaml" -log-level warn 2>"$work/holdfast.log" & pids+=($!) pid[holdfast]=$!
 GOMAXPROCS=$PROXY_CPUS "$work/revproxy" -addr "$HTTPUTIL" -backend "http://$BACKEND" 2>"$work/httputil.log" & pids+=($!) pid[httputil]=$!
 haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.log" & pids+=($!) pid[haproxy]=$!
 nginx -p "$work" -e "$work/nginx-error.log" -c "$work/nginx.conf" -g 'daemon off;' & pids+=($!) pid[nginx]=$!
-targets=(direct holdfast httputil haproxy nginx)
+# Targets compared with each other run next to each other in each round.
+targets=(direct holdfast)
+holdfasts=(holdfast) # the targets that must answer with x-holdfast-attempts
+if [ -n "$BASELINE" ]; then
+	GOMAXPROCS=$PROXY_CPUS "$work/holdfast-base" serve -c "$work/holdfast-base.yaml" -log-level warn 2>"$work/holdfast-base.log" &
+	pids+=($!) pid[holdfast-base]=$!
+	targets+=(holdfast-base) holdfasts+=(holdfast-base)
+fi
+if [ "$AB" = 1 ]; then
+	GOMAXPROCS=$PROXY_CPUS "$work/abtransport" -c "$work/hf-own.yaml" -transport holdfast 2>"$work/hf-own.log" &
+	pids+=($!) pid[hf-own]=$!
+	GOMAXPROCS=$PROXY_CPUS "$work/abtransport" -c "$work/hf-nethttp.yaml" -transport nethttp 2>"$work/hf-nethttp.log" &
+	pids+=($!) pid[hf-nethttp]=$!
+	targets+=(hf-own hf-nethttp) holdfasts+=(hf-own hf-nethttp)
+fi
+targets+=(httputil)
 if [ "$TUNED" = 1 ]; then
 	GOMAXPROCS=$PROXY_CPUS "$work/revproxy" -addr "$HTTPUTIL64" -backend "http://$BACKEND" -max-idle 64 2>"$work/httputil64.log" & pids+=($!) pid[httputil64]=$!
-	targets=(direct holdfast httputil httputil64 haproxy nginx)
+	targets+=(httputil64)
 fi
+targets+=(haproxy nginx)
 
 wait_http() { # url
 	for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
@@ -210,7 +279,10 @@ wait_http() { # url
 }
 want=$(curl -fsS "http://$BACKEND/" --retry 50 --retry-delay 0 --retry-connrefused 2>/dev/null || true)
 for t in "${targets[@]}"; do
-	wait_http "http://${addr[$t]}/"
+	wait_http "http://${addr[$t]}/" || {
+		if [ -s "$work/$t.log" ]; then tail -n 5 "$work/$t.log" >&2; fi
+		exit 1
+	}
 	got=$(curl -fsS "http://${addr[$t]}/")
 	if [ "$got" != "$want" ]; then
 		echo "$t answered $got; want the backend's body $want" >&2
@@ -218,10 +290,12 @@ for t in "${targets[@]}"; do
 	fi
 done
 # holdfast must really be proxying through its policies, not answering itself.
-curl -fsSi "http://$HOLDFAST/" | grep -qi '^x-holdfast-attempts: 1' || {
-	echo "holdfast's answer lacks x-holdfast-attempts: 1" >&2
-	exit 1
-}
+for t in "${holdfasts[@]}"; do
+	curl -fsSi "http://${addr[$t]}/" | grep -qi '^x-holdfast-attempts: 1' || {
+		echo "$t's answer lacks x-holdfast-attempts: 1" >&2
+		exit 1
+	}
+done
 
 to_us() { # wrk prints 1.23ms, 456.78us or 1.20s
 	awk -v v="$1" 'BEGIN {
@@ -267,7 +341,7 @@ run() {
 	sockerr=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$out")
 	cpu=$(awk -v t=$((c1 - c0)) -v hz="$hz" -v n="$reqs" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
 	echo "$rps $(to_us "$p50") $(to_us "$p99") $((${non2xx:-0} + ${sockerr:-0})) $load $cpu" >>"$data/$3"
-	printf '  %-10s -c%-3s %8.0f req/s  p99 %8.0f µs  cpu %6s µs/req  errors %s  load %s\n' \
+	printf '  %-13s -c%-3s %8.0f req/s  p99 %8.0f µs  cpu %6s µs/req  errors %s  load %s\n' \
 		"$1" "$2" "$rps" "$(to_us "$p99")" "$cpu" "$((${non2xx:-0} + ${sockerr:-0}))" "$load" >&2
 }
 # median FILE COLUMN
@@ -306,6 +380,36 @@ done
 loads=$(cat "$data"/* | awk '{s += $5; n++; if ($5 > m) m = $5} END {printf "mean %.1f, max %.1f", s / n, m}')
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+# round_ratios A B COLUMN: A's figure over B's in each round, "0.98 / 1.01".
+# A and B ran next to each other in every round, so each ratio compares runs
+# under much the same load from elsewhere.
+round_ratios() {
+	paste -d' ' "$data/$1" "$data/$2" | awk -v c="$3" '{
+		n = NF / 2
+		printf "%s%.2f", (NR > 1 ? " / " : ""), $c / $(c + n)
+	}'
+}
+# pair_rows A B LABEL [regression]: ratio rows (req/s, p99, CPU per request)
+# of target A against target B, each with its per-round ratios; with
+# "regression", A's req/s must stay >= 0.95x and its p99 <= 1.05x B's.
+pair_rows() {
+	local a=$1 b=$2 label=$3 goal=${4:-} thr p99r lat cpur
+	thr=$(ratio "${rps[$a]}" "${rps[$b]}")
+	p99r=$(ratio "${p99[$a]}" "${p99[$b]}")
+	cpur=$(ratio "${cpu[$a]}" "${cpu[$b]}")
+	if [ "$goal" = regression ]; then
+		echo "| $label throughput | $thr | ≥ 0.95 | $(verdict "$thr" '>=' 0.95); per round $(round_ratios "$a" "$b" 1) |"
+		echo "| $label p99 (-c$CONNS) | $p99r | ≤ 1.05 | $(verdict "$p99r" '<=' 1.05); per round $(round_ratios "$a" "$b" 3) |"
+	else
+		echo "| $label throughput | $thr | – | context; per round $(round_ratios "$a" "$b" 1) |"
+		echo "| $label p99 (-c$CONNS) | $p99r | – | context; per round $(round_ratios "$a" "$b" 3) |"
+	fi
+	if [ "$LAT_CONNS" -gt 0 ]; then
+		lat=$(ratio "${lp99[$a]}" "${lp99[$b]}")
+		echo "| $label p99 (-c$LAT_CONNS) | $lat | – | context; per round $(round_ratios "lat-$a" "lat-$b" 3) |"
+	fi
+	echo "| $label CPU per request | $cpur | – | context; per round $(round_ratios "$a" "$b" 6) |"
+}
 verdict() { # value op limit
 	awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {ok = (op == ">=") ? (v >= l) : (v <= l); print ok ? "met" : "not met"}'
 }
@@ -321,10 +425,16 @@ p99_hap=$(ratio "${p99[holdfast]}" "${p99[haproxy]}")
 {
 	echo "# Proxy benchmark"
 	echo
-	echo "- date: $started; command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION WARMUP=$WARMUP THREADS=$THREADS CONNS=$CONNS LAT_CONNS=$LAT_CONNS ROUNDS=$ROUNDS PROXY_CPUS=$PROXY_CPUS TUNED=$TUNED)"
+	echo "- date: $started; command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION WARMUP=$WARMUP THREADS=$THREADS CONNS=$CONNS LAT_CONNS=$LAT_CONNS ROUNDS=$ROUNDS PROXY_CPUS=$PROXY_CPUS TUNED=$TUNED AB=$AB BASELINE=$BASELINE)"
 	echo "- load: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency\` per target (saturating), then \`wrk -t1 -c$LAT_CONNS\` (unsaturated; 0 = skipped), after a $WARMUP warm-up; targets alternate within each round; every figure is the median of $ROUNDS rounds"
 	echo "- machine: $(nproc) CPUs, $cpu_model, Linux $(uname -r); load average $load_start at start, $load_end at end; 1-minute load at each run: $loads"
 	echo "- proxies: holdfast $(cd "$root" && git describe --always --dirty 2>/dev/null || echo "?"), $(go version | awk '{print $3}'), GOMAXPROCS=$PROXY_CPUS; HAProxy $hap_version, nbthread $PROXY_CPUS; nginx $ngx_version, worker_processes $PROXY_CPUS; wrk $wrk_version"
+	if [ -n "$BASELINE" ]; then
+		echo "- holdfast-base: \`holdfast serve\` built at $base_rev (BASELINE=$BASELINE), same config and GOMAXPROCS"
+	fi
+	if [ "$AB" = 1 ]; then
+		echo "- hf-own / hf-nethttp: bench/proxy/abtransport (holdfast's data plane without admin server or metrics, same config) with \`-transport holdfast\` (holdfast's own HTTP/1.1 client) / \`-transport nethttp\` (a net/http Transport: 64 idle per host, 90s idle timeout, no compression, no proxy, HTTP/1.1)"
+	fi
 	echo
 	echo "Saturating, \`-c$CONNS\`:"
 	echo
@@ -364,6 +474,8 @@ p99_hap=$(ratio "${p99[holdfast]}" "${p99[haproxy]}")
 	echo "| holdfast / nginx p99 (-c$CONNS) | $(ratio "${p99[holdfast]}" "${p99[nginx]}") | – | context |"
 	echo "| holdfast / HAProxy CPU per request | $(ratio "${cpu[holdfast]}" "${cpu[haproxy]}") | – | context |"
 	echo "| holdfast / httputil CPU per request | $(ratio "${cpu[holdfast]}" "${cpu[httputil]}") | – | context |"
+	if [ -n "$BASELINE" ]; then pair_rows holdfast holdfast-base "holdfast / holdfast-base ($base_rev)" regression; fi
+	if [ "$AB" = 1 ]; then pair_rows hf-own hf-nethttp "hf-own / hf-nethttp"; fi
 	echo
 	echo "CPU µs/req: user+system CPU of the target's own processes during its -c$CONNS run, per request (for direct, the backend's);"
 	echo "the figure the machine's other load disturbs least. Errors (non-2xx responses + socket errors), all runs:"
@@ -375,8 +487,7 @@ p99_hap=$(ratio "${p99[holdfast]}" "${p99[haproxy]}")
 # PROFILE=1: a CPU profile of holdfast's data plane under the same load and
 # the same route, taken after the measured rounds so it disturbs none of them.
 if [ "$PROFILE" = 1 ]; then
-	sed -e "s|^listen: .*|listen: $PROFILED|" -e "s|^admin: .*|admin: {listen: $PROFILED_ADMIN}|" \
-		"$work/holdfast.yaml" >"$work/profiled.yaml"
+	holdfast_config "$PROFILED" "$PROFILED_ADMIN" "$work/profiled.yaml"
 	GOMAXPROCS=$PROXY_CPUS "$work/hfprofile" -c "$work/profiled.yaml" -pprof "$PPROF" 2>"$work/profiled.log" & pids+=($!)
 	wait_http "http://$PROFILED/"
 	echo "profiling holdfast for ${PROFILE_SECONDS}s under wrk -c$CONNS" >&2
