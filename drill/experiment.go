@@ -60,9 +60,10 @@ type Chaos struct {
 	TokenFile string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
 	// Timeout bounds each API call. Default 10s.
 	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
-	// Proxies are created (POST /populate, replacing a proxy of the same
-	// name) after the processes start, and deleted at the end of the run,
-	// which also removes any toxic left on them.
+	// Proxies are created (POST /populate, which replaces a proxy of the
+	// same name unless it is unchanged, as Toxiproxy's does) after the
+	// processes start, and deleted at the end of the run, which also
+	// removes any toxic left on them.
 	Proxies []*ChaosProxy `yaml:"proxies,omitempty" json:"proxies,omitempty"`
 }
 
