@@ -172,96 +172,33 @@ func ctxOutcome(ctx context.Context) *outcome {
 	return &outcome{kind: outcomeCanceled, err: ctx.Err()}
 }
 
-// errLost ends a hedged attempt that succeeded after another already had.
-var errLost = errors.New("proxy: another hedged attempt won")
-
-// attemptFailed carries a failed attempt's outcome through the hedger.
-type attemptFailed struct{ o *outcome }
-
-func (e *attemptFailed) Error() string { return "proxy: attempt failed" }
+// errAttemptFailed marks a failed attempt to the hedger, which then hedges
+// at once; the outcome itself travels as the value.
+var errAttemptFailed = errors.New("proxy: attempt failed")
 
 // hedged runs one attempt and, while it is slow, hedged extra attempts on
-// other endpoints; the first good answer wins and the rest are discarded.
+// other endpoints: the hedger's Race, which keeps the winner's context live
+// while its body is relayed and hands every other outcome back to be
+// discarded. The returned outcome's cancel is the hedger's stop, which also
+// ends the attempt's per-try context, derived from it.
 func (p *Proxy) hedged(ctx context.Context, x *exchange) *outcome {
-	// mu guards started, failures, done and won.
-	var mu sync.Mutex
-	var started []*hedgeAttempt
-	var failures []*outcome
-	done := false
-	won := false
 	var calls atomic.Int32
-	o, err := hedge.Get(ctx, x.rt.hedger, func(context.Context) (*outcome, error) {
-		// Each attempt runs under a context of its own, derived from the
-		// request's rather than the hedger's: the hedger cancels its
-		// context the moment it returns, before the winner's body has been
-		// relayed, which cut every body larger than what was already
-		// buffered. Attempts still running then are cancelled below.
-		mu.Lock()
-		if done {
-			mu.Unlock()
-			return nil, errLost
-		}
-		actx, cancel := context.WithCancel(ctx)
-		ha := &hedgeAttempt{cancel: cancel}
-		started = append(started, ha)
-		mu.Unlock()
+	o, stop, _ := hedge.Race(ctx, x.rt.hedger, func(actx context.Context) (*outcome, error) {
 		if calls.Add(1) > 1 {
 			x.hedges.Add(1)
 		}
 		o := p.attempt(actx, x)
-		o.cancel = chainCancel(o.cancel, cancel)
-		mu.Lock()
-		defer mu.Unlock()
-		ha.o = o
-		if done || (won && !o.failed()) {
-			o.discard()
-			return nil, errLost
-		}
 		if o.failed() {
-			failures = append(failures, o)
-			return nil, &attemptFailed{o: o}
+			return o, errAttemptFailed
 		}
-		won = true
 		return o, nil
-	})
-	var af *attemptFailed
-	switch {
-	case err == nil:
-	case errors.As(err, &af):
-		o = af.o
-	default:
-		// The route context ended before any attempt answered.
-		o = ctxOutcome(ctx)
+	}, (*outcome).discard)
+	if o == nil {
+		stop()
+		return ctxOutcome(ctx) // the route context ended before any answer
 	}
-	mu.Lock()
-	done = true
-	list := failures
-	for _, ha := range started {
-		if ha.o == nil || ha.o != o {
-			ha.cancel() // a loser, still running or done
-		}
-	}
-	mu.Unlock()
-	for _, f := range list {
-		if f != o {
-			f.discard()
-		}
-	}
+	o.cancel = stop
 	return o
-}
-
-// hedgeAttempt is one attempt started by hedged.
-type hedgeAttempt struct {
-	cancel context.CancelFunc // ends the attempt's context
-	o      *outcome           // the attempt's outcome, once it returned
-}
-
-// chainCancel returns a CancelFunc that calls a (if not nil), then b.
-func chainCancel(a, b context.CancelFunc) context.CancelFunc {
-	if a == nil {
-		return b
-	}
-	return func() { a(); b() }
 }
 
 // attempt makes one upstream call: pick an endpoint not tried yet, pass the
