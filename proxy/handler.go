@@ -60,8 +60,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if rt.limiter != nil {
 		key := rt.limitKey(r)
-		if !rt.limiter.Allow(key) {
-			local(http.StatusTooManyRequests, ReasonRateLimited, "rate limit exceeded", rt.limitRetryAfter(key))
+		if ok, wait := rt.limiter.TryAt(key, start); !ok {
+			local(http.StatusTooManyRequests, ReasonRateLimited, "rate limit exceeded", wait)
 			return
 		}
 	}

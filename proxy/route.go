@@ -4,7 +4,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/config"
@@ -163,19 +162,6 @@ func (r *route) pick() *target {
 		n -= r.targets[i].weight
 	}
 	return &r.targets[len(r.targets)-1]
-}
-
-// limitRetryAfter tells how long until key's bucket has a token.
-func (r *route) limitRetryAfter(key string) time.Duration {
-	rate := r.limiter.Rate()
-	if rate <= 0 {
-		return time.Second
-	}
-	missing := 1 - r.limiter.TokensAt(key, time.Now())
-	if missing <= 0 {
-		return 0
-	}
-	return time.Duration(missing / rate * float64(time.Second))
 }
 
 // retryIf is the retry policy's RetryIf: the route's retry_on conditions

@@ -116,6 +116,17 @@ func (k *Keyed) AllowAt(key string, now time.Time) bool {
 	return ok
 }
 
+// TryAt is [Keyed.AllowAt] that also says, when it refuses, how long until
+// the same request would be allowed: the Retry-After to give the caller.
+// wait is zero when ok is true.
+func (k *Keyed) TryAt(key string, now time.Time) (ok bool, wait time.Duration) {
+	_, w, ok := k.take(key, k.at(now), 1, 0)
+	if ok {
+		return true, 0
+	}
+	return false, time.Duration(w)
+}
+
 // AllowN reports whether n requests for key may happen at time now, and if
 // so takes their tokens. It is always true for n ≤ 0 and always false for
 // n > Burst.

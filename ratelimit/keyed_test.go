@@ -333,3 +333,26 @@ func TestKeyedExactUnderContention(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyedTryAt(t *testing.T) {
+	k := MustNewKeyed(KeyedConfig{Config: Config{RequestsPerSecond: 10, Burst: 1}})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		at       time.Duration
+		key      string
+		wantOK   bool
+		wantWait time.Duration
+	}{
+		{0, "a", true, 0},
+		{0, "a", false, 100 * time.Millisecond},
+		{40 * time.Millisecond, "a", false, 60 * time.Millisecond},
+		{40 * time.Millisecond, "b", true, 0}, // another key, another bucket
+		{100 * time.Millisecond, "a", true, 0},
+		{100 * time.Millisecond, "a", false, 100 * time.Millisecond},
+	} {
+		ok, wait := k.TryAt(tt.key, t0.Add(tt.at))
+		if ok != tt.wantOK || wait != tt.wantWait {
+			t.Errorf("TryAt(%q, t0+%v) = %v, %v; want %v, %v", tt.key, tt.at, ok, wait, tt.wantOK, tt.wantWait)
+		}
+	}
+}
