@@ -58,7 +58,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, u := range p.Status().Upstreams {
 		if b := u.Breaker; b != nil {
 			for _, s := range breakerStates {
-				gauge(descBreakerState, bool01(b.State == s), u.Name, s)
+				gauge(descBreakerState, bool01(b.State.String() == s), u.Name, s)
 			}
 		}
 		gauge(descPanic, bool01(u.Panic), u.Name)

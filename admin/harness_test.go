@@ -207,7 +207,7 @@ func (e *env) breakThings() (shop, ledger int) {
 	}
 	for ledger = 1; ; ledger++ {
 		e.send("/ledger/balance")
-		if e.upstream("ledger").Breaker.State == "open" {
+		if e.upstream("ledger").Breaker.State.String() == "open" {
 			break
 		}
 		if ledger > 20 {

@@ -65,7 +65,7 @@ func TestStatusJSON(t *testing.T) {
 		switch u.Name {
 		case "ledger":
 			found++
-			if u.Breaker == nil || u.Breaker.State != "open" || u.Breaker.Trips != 1 || u.Breaker.RemainingSeconds <= 0 {
+			if u.Breaker == nil || u.Breaker.State.String() != "open" || u.Breaker.Trips != 1 || u.Breaker.RemainingSeconds <= 0 {
 				t.Errorf("ledger breaker: got %+v; want open once, with time left", u.Breaker)
 			}
 			if c := u.Concurrency; c == nil || c.Kind != "fixed" || c.Limit != 10 {

@@ -34,6 +34,18 @@ func (s State) String() string {
 // MarshalText returns the String form, so a State appears as "open" in JSON.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads the String form back, so a snapshot decoded from JSON
+// (a /status answer) has its State.
+func (s *State) UnmarshalText(b []byte) error {
+	for i, name := range stateNames {
+		if string(b) == name {
+			*s = State(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("breaker: unknown state %q", b)
+}
+
 // Reasons for a state change, carried in holdfast.Event.Reason.
 const (
 	ReasonFailureRate         = "failure_rate"

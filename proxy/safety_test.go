@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/holdfast-dev/holdfast/breaker"
 )
 
 // rawExchange writes req on a fresh connection to e and reads one response.
@@ -61,7 +63,7 @@ routes:
 	}
 	st := e.p.Status()
 	for _, us := range st.Upstreams {
-		if us.Breaker == nil || us.Breaker.State != "closed" || us.Breaker.Failures != 0 {
+		if us.Breaker == nil || us.Breaker.State != breaker.Closed || us.Breaker.Failures != 0 {
 			t.Errorf("breaker %+v; want closed with no failures", us.Breaker)
 		}
 		for _, ep := range us.Endpoints {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/holdfast-dev/holdfast/breaker"
+	"github.com/holdfast-dev/holdfast/retry"
 	"github.com/holdfast-dev/holdfast/upstream"
 )
 
@@ -63,22 +64,14 @@ type UpstreamStatus struct {
 	RetryBudget BudgetStatus `json:"retry_budget"`
 }
 
-// BreakerStatus is a circuit breaker's state, from [breaker.Counts].
+// BreakerStatus is a circuit breaker's snapshot: [breaker.Counts] as the
+// breaker reports it (state, forced, calls, failures, failure_rate,
+// slow_call_rate, consecutive_failures, trips, ...), with the remaining open
+// time in seconds as well.
 type BreakerStatus struct {
-	// State is "closed", "open" or "half_open".
-	State string `json:"state"`
-	// Forced reports a breaker held in State by hand.
-	Forced bool `json:"forced"`
-	// Calls, Failures and FailureRate describe the current closed window.
-	Calls               int64   `json:"calls"`
-	Failures            int64   `json:"failures"`
-	FailureRate         float64 `json:"failure_rate"`
-	SlowCallRate        float64 `json:"slow_call_rate"`
-	ConsecutiveFailures int64   `json:"consecutive_failures"`
+	breaker.Counts
 	// RemainingSeconds is how long an open breaker stays open.
 	RemainingSeconds float64 `json:"remaining_seconds"`
-	// Trips counts the times the breaker opened on its own.
-	Trips uint64 `json:"trips"`
 }
 
 // ConcurrencyStatus is an upstream's concurrency limit.
@@ -96,12 +89,8 @@ type ConcurrencyStatus struct {
 	Probing bool `json:"probing,omitempty"`
 }
 
-// BudgetStatus is the window of a retry budget.
-type BudgetStatus struct {
-	Requests  int64 `json:"requests"`  // requests counted in the window
-	Retries   int64 `json:"retries"`   // retries counted in the window
-	Remaining int64 `json:"remaining"` // retries that would be allowed now
-}
+// BudgetStatus is the window of a retry budget, as the budget reports it.
+type BudgetStatus = retry.BudgetStats
 
 // Status returns a snapshot of the running config's routes and upstreams.
 // It is safe to call at any time, from any goroutine; each part is read as
@@ -197,21 +186,10 @@ func (c *cluster) status(now time.Time) UpstreamStatus {
 			Queued:   c.bulkhead.Queued(),
 		}
 	}
-	bs := c.budget.StatsAt(now)
-	us.RetryBudget = BudgetStatus{Requests: bs.Requests, Retries: bs.Retries, Remaining: bs.Remaining}
+	us.RetryBudget = c.budget.StatsAt(now)
 	return us
 }
 
 func breakerStatus(c breaker.Counts) *BreakerStatus {
-	return &BreakerStatus{
-		State:               c.State.String(),
-		Forced:              c.Forced,
-		Calls:               c.Calls,
-		Failures:            c.Failures,
-		FailureRate:         c.FailureRate,
-		SlowCallRate:        c.SlowCallRate,
-		ConsecutiveFailures: c.ConsecutiveFailures,
-		RemainingSeconds:    c.Remaining.Seconds(),
-		Trips:               c.Trips,
-	}
+	return &BreakerStatus{Counts: c, RemainingSeconds: c.Remaining.Seconds()}
 }

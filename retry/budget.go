@@ -180,9 +180,9 @@ func (b *Budget) TryRetryAt(now time.Time) bool {
 
 // BudgetStats is a snapshot of a [Budget]'s window.
 type BudgetStats struct {
-	Requests  int64 // requests counted in the window
-	Retries   int64 // retries counted in the window
-	Remaining int64 // retries that would be allowed now
+	Requests  int64 `json:"requests"`  // requests counted in the window
+	Retries   int64 `json:"retries"`   // retries counted in the window
+	Remaining int64 `json:"remaining"` // retries that would be allowed now
 }
 
 // Stats returns the counts of b's window at time.Now().
