@@ -7,13 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/holdfast-dev/holdfast"
+	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/proxy"
 )
 
@@ -36,7 +35,8 @@ type Config struct {
 
 	// TokenFile names a file holding the bearer token that mutating
 	// endpoints (POST /reload, /quiesce, /unquiesce) require, read once by
-	// New; surrounding white space is ignored. Default none: mutating
+	// New with [config.ReadSecretFile]: a regular file of at most 4 KiB;
+	// surrounding white space is ignored. Default none: mutating
 	// endpoints are open to anyone who can reach the loopback address.
 	TokenFile string `yaml:"token_file" json:"token_file"`
 
@@ -104,13 +104,9 @@ func New(c Config) (*Server, error) {
 	}
 	s := &Server{cfg: c, metrics: c.Metrics, loopback: isLoopbackAddr(c.Listen), served: make(chan struct{})}
 	if c.TokenFile != "" {
-		b, err := os.ReadFile(c.TokenFile)
+		secret, err := config.ReadSecretFile(c.TokenFile)
 		if err != nil {
 			return nil, holdfast.ConfigErrorf("admin", "token_file", "cannot read: %v", err)
-		}
-		secret := strings.TrimSpace(string(b))
-		if secret == "" {
-			return nil, holdfast.ConfigErrorf("admin", "token_file", "%s is empty", c.TokenFile)
 		}
 		s.token = newToken(secret)
 	}

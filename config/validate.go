@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -136,10 +135,8 @@ func (c *Config) validate(errs *errorList) {
 		errs.add("admin.listen", "%q is not a loopback address; set admin.token_file to expose the admin API", c.Admin.Listen)
 	}
 	if c.Admin.TokenFile != "" {
-		if b, err := os.ReadFile(c.Admin.TokenFile); err != nil {
+		if _, err := ReadSecretFile(c.Admin.TokenFile); err != nil {
 			errs.add("admin.token_file", "cannot read: %v", err)
-		} else if strings.TrimSpace(string(b)) == "" {
-			errs.add("admin.token_file", "is empty")
 		}
 	}
 	l := c.Limits
