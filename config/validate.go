@@ -33,6 +33,24 @@ const (
 	DefaultReplayBodyBytes   = 64 << 10
 )
 
+// Bounds on keys whose values size buffers or enter arithmetic: past them a
+// value would not be refused but would break requests (net/http adds its
+// slack to max_header_bytes and overflows, a replay buffer's size overflows
+// when 1 is added, split weights overflow when summed).
+const (
+	// MaxHeaderBytes bounds limits.max_header_bytes: 1 MiB, 16 times the
+	// default and twice Envoy's largest max_request_headers_kb default.
+	MaxHeaderBytes = 1 << 20
+	// MaxHeaders bounds limits.max_headers.
+	MaxHeaders = 10_000
+	// MaxReplayBodyBytes bounds retry.max_body_bytes, the request body a
+	// route keeps in memory to send again: 1 GiB.
+	MaxReplayBodyBytes = 1 << 30
+	// MaxSplitWeight bounds a split's weight, as upstream endpoint weights
+	// are bounded.
+	MaxSplitWeight = 1 << 20
+)
+
 // DefaultRetryOn is the retry condition list of a route that names none.
 var DefaultRetryOn = []string{"connect_failure", "reset", "gateway_error"}
 
@@ -140,11 +158,11 @@ func (c *Config) validate(errs *errorList) {
 		}
 	}
 	l := c.Limits
-	if l.MaxHeaderBytes < 0 {
-		errs.add("limits.max_header_bytes", "must be positive; got %d", l.MaxHeaderBytes)
+	if l.MaxHeaderBytes < 0 || l.MaxHeaderBytes > MaxHeaderBytes {
+		errs.add("limits.max_header_bytes", "must be in [1, %d] (1 MiB); got %d", MaxHeaderBytes, l.MaxHeaderBytes)
 	}
-	if l.MaxHeaders < 0 {
-		errs.add("limits.max_headers", "must be positive; got %d", l.MaxHeaders)
+	if l.MaxHeaders < 0 || l.MaxHeaders > MaxHeaders {
+		errs.add("limits.max_headers", "must be in [1, %d]; got %d", MaxHeaders, l.MaxHeaders)
 	}
 	if l.StreamIdleTimeout < 0 {
 		errs.add("limits.stream_idle_timeout", "must not be negative; got %s", l.StreamIdleTimeout)
@@ -222,8 +240,8 @@ func (c *Config) validate(errs *errorList) {
 			if _, ok := c.Upstreams[s.Upstream]; !ok {
 				errs.add(sp+".upstream", "unknown upstream %q%s", s.Upstream, knownNames(c.Upstreams))
 			}
-			if s.Weight <= 0 {
-				errs.add(sp+".weight", "must be positive; got %d", s.Weight)
+			if s.Weight <= 0 || s.Weight > MaxSplitWeight {
+				errs.add(sp+".weight", "must be in [1, %d]; got %d", MaxSplitWeight, s.Weight)
 			}
 		}
 		if r.Timeout <= 0 {
@@ -282,8 +300,8 @@ func validateRetry(errs *errorList, p string, r *Route) {
 			errs.add(fmt.Sprintf("%s.retriable_statuses[%d]", p, j), "must be an HTTP status (100-599); got %d", s)
 		}
 	}
-	if rt.MaxBodyBytes < 0 {
-		errs.add(p+".max_body_bytes", "must not be negative; got %d", rt.MaxBodyBytes)
+	if rt.MaxBodyBytes < 0 || rt.MaxBodyBytes > MaxReplayBodyBytes {
+		errs.add(p+".max_body_bytes", "must be in [0, %d] (1 GiB); got %d", MaxReplayBodyBytes, rt.MaxBodyBytes)
 	}
 	if rt.PerTryTimeout > r.Timeout {
 		errs.add(p+".per_try_timeout", "%s is longer than the route timeout %s", rt.PerTryTimeout, r.Timeout)

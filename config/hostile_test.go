@@ -1,0 +1,52 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// A config file that cannot hurt the running proxy: each of these is
+// refused with the key (or line) named, in bounded time and memory, by
+// Parse, which both `holdfast validate` and every reload go through.
+
+var hostileConfigs = []struct {
+	name string
+	src  string
+	want []string // prefixes of the first errors, in order
+}{
+	{"replay buffer at the int64 maximum", base + "    retry: {max_body_bytes: 9223372036854775807}\n", []string{`routes[0].retry.max_body_bytes (line 8): must be in [0, 1073741824] (1 GiB); got 9223372036854775807`}},
+	{"replay buffer past 1 GiB", base + "    retry: {max_body_bytes: 1073741825}\n", []string{`routes[0].retry.max_body_bytes (line 8): must be in [0, 1073741824]`}},
+	{"header bytes at the int64 maximum", "limits: {max_header_bytes: 9223372036854775807}\n" + base, []string{`limits.max_header_bytes (line 1): must be in [1, 1048576] (1 MiB); got 9223372036854775807`}},
+	{"header bytes past 1 MiB", "limits: {max_header_bytes: 1048577}\n" + base, []string{`limits.max_header_bytes (line 1): must be in [1, 1048576]`}},
+	{"header count at the int64 maximum", "limits: {max_headers: 9223372036854775807}\n" + base, []string{`limits.max_headers (line 1): must be in [1, 10000]; got 9223372036854775807`}},
+	{"split weights that overflow their sum", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    split: [{upstream: a, weight: 4611686018427387904}, {upstream: a, weight: 4611686018427387904}]\n",
+		[]string{`routes[0].split[0].weight (line 6): must be in [1, 1048576]; got 4611686018427387904`, `routes[0].split[1].weight (line 6): must be in [1, 1048576]`}},
+}
+
+func TestParseRefusesHostileFiles(t *testing.T) {
+	for _, tt := range hostileConfigs {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.src))
+			if err == nil {
+				t.Fatal("Parse succeeded; want errors")
+			}
+			es, ok := err.(Errors)
+			if !ok {
+				t.Fatalf("error type %T; want Errors", err)
+			}
+			if len(es) < len(tt.want) {
+				t.Fatalf("got %d errors:\n%v\nwant at least %d", len(es), err, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(es[i].Error(), w) {
+					t.Errorf("error %d = %q; want prefix %q\nall:\n%v", i, es[i].Error(), w, err)
+				}
+			}
+			for _, e := range es {
+				if strings.Contains(e.Error(), "s3cr3t") || strings.Contains(e.Msg, "s3cr3t") || strings.Contains(e.Msg, "r3t@") {
+					t.Errorf("error %q shows the password", e.Error())
+				}
+			}
+		})
+	}
+}
