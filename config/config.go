@@ -282,7 +282,7 @@ func yamlSyntaxError(err error) *Error {
 			msg = msg[i:]
 		}
 	}
-	return &Error{Line: line, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	return newError("", line, "invalid YAML: "+strings.TrimPrefix(msg, "yaml: "))
 }
 
 // isLoopback reports whether a listen address binds only loopback.

@@ -21,7 +21,7 @@ func (l *Lines) Line(path string) int {
 
 // Errorf returns an *Error at path, with its line.
 func (l *Lines) Errorf(path, format string, args ...any) *Error {
-	return &Error{Path: path, Line: l.Line(path), Msg: fmt.Sprintf(format, args...)}
+	return newError(path, l.Line(path), fmt.Sprintf(format, args...))
 }
 
 // Decode checks a YAML document against the type of v the way [Parse]

@@ -18,17 +18,26 @@ type Error struct {
 	Msg  string
 }
 
-// Error formats e as "path (line N): msg".
+// newError returns an *Error with msg's URL passwords redacted.
+func newError(path string, line int, msg string) *Error {
+	return &Error{Path: path, Line: line, Msg: redact(msg)}
+}
+
+// Error formats e as "path (line N): msg". The password of any URL in it
+// is redacted (as [url.URL.Redacted] does), also in an Error built by hand.
 func (e *Error) Error() string {
+	var s string
 	switch {
 	case e.Path == "" && e.Line == 0:
-		return e.Msg
+		s = e.Msg
 	case e.Path == "":
-		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+		s = fmt.Sprintf("line %d: %s", e.Line, e.Msg)
 	case e.Line == 0:
-		return e.Path + ": " + e.Msg
+		s = e.Path + ": " + e.Msg
+	default:
+		s = fmt.Sprintf("%s (line %d): %s", e.Path, e.Line, e.Msg)
 	}
-	return fmt.Sprintf("%s (line %d): %s", e.Path, e.Line, e.Msg)
+	return redact(s)
 }
 
 // Errors is every problem found in a config file, in file order. It is the
@@ -51,7 +60,7 @@ type errorList struct {
 }
 
 func (l *errorList) add(path, format string, args ...any) {
-	l.errs = append(l.errs, &Error{Path: path, Line: l.line(path), Msg: fmt.Sprintf(format, args...)})
+	l.errs = append(l.errs, newError(path, l.line(path), fmt.Sprintf(format, args...)))
 }
 
 // line finds the line of path, or of its nearest parent present in the file

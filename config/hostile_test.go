@@ -21,6 +21,14 @@ var hostileConfigs = []struct {
 	{"header count at the int64 maximum", "limits: {max_headers: 9223372036854775807}\n" + base, []string{`limits.max_headers (line 1): must be in [1, 10000]; got 9223372036854775807`}},
 	{"split weights that overflow their sum", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    split: [{upstream: a, weight: 4611686018427387904}, {upstream: a, weight: 4611686018427387904}]\n",
 		[]string{`routes[0].split[0].weight (line 6): must be in [1, 1048576]; got 4611686018427387904`, `routes[0].split[1].weight (line 6): must be in [1, 1048576]`}},
+	// Errors quote the values they refuse; never a URL's password.
+	{"password in an endpoint", "upstreams:\n  a:\n    endpoints: [{address: 'http://user:s3cr3t@127.0.0.1:1'}]\nroutes:\n  - name: r\n    upstream: a\n",
+		[]string{`upstreams.a.endpoints[0].address (line 3): must not carry user information, got "http://user:xxxxx@127.0.0.1:1"`}},
+	{"password in an endpoint that does not parse", "upstreams:\n  a:\n    endpoints: [{address: 'http://user:s3cr3t@127.0.0.1:port'}]\nroutes:\n  - name: r\n    upstream: a\n",
+		[]string{`upstreams.a.endpoints[0].address (line 3): is not a valid URL: "http://`}},
+	{"password with a space in an endpoint", "upstreams:\n  a:\n    endpoints: [{address: 'https://u:s3c r3t@h'}]\nroutes:\n  - name: r\n    upstream: a\n",
+		[]string{`upstreams.a.endpoints[0].address (line 3): `}},
+	{"password in a wrongly typed value", base + "    timeout: 'http://user:s3cr3t@h'\n", []string{`routes[0].timeout (line 8): must be a duration such as 250ms or 2s; got "http://user:xxxxx@h"`}},
 }
 
 func TestParseRefusesHostileFiles(t *testing.T) {

@@ -172,7 +172,7 @@ func (w *walker) bad(path string, n *yaml.Node, format string, args ...any) {
 }
 
 func (l *errorList) addAt(path string, line int, format string, args ...any) {
-	l.errs = append(l.errs, &Error{Path: path, Line: line, Msg: fmt.Sprintf(format, args...)})
+	l.errs = append(l.errs, newError(path, line, fmt.Sprintf(format, args...)))
 }
 
 // yamlFields maps each YAML key of struct t, inline fields included, to its
