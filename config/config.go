@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -60,6 +61,23 @@ func (l *Listen) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	}
 	return &Error{Path: "listen", Line: n.Line, Msg: "must be an address or a list of addresses"}
+}
+
+var (
+	stringType      = reflect.TypeFor[string]()
+	stringSliceType = reflect.TypeFor[[]string]()
+)
+
+// yamlShape lets the walker check listen with the rest of the file: one
+// address is a string, a list is a list of strings.
+func (Listen) yamlShape(n *yaml.Node) (reflect.Type, string) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return stringType, ""
+	case yaml.SequenceNode:
+		return stringSliceType, ""
+	}
+	return nil, "must be an address or a list of addresses"
 }
 
 // Admin configures the admin server.

@@ -21,6 +21,18 @@ var hostileConfigs = []struct {
 	{"header count at the int64 maximum", "limits: {max_headers: 9223372036854775807}\n" + base, []string{`limits.max_headers (line 1): must be in [1, 10000]; got 9223372036854775807`}},
 	{"split weights that overflow their sum", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    split: [{upstream: a, weight: 4611686018427387904}, {upstream: a, weight: 4611686018427387904}]\n",
 		[]string{`routes[0].split[0].weight (line 6): must be in [1, 1048576]; got 4611686018427387904`, `routes[0].split[1].weight (line 6): must be in [1, 1048576]`}},
+	// A type error in listen is reported with the rest of the file's
+	{"listen of the wrong type", "listen: {a: b}\n" + base + "    timeout: 5\n  - name: r0\n    upstream: b\n", []string{
+		`listen (line 1): must be an address or a list of addresses, got a mapping`,
+		`routes[0].timeout (line 9): must be a duration with a unit`,
+		`routes[1].name (line 10): duplicate route name "r0"`,
+		`routes[1].upstream (line 11): unknown upstream "b" (have a)`,
+	}},
+	{"listen item of the wrong type", "listen: [127.0.0.1:1, [a]]\n" + base + "    timeout: 5\n", []string{
+		`listen[1] (line 1): must be a single value, got a list`,
+		`routes[0].timeout (line 9): must be a duration with a unit`,
+	}},
+	{"listen of the wrong type, alone", "listen: {a: b}\n" + base, []string{`listen (line 1): must be an address or a list of addresses, got a mapping`}},
 	// Errors quote the values they refuse; never a URL's password.
 	{"password in an endpoint", "upstreams:\n  a:\n    endpoints: [{address: 'http://user:s3cr3t@127.0.0.1:1'}]\nroutes:\n  - name: r\n    upstream: a\n",
 		[]string{`upstreams.a.endpoints[0].address (line 3): must not carry user information, got "http://user:xxxxx@127.0.0.1:1"`}},

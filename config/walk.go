@@ -25,7 +25,17 @@ type walker struct {
 var (
 	durationType    = reflect.TypeFor[time.Duration]()
 	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+	shapedType      = reflect.TypeFor[shaped]()
 )
+
+// shaped is a type that decodes itself (it implements yaml.Unmarshaler) and
+// still lets the walker check it, so that its errors are found with the
+// rest of the file's instead of stopping decoding: yamlShape returns the
+// type whose YAML form n has, such as string for an address and []string
+// for a list of them, or nil and what forms are allowed.
+type shaped interface {
+	yamlShape(n *yaml.Node) (reflect.Type, string)
+}
 
 func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
 	if n.Kind == yaml.DocumentNode {
@@ -43,6 +53,15 @@ func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
 		n = n.Alias
 	}
 	if isNull(n) {
+		return
+	}
+	if t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(shapedType) {
+		st, allowed := reflect.New(t).Interface().(shaped).yamlShape(n)
+		if st == nil {
+			w.bad(path, n, "%s, got %s", allowed, describe(n))
+			return
+		}
+		w.walk(path, n, st)
 		return
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
