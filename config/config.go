@@ -264,25 +264,15 @@ func Parse(data []byte) (*Config, error) {
 		return nil, Errors{yamlSyntaxError(err)}
 	}
 	errs := &errorList{lines: map[string]int{}}
+	c := &Config{}
 	if root.Kind != 0 {
 		(&walker{errs: errs}).walk("", &root, configType)
+		// The walker blanked every value it found fault with, so the rest
+		// of the file still decodes; then validation reports its errors
+		// too, and a user fixes a file in one round, not two.
+		assign(errs, "", &root, reflect.ValueOf(c).Elem())
 	}
-	// The walker blanked every value it found fault with, so the rest of
-	// the file usually still decodes; then validation reports its errors
-	// too, and a user fixes a file in one round, not two.
 	shapeErrs := len(errs.errs)
-	c := &Config{}
-	if root.Kind != 0 && len(root.Content) > 0 {
-		if err := root.Decode(c); err != nil {
-			if shapeErrs > 0 {
-				return nil, errs.err()
-			}
-			if e, ok := err.(*Error); ok {
-				return nil, Errors{e}
-			}
-			return nil, Errors{yamlSyntaxError(err)}
-		}
-	}
 	c.applyDefaults()
 	c.validate(errs)
 	errs.dropShadowed(shapeErrs)

@@ -28,9 +28,9 @@ func (l *Lines) Errorf(path, format string, args ...any) *Error {
 // checks holdfast.yaml (unknown keys with a suggestion, values of the wrong
 // kind, durations without a unit, negative durations, duplicate keys, each
 // named by key path and line) and then decodes it into v, which must be a
-// pointer. On any problem it returns [Errors] and leaves v untouched. Other
-// YAML files of holdfast (drill experiments) use it so that every file reads
-// alike.
+// pointer. On any problem it returns [Errors]; v may then be partly
+// decoded. Other YAML files of holdfast (drill experiments) use it so that
+// every file reads alike.
 func Decode(data []byte, v any) (*Lines, error) {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
@@ -47,13 +47,11 @@ func Decode(data []byte, v any) (*Lines, error) {
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
-	if root.Kind != 0 && len(root.Content) > 0 {
-		if err := root.Decode(v); err != nil {
-			if e, ok := err.(*Error); ok {
-				return nil, Errors{e}
-			}
-			return nil, Errors{yamlSyntaxError(err)}
-		}
+	if root.Kind != 0 {
+		assign(errs, "", &root, rv.Elem())
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
 	}
 	return &Lines{lines: errs.lines}, nil
 }

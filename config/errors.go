@@ -44,12 +44,27 @@ func (e *Error) Error() string {
 // error type returned by [Parse] and [Load].
 type Errors []*Error
 
+// maxErrorLines bounds the errors that Errors.Error joins into one
+// string: a reload's answer and log line stay readable and small even for
+// a file with an error on each of its million lines. The list itself keeps
+// them all.
+const maxErrorLines = 100
+
+// Error joins the errors, one a line: the first 100, then how many more
+// there are.
 func (es Errors) Error() string {
-	lines := make([]string, len(es))
+	var b strings.Builder
 	for i, e := range es {
-		lines[i] = e.Error()
+		if i == maxErrorLines {
+			fmt.Fprintf(&b, "\n(and %d more errors)", len(es)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
 	}
-	return strings.Join(lines, "\n")
+	return b.String()
 }
 
 // errorList collects errors while a file is checked, resolving key paths to
@@ -106,15 +121,25 @@ func (l *errorList) addPolicy(prefix string, err error) {
 // that concern a value among or under those the first n (the walker's) are
 // about: the walker blanked those values, so validation saw defaults or
 // nothing there, and what it says of them would only repeat or mislead.
+// It looks up each error's path and its parents in a set of the first n
+// paths, so that it takes time linear in the number of errors.
 func (l *errorList) dropShadowed(n int) {
 	if n == 0 {
 		return
 	}
+	blanked := make(map[string]bool, n)
+	for _, w := range l.errs[:n] {
+		if w.Path == "" {
+			l.errs = l.errs[:n]
+			return
+		}
+		blanked[w.Path] = true
+	}
 	kept := l.errs[:n]
 	for _, e := range l.errs[n:] {
 		shadowed := false
-		for _, w := range l.errs[:n] {
-			if w.Path == "" || e.Path == w.Path || strings.HasPrefix(e.Path, w.Path+".") || strings.HasPrefix(e.Path, w.Path+"[") {
+		for p := e.Path; p != ""; p = parentPath(p) {
+			if blanked[p] {
 				shadowed = true
 				break
 			}

@@ -210,7 +210,17 @@ func (c *Config) validate(errs *errorList) {
 	if len(c.Routes) == 0 {
 		errs.add("routes", "at least one route is required")
 	}
-	names := map[string]int{}
+	// have names the upstreams, for errors about unknown ones; it is
+	// worked out once, not once an error.
+	var haveNames *string
+	have := func() string {
+		if haveNames == nil {
+			s := knownNames(c.Upstreams)
+			haveNames = &s
+		}
+		return *haveNames
+	}
+	names := make(map[string]int, len(c.Routes))
 	for i, r := range c.Routes {
 		p := fmt.Sprintf("routes[%d]", i)
 		if r == nil {
@@ -232,13 +242,13 @@ func (c *Config) validate(errs *errorList) {
 			errs.add(p+".upstream", "is required (or split)")
 		case r.Upstream != "":
 			if _, ok := c.Upstreams[r.Upstream]; !ok {
-				errs.add(p+".upstream", "unknown upstream %q%s", r.Upstream, knownNames(c.Upstreams))
+				errs.add(p+".upstream", "unknown upstream %q%s", r.Upstream, have())
 			}
 		}
 		for j, s := range r.Split {
 			sp := fmt.Sprintf("%s.split[%d]", p, j)
 			if _, ok := c.Upstreams[s.Upstream]; !ok {
-				errs.add(sp+".upstream", "unknown upstream %q%s", s.Upstream, knownNames(c.Upstreams))
+				errs.add(sp+".upstream", "unknown upstream %q%s", s.Upstream, have())
 			}
 			if s.Weight <= 0 || s.Weight > MaxSplitWeight {
 				errs.add(sp+".weight", "must be in [1, %d]; got %d", MaxSplitWeight, s.Weight)
@@ -387,6 +397,11 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// maxKnownNames is how many upstream names an unknown-upstream error lists.
+const maxKnownNames = 10
+
+// knownNames lists the first names of m in order, for an error about a
+// name m lacks: all of them, or the first 10 and how many more.
 func knownNames(m map[string]*Upstream) string {
 	if len(m) == 0 {
 		return ""
@@ -396,5 +411,8 @@ func knownNames(m map[string]*Upstream) string {
 		names = append(names, n)
 	}
 	slices.Sort(names)
+	if len(names) > maxKnownNames {
+		return fmt.Sprintf(" (have %s and %d more)", strings.Join(names[:maxKnownNames], ", "), len(names)-maxKnownNames)
+	}
 	return " (have " + strings.Join(names, ", ") + ")"
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -77,7 +78,7 @@ func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
 			w.bad(path, n, "must be a mapping, got %s", describe(n))
 			return
 		}
-		seen := map[string]bool{}
+		seen := make(map[string]bool, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if seen[k.Value] {
@@ -116,7 +117,7 @@ func (w *walker) walkStruct(path string, n *yaml.Node, t reflect.Type) {
 		return
 	}
 	fields := yamlFields(t)
-	seen := map[string]bool{}
+	seen := make(map[string]bool, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		p := joinPath(path, k.Value)
@@ -125,13 +126,13 @@ func (w *walker) walkStruct(path string, n *yaml.Node, t reflect.Type) {
 			continue
 		}
 		seen[k.Value] = true
-		ft, ok := fields[k.Value]
+		f, ok := fields[k.Value]
 		if !ok {
 			w.errs.addAt(p, k.Line, "unknown key%s", suggest(k.Value, fields))
 			continue
 		}
 		w.errs.lines[p] = k.Line
-		w.walk(p, v, ft)
+		w.walk(p, v, f.typ)
 	}
 }
 
@@ -194,10 +195,25 @@ func (l *errorList) addAt(path string, line int, format string, args ...any) {
 	l.errs = append(l.errs, newError(path, line, fmt.Sprintf(format, args...)))
 }
 
+// field is one YAML key of a struct: the field's type, and its index path
+// from the struct (through inline fields, which may be pointers).
+type field struct {
+	typ   reflect.Type
+	index []int
+}
+
+// fieldCache holds yamlFields' answer for each struct type it was asked
+// about (reflect.Type -> map[string]field): the walker and the decoder ask
+// once per mapping in the file, and the answer never changes.
+var fieldCache sync.Map
+
 // yamlFields maps each YAML key of struct t, inline fields included, to its
-// field type.
-func yamlFields(t reflect.Type) map[string]reflect.Type {
-	out := map[string]reflect.Type{}
+// field. The map is shared; callers must not change it.
+func yamlFields(t reflect.Type) map[string]field {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]field)
+	}
+	out := map[string]field{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -214,16 +230,17 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 				ft = ft.Elem()
 			}
 			for k, v := range yamlFields(ft) {
-				out[k] = v
+				out[k] = field{typ: v.typ, index: append([]int{i}, v.index...)}
 			}
 			continue
 		}
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		out[name] = f.Type
+		out[name] = field{typ: f.Type, index: []int{i}}
 	}
-	return out
+	m, _ := fieldCache.LoadOrStore(t, out)
+	return m.(map[string]field)
 }
 
 func joinPath(path, key string) string {
@@ -248,7 +265,7 @@ func describe(n *yaml.Node) string {
 }
 
 // suggest names the known key closest to key, when one is close.
-func suggest(key string, fields map[string]reflect.Type) string {
+func suggest(key string, fields map[string]field) string {
 	best, bestD := "", 3
 	for k := range fields {
 		if d := editDistance(key, k); d < bestD || (d == bestD && best != "" && k < best) {
