@@ -7,7 +7,11 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"os"
 	"reflect"
@@ -247,30 +251,63 @@ type FaultAbort struct {
 	Status  int     `yaml:"status" json:"status"`
 }
 
-// Load reads and validates the file at path.
+// MaxFileBytes is the largest config file [Load] and [Parse] accept,
+// 16 MiB: far more than any real config, and small enough that checking
+// one takes bounded memory (parsing needs some 20 times the file's size).
+const MaxFileBytes = 16 << 20
+
+// ErrFileTooLarge is the error, inside an *fs.PathError naming the file,
+// that [Load] returns for a file larger than [MaxFileBytes].
+var ErrFileTooLarge = errors.New("config file larger than 16 MiB")
+
+// Load reads and validates the file at path. It reads at most
+// [MaxFileBytes] (and one byte more, to tell that a file is larger),
+// whatever the file is.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return Parse(data)
 }
 
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		if fi.Size() > MaxFileBytes {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: ErrFileTooLarge}
+		}
+		buf.Grow(int(fi.Size()) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(f, MaxFileBytes+1)); err != nil {
+		return nil, err
+	}
+	if buf.Len() > MaxFileBytes {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: ErrFileTooLarge}
+	}
+	return buf.Bytes(), nil
+}
+
 // Parse decodes and validates a config. On any problem it returns [Errors]
 // listing every one, in file order, and no config.
 func Parse(data []byte) (*Config, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Errors{yamlSyntaxError(err)}
+	root, e := parseDocument(data)
+	if e != nil {
+		return nil, Errors{e}
 	}
 	errs := &errorList{lines: map[string]int{}}
 	c := &Config{}
 	if root.Kind != 0 {
-		(&walker{errs: errs}).walk("", &root, configType)
+		(&walker{errs: errs}).walk("", root, configType)
 		// The walker blanked every value it found fault with, so the rest
 		// of the file still decodes; then validation reports its errors
 		// too, and a user fixes a file in one round, not two.
-		assign(errs, "", &root, reflect.ValueOf(c).Elem())
+		assign(errs, "", root, reflect.ValueOf(c).Elem())
 	}
 	shapeErrs := len(errs.errs)
 	c.applyDefaults()
