@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,14 +22,18 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if _, err := config.Load(*file); err != nil {
+		// A file can have an error on each of its lines: write them in
+		// large pieces, not one write each.
+		w := bufio.NewWriter(stderr)
+		defer w.Flush()
 		var es config.Errors
 		if errors.As(err, &es) {
 			for _, e := range es {
-				fmt.Fprintf(stderr, "%s: %s\n", *file, e)
+				fmt.Fprintf(w, "%s: %s\n", *file, e)
 			}
-			fmt.Fprintf(stderr, "%s: %d error(s)\n", *file, len(es))
+			fmt.Fprintf(w, "%s: %d error(s)\n", *file, len(es))
 		} else {
-			fmt.Fprintf(stderr, "%s: %v\n", *file, err)
+			fmt.Fprintf(w, "%s: %v\n", *file, err)
 		}
 		return 1
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,6 +129,82 @@ func TestValidateFailures(t *testing.T) {
 			}
 			if !strings.HasPrefix(errOut, tt.wantErr) {
 				t.Errorf("stderr %q; want prefix %q", errOut, tt.wantErr)
+			}
+		})
+	}
+}
+
+// hostileFiles are config files that must not hurt the running proxy:
+// `holdfast validate` and a reload (POST /reload, SIGHUP) refuse each one
+// fast, with the key or line named and no password shown, and the running
+// config keeps serving.
+func hostileFiles(t *testing.T) []struct{ name, src, want string } {
+	const base = "upstreams:\n  api:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: api\n    upstream: api\n"
+	// 1,000 aliases of a route with 1,000 methods: 14 KB that expand to a
+	// million values.
+	laughs := base + "  - &r {name: r, upstream: api, match: {methods: [GET" + strings.Repeat(", GET", 999) + "]}}\n" + strings.Repeat("  - *r\n", 1000)
+	big := base + strings.Repeat("#\n", 8<<20+1)
+	return []struct{ name, src, want string }{
+		{"billion laughs", laughs, "routes[101] (line 107): alias *r takes the values that aliases repeat past 100000"},
+		{"file over 16 MiB", big, "read FILE: config file larger than 16 MiB"},
+		{"token file that never ends", "admin: {token_file: /dev/zero}\n" + base, "admin.token_file (line 1): cannot read: /dev/zero is not a regular file (it is a character device)"},
+		{"second document", base + "---\nroutes: []\n", "line 7: a second YAML document starts here"},
+		{"replay buffer at the int64 maximum", base + "    retry: {max_body_bytes: 9223372036854775807}\n", "routes[0].retry.max_body_bytes (line 7): must be in [0, 1073741824] (1 GiB)"},
+		{"header bytes at the int64 maximum", "limits: {max_header_bytes: 9223372036854775807}\n" + base, "limits.max_header_bytes (line 1): must be in [1, 1048576] (1 MiB)"},
+		{"listen of the wrong type", "listen: {a: b}\n" + base + "    timeout: 5\n", "listen (line 1): must be an address or a list of addresses, got a mapping\nroutes[0].timeout (line 8): must be a duration with a unit"},
+		{"password in an endpoint", strings.Replace(base, "http://127.0.0.1:1", "'http://user:s3cr3t@127.0.0.1:1'", 1), `upstreams.api.endpoints[0].address (line 3): must not carry user information, got "http://user:xxxxx@127.0.0.1:1"`},
+	}
+}
+
+func TestValidateRefusesHostileFiles(t *testing.T) {
+	for _, tt := range hostileFiles(t) {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runValidateFile(t, tt.src)
+			if code != 1 || out != "" {
+				t.Errorf("exit %d, stdout %q; want 1 and nothing", code, out)
+			}
+			// validate prefixes each error with the file name.
+			want := "FILE: " + strings.ReplaceAll(tt.want, "\n", "\nFILE: ")
+			if strings.HasPrefix(tt.want, "read FILE") {
+				want = "FILE: " + tt.want
+			}
+			if !strings.HasPrefix(errOut, want) {
+				t.Errorf("stderr:\n%s\nwant it to start with:\n%s", errOut, want)
+			}
+			if strings.Contains(errOut, "s3cr3t") {
+				t.Errorf("stderr shows the password:\n%s", errOut)
+			}
+		})
+	}
+}
+
+func TestReloadRefusesHostileFiles(t *testing.T) {
+	e, _ := startServe(t)
+	for _, tt := range hostileFiles(t) {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(e.file, []byte(tt.src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			want := strings.ReplaceAll(tt.want, "FILE", e.file)
+			status, body := e.do("POST", e.admin+"/reload", "s3cret-token")
+			var answer struct{ Status, Error string }
+			if err := json.Unmarshal([]byte(body), &answer); err != nil {
+				t.Fatalf("POST /reload: %v in %q", err, body)
+			}
+			if status != 422 || answer.Status != "rejected" || !strings.HasPrefix(answer.Error, want) {
+				t.Errorf("POST /reload: got %d %+v; want 422 rejected with an error starting %q", status, answer, want)
+			}
+			// What SIGHUP does, and what the log line says.
+			if err := e.inst.reload(); err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("reload: got %v; want an error starting %q", err, want)
+			} else if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(body, "s3cr3t") {
+				t.Errorf("the reload's answer or log shows the password: %s", body)
+			}
+			if status, _ := e.do("GET", e.data+"/api/x", ""); status != 200 {
+				t.Errorf("GET /api/x after the refused reload: got %d; want 200", status)
+			}
+			if got := e.inst.proxy.Config().Routes; len(got) != 1 || got[0].Name != "api" {
+				t.Errorf("running routes after the refused reload: %d; want the one the env started with", len(got))
 			}
 		})
 	}
