@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -154,8 +155,12 @@ func TestParseNamesKeyAndLine(t *testing.T) {
 	}
 }
 
-// FuzzParse feeds arbitrary files to the loader: it must never panic, and
-// every error it reports must name a path or a line.
+// FuzzParse feeds arbitrary files to the loader: it must never panic,
+// every error it reports must name a path or a line, and the memory it
+// allocates (and so the work it does) must stay in proportion to the
+// input: at most 1 KiB a byte beyond a fixed 128 MiB, which covers what
+// the aliases of a small file may expand to (MaxAliasValues). Dense input
+// takes about 300 bytes a byte; a billion-laughs file took gigabytes.
 func FuzzParse(f *testing.F) {
 	if data, err := os.ReadFile("../examples/holdfast.yaml"); err == nil {
 		f.Add(data)
@@ -163,8 +168,21 @@ func FuzzParse(f *testing.F) {
 	for _, tt := range badConfigs {
 		f.Add([]byte(tt.src))
 	}
+	for _, tt := range hostileConfigs {
+		f.Add([]byte(tt.src))
+	}
+	f.Add([]byte(aliasedRetries(20)))
+	f.Add(manyHeaders(20))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := Parse(data)
+		var c *Config
+		var err error
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		c, err = Parse(data)
+		runtime.ReadMemStats(&after)
+		if got, most := after.TotalAlloc-before.TotalAlloc, uint64(128<<20+1024*len(data)); got > most {
+			t.Fatalf("Parse of %d bytes allocated %d bytes; want at most %d", len(data), got, most)
+		}
 		if err == nil {
 			if c == nil || len(c.Routes) == 0 {
 				t.Fatalf("Parse returned no error and config %v", c)
