@@ -71,6 +71,9 @@ type exchange struct {
 	attempts atomic.Int32
 	hedges   atomic.Int32 // hedged attempts started, for RequestInfo
 	retries  int          // retry rounds; forward's goroutine only
+	// grpcTimeout: the client sent grpc-timeout, which each attempt passes
+	// on reduced to what is left of the exchange's deadline.
+	grpcTimeout bool
 
 	// mu guards exclude, which hedged attempts share.
 	mu      sync.Mutex
@@ -328,6 +331,15 @@ func (x *exchange) outRequest(ctx context.Context, ep *upstream.Endpoint) (*http
 		Host:       x.r.Host,
 		Trailer:    x.r.Trailer,
 	}).WithContext(ctx)
+	if x.grpcTimeout {
+		// The client's grpc-timeout, less the time already spent: the
+		// upstream must give up when the client does, not later, whichever
+		// attempt this is (gRPC's PROTOCOL-HTTP2.md, Timeout).
+		if dl, ok := ctx.Deadline(); ok {
+			out.Header = x.header.Clone()
+			out.Header.Set("Grpc-Timeout", formatGRPCTimeout(max(time.Until(dl), time.Nanosecond)))
+		}
+	}
 	if err := x.body.attach(out); err != nil {
 		return nil, err
 	}

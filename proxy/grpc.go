@@ -82,6 +82,21 @@ func grpcTimeout(v string) (d time.Duration, ok bool) {
 	return time.Duration(n) * unit, true
 }
 
+// formatGRPCTimeout formats d as a grpc-timeout value: at most 8 digits in
+// the finest unit that holds it, truncated, so the upstream's deadline is
+// never later than the proxy's. d must be positive.
+func formatGRPCTimeout(d time.Duration) string {
+	for _, u := range []struct {
+		unit time.Duration
+		c    byte
+	}{{time.Nanosecond, 'n'}, {time.Microsecond, 'u'}, {time.Millisecond, 'm'}, {time.Second, 'S'}, {time.Minute, 'M'}} {
+		if v := int64(d / u.unit); v < 1e8 {
+			return strconv.FormatInt(max(v, 1), 10) + string(u.c)
+		}
+	}
+	return strconv.FormatInt(min(int64(d/time.Hour), 1e8-1), 10) + "H"
+}
+
 // grpcCode is the gRPC status of a local reply. The reason decides where it
 // says more than the HTTP status; otherwise gRPC's own table for HTTP
 // statuses applies (doc/http-grpc-status-mapping.md).

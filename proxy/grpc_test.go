@@ -2,10 +2,13 @@ package proxy
 
 import (
 	"context"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -202,5 +205,84 @@ func TestResetAfterDeadlineIsTimeout(t *testing.T) {
 				t.Errorf("failure: got %d %q; want %d %q", status, reason, tt.wantStatus, tt.wantReason)
 			}
 		})
+	}
+}
+
+func TestFormatGRPCTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		in   time.Duration
+		want string
+	}{
+		{time.Nanosecond, "1n"},
+		{99999999 * time.Nanosecond, "99999999n"},
+		{100 * time.Millisecond, "100000u"},
+		{1500 * time.Millisecond, "1500000u"},
+		{100 * time.Second, "100000m"},
+		{30 * time.Hour, "108000S"},
+		{time.Duration(math.MaxInt64), "2562047H"},
+	} {
+		got := formatGRPCTimeout(tt.in)
+		if got != tt.want {
+			t.Errorf("formatGRPCTimeout(%v) = %q; want %q", tt.in, got, tt.want)
+		}
+		back, ok := grpcTimeout(got)
+		if !ok || back > tt.in || len(got) > 9 {
+			t.Errorf("formatGRPCTimeout(%v) = %q, which reads back as %v, %v; want at most %v", tt.in, got, back, ok, tt.in)
+		}
+	}
+}
+
+// TestGRPCTimeoutReducedPerAttempt: each attempt passes on the client's
+// grpc-timeout less the time already spent, so a retried call's upstream
+// gives up when the client does. Before, the header went on unchanged.
+func TestGRPCTimeoutReducedPerAttempt(t *testing.T) {
+	seen := make(chan time.Duration, 4)
+	var n atomic.Int32
+	b := startHandler(t, true, func(w http.ResponseWriter, r *http.Request) {
+		d, _ := grpcTimeout(r.Header.Get("Grpc-Timeout"))
+		seen <- d
+		if n.Add(1) == 1 {
+			time.Sleep(300 * time.Millisecond)
+			w.Header().Set("Content-Type", "application/grpc")
+			w.Header().Set("Grpc-Status", "14")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Trailer", "Grpc-Status")
+		w.WriteHeader(200)
+		w.Header().Set("Grpc-Status", "0")
+	})
+	e := startProxy(t, yamlf(`
+upstreams:
+	u:
+		protocol: h2c
+		endpoints: [{address: %s}]
+routes:
+	- name: all
+		upstream: u
+		retry: {attempts: 2, retry_on: [gateway_error], backoff: {base: 1ms, max: 1ms}}
+`, b.URL))
+	req, _ := http.NewRequest("POST", e.url+"/svc/Method", strings.NewReader("\x00\x00\x00\x00\x00"))
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Grpc-Timeout", "5S")
+	req.Header.Set("Te", "trailers")
+	req.Header.Set("Idempotency-Key", "k1") // a POST is retried only with one
+	resp, err := e.h2c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	var first, second time.Duration
+	for i, d := range []*time.Duration{&first, &second} {
+		select {
+		case *d = <-seen:
+		case <-time.After(waitLimit):
+			t.Fatalf("attempt %d never reached the upstream", i+1)
+		}
+	}
+	if first > 5*time.Second || second > 5*time.Second-300*time.Millisecond {
+		t.Errorf("upstream saw grpc-timeout %v then %v; want at most 5s, then at most 5s less the 300ms the first attempt took", first, second)
 	}
 }

@@ -41,6 +41,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := requestID(r.Header)
 	w.Header().Set("X-Request-Id", id)
 
+	if !p.screenRequest(w, r, st, local) {
+		return
+	}
 	if r.Method == http.MethodConnect {
 		local(http.StatusMethodNotAllowed, ReasonInvalidRequest, "CONNECT is not supported", 0)
 		return
@@ -152,6 +155,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer body.close()
 
 	x := &exchange{r: r, rt: rt, cl: cl, retry: tg.retry, header: hdr, body: body}
+	_, x.grpcTimeout = hdr["Grpc-Timeout"]
 	o := p.forward(ctx, x)
 	if headTimer != nil && o.kind == outcomeResponse && !headTimer.Stop() {
 		// The head came as the deadline passed: the cancel has happened
