@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/holdfast-dev/holdfast/config"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 )
@@ -260,11 +260,8 @@ func (r *runner) setup(ctx context.Context) bool {
 	r.phase("setup", func() {
 		if f := r.e.Chaos.TokenFile; f != "" {
 			err := r.setupStep(&r.j.Setup, "setup", "read chaos token "+f, func() (any, error) {
-				b, err := os.ReadFile(f)
-				if err == nil && strings.TrimSpace(string(b)) == "" {
-					err = fmt.Errorf("token file %s is empty", f)
-				}
-				r.chaos.token = strings.TrimSpace(string(b))
+				token, err := config.ReadSecretFile(f)
+				r.chaos.token = token
 				return nil, err
 			})
 			if err != nil {

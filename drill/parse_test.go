@@ -64,7 +64,7 @@ var parseErrorTests = []struct {
 		"        a: &a [x, x, x, x, x, x, x, x, x, x]\n        b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n" +
 		"        c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n        d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n" +
 		"        e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n        f: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
-		[]string{"invalid YAML: document contains excessive aliasing"}},
+		[]string{"alias *d takes the values that aliases repeat past 100000"}},
 	{"attributes with a non-string key", "title: t\nmethod:\n  - update_toxic: {proxy: p, name: x, attributes: {match: {1: 2}}}\n",
 		[]string{"method[0].update_toxic.attributes (line 3): cannot be sent to the chaos API as JSON"}},
 	{"status a mapping", minimal + "steady_state_hypothesis:\n  probes:\n    - name: p\n      http: {url: 'http://x/', status: {code: 200}}\n",

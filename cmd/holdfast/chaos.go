@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/toxic"
 )
 
@@ -71,16 +72,12 @@ func chaosMain(ctx context.Context, o chaosOptions, stdout, stderr io.Writer, re
 	}
 	var token string
 	if o.tokenFile != "" {
-		b, err := os.ReadFile(o.tokenFile)
+		t, err := config.ReadSecretFile(o.tokenFile)
 		if err != nil {
 			fmt.Fprintf(stderr, "holdfast chaos: %v\n", err)
 			return 2
 		}
-		token = strings.TrimSpace(string(b))
-		if token == "" {
-			fmt.Fprintf(stderr, "holdfast chaos: token file %s is empty\n", o.tokenFile)
-			return 2
-		}
+		token = t
 	}
 	if !isLoopback(o.host) && token == "" {
 		fmt.Fprintf(stderr, "holdfast chaos: refusing to serve the API on non-loopback host %q without -token-file: anyone who can reach it could cut your traffic\n", o.host)
