@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/holdfast-dev/holdfast/config"
-	"github.com/holdfast-dev/holdfast/toxic"
+	"github.com/holdfast-dev/holdfast/chaos/toxic"
 )
 
 func init() {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/internal/testkit"
-	"github.com/holdfast-dev/holdfast/loadgen"
+	"github.com/holdfast-dev/holdfast/chaos/loadgen"
 )
 
 func init() {

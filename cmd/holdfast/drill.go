@@ -13,7 +13,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/holdfast-dev/holdfast/drill"
+	"github.com/holdfast-dev/holdfast/chaos/drill"
 )
 
 func init() {

@@ -13,9 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/holdfast-dev/holdfast/drill"
+	"github.com/holdfast-dev/holdfast/chaos/drill"
 	"github.com/holdfast-dev/holdfast/internal/testkit"
-	"github.com/holdfast-dev/holdfast/toxic"
+	"github.com/holdfast-dev/holdfast/chaos/toxic"
 )
 
 // writeExperiment writes an experiment file into a temporary directory.

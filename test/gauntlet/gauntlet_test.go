@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/holdfast-dev/holdfast/loadgen"
+	"github.com/holdfast-dev/holdfast/chaos/loadgen"
 )
 
 const threeEndpoints = `

@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/holdfast-dev/holdfast/internal/testkit"
-	"github.com/holdfast-dev/holdfast/loadgen"
+	"github.com/holdfast-dev/holdfast/chaos/loadgen"
 )
 
 // binary is the holdfast binary under test, built once by TestMain.

@@ -14,7 +14,7 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
 
-	"github.com/holdfast-dev/holdfast/toxic"
+	"github.com/holdfast-dev/holdfast/chaos/toxic"
 )
 
 // These are end-to-end tests on real sockets, so their time bounds are real

@@ -228,7 +228,7 @@ method:
 // TestExamplesParse parses every experiment in examples/drills, and the
 // holdfast config they run.
 func TestExamplesParse(t *testing.T) {
-	files, err := filepath.Glob("../examples/drills/*.yaml")
+	files, err := filepath.Glob("../../examples/drills/*.yaml")
 	if err != nil || len(files) < 3 {
 		t.Fatalf("examples: %v, %v; want at least 3", files, err)
 	}
@@ -291,7 +291,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(tt.yaml)
 	}
 	for _, name := range []string{"latency.yaml", "kill-proxy.yaml", "blast-radius.yaml"} {
-		b, err := os.ReadFile(filepath.Join("../examples/drills", name))
+		b, err := os.ReadFile(filepath.Join("../../examples/drills", name))
 		if err != nil {
 			f.Fatal(err)
 		}

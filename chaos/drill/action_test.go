@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/holdfast-dev/holdfast/internal/testkit"
-	"github.com/holdfast-dev/holdfast/toxic"
+	"github.com/holdfast-dev/holdfast/chaos/toxic"
 )
 
 // TestChaosActions runs every chaos action once against the chaos API and

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/holdfast-dev/holdfast/drill"
+	"github.com/holdfast-dev/holdfast/chaos/drill"
 )
 
 // Example runs a small experiment against a local server: the steady state

@@ -9,7 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 
-	"github.com/holdfast-dev/holdfast/toxic"
+	"github.com/holdfast-dev/holdfast/chaos/toxic"
 )
 
 func Example() {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/holdfast-dev/holdfast/loadgen"
+	"github.com/holdfast-dev/holdfast/chaos/loadgen"
 )
 
 // BenchmarkParseMetrics reads a page the size of a busy holdfast's: 40

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/holdfast-dev/holdfast/loadgen"
+	"github.com/holdfast-dev/holdfast/chaos/loadgen"
 )
 
 func TestWindowStats(t *testing.T) {
