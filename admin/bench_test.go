@@ -1,12 +1,10 @@
 package admin
 
 import (
-	"io"
 	"testing"
 	"time"
 
 	"github.com/holdfast-dev/holdfast"
-	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/proxy"
 )
 
@@ -38,30 +36,5 @@ func BenchmarkMetricsOnEvent(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		m.OnEvent(e)
-	}
-}
-
-func BenchmarkAccessLogOff(b *testing.B) {
-	a, _ := NewAccessLog(config.AccessLog{}, io.Discard)
-	b.ReportAllocs()
-	for b.Loop() {
-		a.Log(benchInfo)
-	}
-}
-
-func BenchmarkAccessLogOn(b *testing.B) {
-	a, _ := NewAccessLog(config.AccessLog{Enabled: true}, io.Discard)
-	b.ReportAllocs()
-	for b.Loop() {
-		a.Log(benchInfo)
-	}
-}
-
-// TestAccessLogOffAllocs: a disabled access log costs an atomic load and
-// nothing on the heap.
-func TestAccessLogOffAllocs(t *testing.T) {
-	a, _ := NewAccessLog(config.AccessLog{}, io.Discard)
-	if got := testing.AllocsPerRun(100, func() { a.Log(benchInfo) }); got != 0 {
-		t.Errorf("got %g allocations per disabled Log; want 0", got)
 	}
 }

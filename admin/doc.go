@@ -1,12 +1,13 @@
 // Package admin is holdfast's admin server: health and readiness probes,
 // Prometheus metrics, a JSON status snapshot, the running config with its
 // secrets redacted, hot reload, and a live status page, all on one address
-// apart from the data plane. It also holds the per-request access log.
+// apart from the data plane. (The per-request access log is the data
+// plane's: [proxy.AccessLog].)
 //
 // The model: a [Metrics] is made first and handed to the proxy, as its
 // event Listener (policy events: breaker transitions, rejections, queue
 // waits, endpoint changes) and its OnRequest hook (one call per finished
-// request); an [AccessLog] can share the hook. Once the proxy exists, [New]
+// request); a [proxy.AccessLog] can share the hook. Once the proxy exists, [New]
 // starts the [Server] on it. Gauges (breaker state, endpoint health and
 // ejection, in-flight, limits) are read from [proxy.Proxy.Status] at scrape
 // time, so they always describe the running config.

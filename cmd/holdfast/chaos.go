@@ -22,10 +22,6 @@ import (
 	"github.com/holdfast-dev/holdfast/chaos/toxic"
 )
 
-func init() {
-	register("chaos", "run the chaos proxy (Toxiproxy-compatible API, TCP and HTTP toxics)", runChaos)
-}
-
 // chaosOptions are the parsed flags of holdfast chaos.
 type chaosOptions struct {
 	host      string

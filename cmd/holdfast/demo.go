@@ -20,10 +20,6 @@ import (
 	"github.com/holdfast-dev/holdfast/chaos/loadgen"
 )
 
-func init() {
-	register("demo", "start misbehaving backends and show them direct vs through holdfast", runDemo)
-}
-
 // demoRoles are the behaviours of the demo's backends, in endpoint order.
 var demoRoles = []struct {
 	name  string

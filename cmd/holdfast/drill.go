@@ -16,10 +16,6 @@ import (
 	"github.com/holdfast-dev/holdfast/chaos/drill"
 )
 
-func init() {
-	register("drill", "run a chaos experiment against a steady-state hypothesis; write a journal and an HTML report", runDrill)
-}
-
 // drillOptions are the parsed flags of holdfast drill.
 type drillOptions struct {
 	file     string

@@ -1,6 +1,6 @@
 // Command holdfast is the one binary of holdfast: the proxy, its validator, the
 // demo, the chaos proxy and the drill runner. Each subcommand lives in its own
-// file and registers itself with [register].
+// file; the table below names them all.
 package main
 
 import (
@@ -17,14 +17,14 @@ type command struct {
 	run     func(args []string, stdout, stderr io.Writer) int
 }
 
-var commands = map[string]command{}
-
-// register adds a subcommand; it is called from init functions.
-func register(name, summary string, run func(args []string, stdout, stderr io.Writer) int) {
-	if _, dup := commands[name]; dup {
-		panic("holdfast: command registered twice: " + name)
-	}
-	commands[name] = command{summary: summary, run: run}
+// commands is every subcommand, by name.
+var commands = map[string]command{
+	"serve":    {"run the proxy: holdfast serve -c holdfast.yaml", runServe},
+	"validate": {"check a config file and print every error with its key and line", runValidate},
+	"demo":     {"start misbehaving backends and show them direct vs through holdfast", runDemo},
+	"chaos":    {"run the chaos proxy (Toxiproxy-compatible API, TCP and HTTP toxics)", runChaos},
+	"drill":    {"run a chaos experiment against a steady-state hypothesis; write a journal and an HTML report", runDrill},
+	"version":  {"print the version", runVersion},
 }
 
 func main() {

@@ -13,13 +13,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/holdfast-dev/holdfast/admin"
 	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/proxy"
 )
-
-func init() {
-	register("serve", "run the proxy: holdfast serve -c holdfast.yaml", runServe)
-}
 
 func runServe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -90,64 +87,62 @@ func printConfigErrors(w io.Writer, file string, err error) {
 	fmt.Fprintf(w, "%s: %v\n", file, err)
 }
 
-// instance is a running proxy with its admin server.
+// instance is a running proxy with its admin server, metrics and access
+// log. startInstance builds them in that order, top to bottom.
 type instance struct {
-	file   string
-	logger *slog.Logger
-	proxy  *proxy.Proxy
-	server *proxy.Server
-	admin  adminServer
-	// telemetry is what proxyOptions set up for startAdmin (admin.go).
-	telemetry any
+	file    string
+	logger  *slog.Logger
+	metrics *admin.Metrics
+	access  *proxy.AccessLog
+	proxy   *proxy.Proxy
+	server  *proxy.Server
+	admin   *admin.Server
 
 	// mu serialises reloads.
 	mu sync.Mutex
 }
 
-// adminServer is what serve needs of the admin API; admin.go provides it.
-type adminServer interface {
-	Addr() string
-	SetDraining()
-	Close()
-}
-
-type noAdmin struct{}
-
-func (noAdmin) Addr() string { return "" }
-func (noAdmin) SetDraining() {}
-func (noAdmin) Close()       {}
-
-// startAdmin is replaced by admin.go when the admin package is linked in.
-var startAdmin = func(inst *instance, cfg *config.Config) (adminServer, error) { return noAdmin{}, nil }
-
-// proxyOptions is replaced by admin.go to feed metrics and the access log
-// from the proxy's listener and request hook.
-var proxyOptions = func(inst *instance, cfg *config.Config) (proxy.Options, error) {
-	return proxy.Options{Logger: inst.logger}, nil
-}
-
 func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr io.Writer) (*instance, error) {
-	inst := &instance{file: file, logger: logger}
-	opts, err := proxyOptions(inst, cfg)
+	access, err := proxy.NewAccessLog(cfg.AccessLog, os.Stdout)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("access_log.path: %w", err)
 	}
-	p, err := proxy.New(cfg, opts)
+	inst := &instance{file: file, logger: logger, metrics: admin.NewMetrics(), access: access}
+	p, err := proxy.New(cfg, proxy.Options{Logger: logger, Listener: inst.metrics, OnRequest: inst.onRequest})
 	if err != nil {
+		access.Close()
 		return nil, err
 	}
 	srv, err := proxy.NewServer(p, cfg, logger)
 	if err != nil {
 		p.Close()
+		access.Close()
 		return nil, err
 	}
 	inst.proxy, inst.server = p, srv
-	if inst.admin, err = startAdmin(inst, cfg); err != nil {
+	inst.metrics.Watch(p)
+	inst.admin, err = admin.New(admin.Config{
+		Listen:    cfg.Admin.Listen,
+		TokenFile: cfg.Admin.TokenFile,
+		Proxy:     p,
+		Metrics:   inst.metrics,
+		Reload:    func(context.Context) error { return inst.reload() },
+		Logger:    logger,
+	})
+	if err != nil {
 		srv.Shutdown(context.Background())
 		p.Close()
+		access.Close()
 		return nil, err
 	}
 	return inst, nil
+}
+
+// onRequest is the proxy's request hook: the access log, then the metrics,
+// so that once a request shows in the metrics its log line is written.
+func (inst *instance) onRequest(info proxy.RequestInfo) {
+	inst.access.Log(info)
+	inst.metrics.OnRequest(info)
 }
 
 func (inst *instance) adminAddr() string { return inst.admin.Addr() }
@@ -165,6 +160,10 @@ func (inst *instance) reload() error {
 	if err := inst.proxy.Reload(cfg); err != nil {
 		inst.logger.Error("reload failed; the running config keeps serving", "err", err.Error())
 		return err
+	}
+	// Every reload, SIGHUP or POST /reload, comes through here.
+	if err := inst.access.Configure(cfg.AccessLog); err != nil {
+		inst.logger.Error("access log not reconfigured; it keeps its previous settings", "err", err.Error())
 	}
 	inst.logger.Info("reloaded", "file", inst.file, "routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
 	return nil
@@ -193,4 +192,5 @@ func (inst *instance) drain(sigs <-chan os.Signal) int {
 func (inst *instance) close() {
 	inst.admin.Close()
 	inst.proxy.Close()
+	inst.access.Close()
 }

@@ -10,10 +10,6 @@ import (
 	"github.com/holdfast-dev/holdfast/config"
 )
 
-func init() {
-	register("validate", "check a config file and print every error with its key and line", runValidate)
-}
-
 func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -1,4 +1,4 @@
-package admin
+package proxy
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 
 	"github.com/holdfast-dev/holdfast/config"
-	"github.com/holdfast-dev/holdfast/proxy"
 )
 
 // AccessLog writes one JSON line per request (slog's JSON handler): time,
@@ -95,8 +94,8 @@ func (a *AccessLog) Configure(c config.AccessLog) error {
 }
 
 // Log writes info's line, if the log is on and the sample draws it; give it
-// to [proxy.Options].OnRequest.
-func (a *AccessLog) Log(info proxy.RequestInfo) {
+// to [Options].OnRequest.
+func (a *AccessLog) Log(info RequestInfo) {
 	s := a.cur.Load()
 	if s == nil || (s.sample < 1 && a.rand() >= s.sample) {
 		return

@@ -1,7 +1,9 @@
-package admin
+package proxy
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,10 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/holdfast-dev/holdfast/config"
-	"github.com/holdfast-dev/holdfast/proxy"
 )
 
-var sampleInfo = proxy.RequestInfo{
+var sampleInfo = RequestInfo{
 	Route: "catalog-read", Upstream: "catalog", Endpoint: "127.0.0.1:9001", Method: "GET",
 	Status: 503, Attempts: 3, Retries: 1, Hedges: 1, Duration: 14200 * time.Microsecond,
 	Reason: "breaker_open", Fallback: true,
@@ -171,4 +172,57 @@ func TestAccessLogConcurrent(t *testing.T) {
 			t.Fatalf("line %q is not JSON: lines interleaved", l)
 		}
 	}
+}
+
+func BenchmarkAccessLogOff(b *testing.B) {
+	a, _ := NewAccessLog(config.AccessLog{}, io.Discard)
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Log(sampleInfo)
+	}
+}
+
+func BenchmarkAccessLogOn(b *testing.B) {
+	a, _ := NewAccessLog(config.AccessLog{Enabled: true}, io.Discard)
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Log(sampleInfo)
+	}
+}
+
+// TestAccessLogOffAllocs: a disabled access log costs an atomic load and
+// nothing on the heap.
+func TestAccessLogOffAllocs(t *testing.T) {
+	a, _ := NewAccessLog(config.AccessLog{}, io.Discard)
+	if got := testing.AllocsPerRun(100, func() { a.Log(sampleInfo) }); got != 0 {
+		t.Errorf("got %g allocations per disabled Log; want 0", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a log.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) lines() []string {
+	var out []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
