@@ -10,8 +10,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/holdfast-dev/holdfast/internal/testkit"
 	"github.com/holdfast-dev/holdfast/chaos/toxic"
+	"github.com/holdfast-dev/holdfast/internal/testkit"
 )
 
 // TestChaosActions runs every chaos action once against the chaos API and

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/holdfast-dev/holdfast/admin"
+	"github.com/holdfast-dev/holdfast/chaos/toxic"
 	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/internal/testkit"
 	"github.com/holdfast-dev/holdfast/proxy"
-	"github.com/holdfast-dev/holdfast/chaos/toxic"
 )
 
 // The end-to-end tests run whole experiments on loopback against real

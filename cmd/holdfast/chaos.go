@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/chaos/toxic"
+	"github.com/holdfast-dev/holdfast/config"
 )
 
 // chaosOptions are the parsed flags of holdfast chaos.

@@ -15,9 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/holdfast-dev/holdfast/chaos/loadgen"
 	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/internal/testkit"
-	"github.com/holdfast-dev/holdfast/chaos/loadgen"
 )
 
 // demoRoles are the behaviours of the demo's backends, in endpoint order.

@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/holdfast-dev/holdfast/chaos/drill"
-	"github.com/holdfast-dev/holdfast/internal/testkit"
 	"github.com/holdfast-dev/holdfast/chaos/toxic"
+	"github.com/holdfast-dev/holdfast/internal/testkit"
 )
 
 // writeExperiment writes an experiment file into a temporary directory.

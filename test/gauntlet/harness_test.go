@@ -23,8 +23,8 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/holdfast-dev/holdfast/internal/testkit"
 	"github.com/holdfast-dev/holdfast/chaos/loadgen"
+	"github.com/holdfast-dev/holdfast/internal/testkit"
 )
 
 // binary is the holdfast binary under test, built once by TestMain.
