@@ -14,9 +14,10 @@
 //	)
 //	item, err := p.Get(ctx, fetchItem)
 //
-// A pipeline orders its stages outermost first as fallback, retry, breaker,
-// hedge, rate limit, bulkhead or adaptive limit, timeout, guard, and then the
-// call; [NewOrdered] keeps the order the caller gives instead.
+// A pipeline runs its stages in the order given, the first outermost, as Go
+// middleware chains do. [Recommended] puts policies in the order that suits
+// most calls: fallback, retry, breaker, hedge, rate limit, bulkhead or
+// adaptive limit, timeout, guard, and then the call.
 //
 // Policy packages depend on the standard library and this package only; they
 // never import the proxy.

@@ -21,13 +21,13 @@ func ExampleNew() {
 		}
 	})
 	p, err := holdfast.New[string](
-		breaker.MustNew(breaker.Config{ConsecutiveFailures: 5}),
+		fallback.MustNew(fallback.Config[string]{Value: "cached"}),
 		retry.MustNew(retry.Config{
 			Attempts: 3,
 			Backoff:  retry.BackoffConfig{Base: time.Millisecond, Jitter: "none"},
 			Listener: events,
 		}),
-		fallback.MustNew(fallback.Config[string]{Value: "cached"}),
+		breaker.MustNew(breaker.Config{ConsecutiveFailures: 5}),
 	)
 	if err != nil {
 		panic(err)

@@ -41,18 +41,11 @@ type Concurrent interface {
 // ErrNilPolicy is returned by [New] and [NewOrdered] for a nil policy.
 var ErrNilPolicy = errors.New("holdfast: nil policy")
 
-// New builds a pipeline from policies, ordered outermost first as fallback,
-// retry, breaker, hedge, rate limit, bulkhead or adaptive limit, timeout,
-// guard, others; policies of the same kind keep the order given.
+// New builds a pipeline whose stages run in the order given, the first
+// outermost, as every Go middleware chain does: New(timeout, retry) bounds
+// the whole call, New(retry, timeout) each attempt. [Recommended] returns
+// policies in the order that suits most calls.
 func New[T any](policies ...Policy) (*Pipeline[T], error) {
-	ordered := slices.Clone(policies)
-	slices.SortStableFunc(ordered, func(a, b Policy) int { return int(kindOf(a)) - int(kindOf(b)) })
-	return NewOrdered[T](ordered...)
-}
-
-// NewOrdered builds a pipeline whose stages run in the order given, the first
-// outermost.
-func NewOrdered[T any](policies ...Policy) (*Pipeline[T], error) {
 	p := &Pipeline[T]{}
 	for i, pol := range policies {
 		if pol == nil {
@@ -71,6 +64,23 @@ func NewOrdered[T any](policies ...Policy) (*Pipeline[T], error) {
 		p.stages = append(p.stages, s)
 	}
 	return p, nil
+}
+
+// NewOrdered is [New], which keeps the order given.
+//
+// Deprecated: use New; New no longer reorders its policies.
+func NewOrdered[T any](policies ...Policy) (*Pipeline[T], error) { return New[T](policies...) }
+
+// Recommended returns a copy of policies in the order that suits most
+// calls, outermost first: fallback, retry, breaker, hedge, rate limit,
+// bulkhead or adaptive limit, timeout, guard, then policies of any other
+// kind; policies of the same kind keep the order given. A retry outside the
+// breaker sees its refusals (and their Retry-After); a timeout inside the
+// retry bounds each attempt. Use it as New(Recommended(ps...)...).
+func Recommended(policies ...Policy) []Policy {
+	ordered := slices.Clone(policies)
+	slices.SortStableFunc(ordered, func(a, b Policy) int { return int(kindOf(a)) - int(kindOf(b)) })
+	return ordered
 }
 
 // MustNew is like [New] but panics on error. It suits package-level pipelines.

@@ -25,10 +25,10 @@ func (p *tracer) Execute(ctx context.Context, next func(context.Context) error) 
 }
 func (p *tracer) Kind() holdfast.Kind { return p.kind }
 
-func TestNewOrdersStagesByKind(t *testing.T) {
+func TestRecommendedOrdersStagesByKind(t *testing.T) {
 	var log []string
 	mk := func(name string, k holdfast.Kind) *tracer { return &tracer{name, k, &log} }
-	p, err := holdfast.New[int](
+	p, err := holdfast.New[int](holdfast.Recommended(
 		mk("timeout", holdfast.KindTimeout),
 		mk("breaker", holdfast.KindBreaker),
 		mk("other", holdfast.KindOther),
@@ -37,7 +37,7 @@ func TestNewOrdersStagesByKind(t *testing.T) {
 		mk("bulkhead", holdfast.KindBulkhead),
 		mk("ratelimit", holdfast.KindRateLimit),
 		mk("hedge", holdfast.KindHedge),
-	)
+	)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +51,12 @@ func TestNewOrdersStagesByKind(t *testing.T) {
 	}
 }
 
-func TestNewOrderedKeepsTheGivenOrder(t *testing.T) {
+// TestNewKeepsTheGivenOrder: New(timeout, retry) runs the timeout outside
+// the retry, an overall deadline. New used to reorder them silently, which
+// made it a per-attempt one.
+func TestNewKeepsTheGivenOrder(t *testing.T) {
 	var log []string
-	p, err := holdfast.NewOrdered[string](
+	p, err := holdfast.New[string](
 		&tracer{"timeout", holdfast.KindTimeout, &log},
 		&tracer{"retry", holdfast.KindRetry, &log},
 	)
@@ -143,7 +146,7 @@ func TestGetReturnsTheLastAttemptsResult(t *testing.T) {
 }
 
 func TestFallbackReplacesTheResult(t *testing.T) {
-	p := holdfast.MustNew[string](retrier{n: 2}, constFallback{v: "cached"})
+	p := holdfast.MustNew[string](constFallback{v: "cached"}, retrier{n: 2})
 	got, err := p.Get(context.Background(), func(context.Context) (string, error) {
 		return "partial", errors.New("down")
 	})

@@ -88,7 +88,8 @@ func run() error {
 			Listener: listener,
 		}),
 	}
-	pipeline, err := holdfast.New[int](policies...)
+	// In the order that suits most calls, whatever order the list has.
+	pipeline, err := holdfast.New[int](holdfast.Recommended(policies...)...)
 	if err != nil {
 		return err
 	}
