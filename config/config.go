@@ -41,6 +41,9 @@ type Config struct {
 	Drain Drain `yaml:"drain" json:"drain"`
 	// AccessLog turns on one JSON log line per request.
 	AccessLog AccessLog `yaml:"access_log" json:"access_log"`
+	// PathNormalization says how request paths are normalized before
+	// routing.
+	PathNormalization PathNormalization `yaml:"path_normalization" json:"path_normalization"`
 	// Upstreams are the clusters routes send to, by name.
 	Upstreams map[string]*Upstream `yaml:"upstreams" json:"upstreams"`
 	// Routes are tried in order; the first that matches takes the request.
@@ -175,6 +178,10 @@ type Route struct {
 	// response head, and the stream lasts until a side ends it or it sits
 	// idle for limits.stream_idle_timeout. Default false.
 	LongLived bool `yaml:"long_lived" json:"long_lived,omitempty"`
+	// Upgrades lists the protocols a request may switch to (Upgrade,
+	// RFC 9110 §7.8); another upgrade gets 403. Default [websocket]; an
+	// empty list allows none; h2c is refused.
+	Upgrades []string `yaml:"upgrades" json:"upgrades"`
 	// Retry retries failed attempts. Default: 2 attempts (also when the block
 	// leaves attempts out) on connect failures, resets and 502/503/504, for
 	// idempotent requests only.
@@ -311,7 +318,9 @@ func Parse(data []byte) (*Config, error) {
 	}
 	shapeErrs := len(errs.errs)
 	c.applyDefaults()
+	c.applyHTTPDefaults()
 	c.validate(errs)
+	c.validateHTTP(errs)
 	errs.dropShadowed(shapeErrs)
 	if err := errs.err(); err != nil {
 		return nil, err
