@@ -21,6 +21,7 @@ const (
 	ReasonBodyTooLarge      = "body_too_large"
 	ReasonUpstreamError     = "upstream_error"
 	ReasonFault             = "fault_injected"
+	ReasonTooManyHeaders    = "too_many_headers"
 )
 
 // HeaderReason names the header that carries a local reply's reason.

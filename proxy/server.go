@@ -51,6 +51,15 @@ func NewServer(p *Proxy, cfg *config.Config, logger *slog.Logger) (*Server, erro
 				MaxReceiveBufferPerStream: 1 << 20,
 			},
 			ErrorLog: nil,
+			// Each connection is an inspectConn (see h1inspect.go), and
+			// every request's handler takes the framing verdict on its
+			// head; ConnContext makes the connection reachable from the
+			// request, and ConnState stops the framing at a hijack.
+			ConnContext: withInspector,
+			ConnState:   stepAsideOnHijack,
+			// net/http answers "OPTIONS *" itself by default, and the
+			// handler would then miss that request's verdict.
+			DisableGeneralOptionsHandler: true,
 		}
 		if logger != nil {
 			srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelDebug)
@@ -74,7 +83,7 @@ func (s *Server) Addrs() []net.Addr {
 func (s *Server) Serve() error {
 	errc := make(chan error, len(s.servers))
 	for i, srv := range s.servers {
-		go func() { errc <- srv.Serve(s.lns[i]) }()
+		go func() { errc <- srv.Serve(inspectListener{s.lns[i]}) }()
 	}
 	var first error
 	for range s.servers {

@@ -1,0 +1,238 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recorder is a backend that answers 200 with the request line it got,
+// and remembers every request line and header.
+type recorder struct {
+	*handlerBackend
+	mu   sync.Mutex
+	seen []string      // "METHOD request-uri"
+	hdrs []http.Header // the matching headers
+}
+
+func startRecorder(t *testing.T) *recorder {
+	t.Helper()
+	rec := &recorder{}
+	rec.handlerBackend = startHandlerWith(t, func(s *http.Server) {
+		s.DisableGeneralOptionsHandler = true // let OPTIONS * through
+	}, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+		line := r.Method + " " + r.RequestURI
+		rec.mu.Lock()
+		rec.seen = append(rec.seen, line)
+		rec.hdrs = append(rec.hdrs, r.Header.Clone())
+		rec.mu.Unlock()
+		io.WriteString(w, line)
+	})
+	return rec
+}
+
+func (rec *recorder) lines() []string {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.seen)
+}
+
+// rawReply is one response read off a raw connection.
+type rawReply struct {
+	status int
+	header http.Header
+	body   string
+	close  bool // Connection: close, which ReadResponse takes out of header
+}
+
+// rawExchange writes raw to a new connection to addr and reads n responses.
+// closed reports whether the server then closed the connection: a read
+// that ends in EOF. When it stays open, the next read blocks until the
+// connection's deadline (waitLimit), so a test that wants it closed and
+// gets an open one fails then, without any timing assertion.
+func rawExchange(t *testing.T, addr, raw string, n int, wantClosed bool) (replies []rawReply, closed bool) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitLimit))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for range n {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("after %d responses: %v", len(replies), err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		replies = append(replies, rawReply{resp.StatusCode, resp.Header, string(b), resp.Close})
+	}
+	if !wantClosed {
+		return replies, false
+	}
+	_, err = br.ReadByte()
+	return replies, errors.Is(err, io.EOF)
+}
+
+// TestAmbiguousFraming checks that requests whose framing hops can read two
+// ways get 400 and the connection closes after it, so the bytes a hop in
+// front took for the body are never served as a request (RFC 9112 §6.1,
+// §6.3). net/http alone serves the smuggled request in each case, which a
+// plain httputil.ReverseProxy on the same bytes shows.
+func TestAmbiguousFraming(t *testing.T) {
+	t.Parallel()
+	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+	tests := []struct {
+		name, raw string
+		reason    string // "" for requests that are served
+		backend   []string
+		leaks     bool // ReverseProxy serves /smuggled
+	}{
+		{"CL and TE",
+			"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+			"both Content-Length and Transfer-Encoding", nil, true},
+		{"TE and CL, TE obfuscated by case",
+			"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ChUnKeD\r\nContent-Length: 40\r\n\r\n0\r\n\r\n" + smuggled,
+			"both Content-Length and Transfer-Encoding", nil, true},
+		{"TE on HTTP/1.0",
+			"POST /a HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled,
+			"HTTP/1.0 request cannot use Transfer-Encoding", nil, true},
+		{"TE and CL on HTTP/1.0",
+			"POST /a HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n" + smuggled,
+			"both Content-Length and Transfer-Encoding", nil, true},
+	}
+	rec := startRecorder(t)
+	e := startProxy(t, yamlf(`
+upstreams:
+	u:
+		endpoints: [{address: %s}]
+routes:
+	- name: all
+		upstream: u
+`, rec.URL))
+	rp := httptest.NewServer(httputil.NewSingleHostReverseProxy(mustURL(t, rec.URL)))
+	t.Cleanup(rp.Close)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(rec.lines())
+			replies, closed := rawExchange(t, e.addr, tt.raw, 1, true)
+			r := replies[0]
+			if r.status != http.StatusBadRequest || r.header.Get(HeaderReason) != ReasonInvalidRequest || !strings.Contains(r.body, tt.reason) {
+				t.Errorf("got %d %s %q; want 400 invalid_request saying %q", r.status, r.header.Get(HeaderReason), r.body, tt.reason)
+			}
+			if !r.close {
+				t.Error("the 400 does not say Connection: close")
+			}
+			if !closed {
+				t.Error("the connection stayed open after the 400")
+			}
+			if got := rec.lines()[before:]; len(got) != 0 {
+				t.Errorf("backend got %q; want nothing", got)
+			}
+
+			// The same bytes through net/http's own reverse proxy.
+			before = len(rec.lines())
+			rawExchange(t, strings.TrimPrefix(rp.URL, "http://"), tt.raw, 2, false)
+			if got := rec.lines()[before:]; tt.leaks && !slices.Contains(got, "GET /smuggled") {
+				t.Errorf("through httputil.ReverseProxy the backend got %q; the test expects these bytes to smuggle GET /smuggled", got)
+			}
+		})
+	}
+
+	t.Run("CONNECT takes its verdict too", func(t *testing.T) {
+		// The handler refuses CONNECT after screening it; were its verdict
+		// left behind, the next request would be taken for ambiguous.
+		before := len(rec.lines())
+		replies, _ := rawExchange(t, e.addr, "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n", 2, false)
+		if replies[0].status != http.StatusMethodNotAllowed || replies[1].status != http.StatusOK {
+			t.Errorf("statuses %d, %d %q; want 405, 200", replies[0].status, replies[1].status, replies[1].body)
+		}
+		if got := rec.lines()[before:]; !slices.Equal(got, []string{"GET /after"}) {
+			t.Errorf("backend got %q; want [GET /after]", got)
+		}
+	})
+
+	t.Run("clean pipeline is served", func(t *testing.T) {
+		before := len(rec.lines())
+		raw := "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n" +
+			"POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc\r\n" + // a CR LF after a POST body is skipped
+			"PUT /3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\nX-T: 1\r\n\r\n" +
+			"GET /4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+		replies, closed := rawExchange(t, e.addr, raw, 4, true)
+		for i, r := range replies {
+			if r.status != http.StatusOK {
+				t.Errorf("response %d: %d %q; want 200", i, r.status, r.body)
+			}
+		}
+		if !closed {
+			t.Error("connection not closed after Connection: close")
+		}
+		want := []string{"GET /1", "POST /2", "PUT /3", "GET /4"}
+		if got := rec.lines()[before:]; !slices.Equal(got, want) {
+			t.Errorf("backend got %q; want %q", got, want)
+		}
+	})
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestHeaderCount checks limits.max_headers: fields are counted, not
+// names, and a request with more gets 431.
+func TestHeaderCount(t *testing.T) {
+	t.Parallel()
+	rec := startRecorder(t)
+	e := startProxy(t, yamlf(`
+limits: {max_headers: 5}
+upstreams:
+	u:
+		endpoints: [{address: %s}]
+routes:
+	- name: all
+		upstream: u
+`, rec.URL))
+	fields := func(n int) string {
+		var b strings.Builder
+		b.WriteString("GET /h HTTP/1.1\r\nHost: x\r\n")
+		for range n - 1 {
+			b.WriteString("X-A: 1\r\n") // one name, many fields
+		}
+		return b.String() + "\r\n"
+	}
+	replies, _ := rawExchange(t, e.addr, fields(5)+fields(6), 2, false)
+	if replies[0].status != http.StatusOK {
+		t.Errorf("5 fields: status %d; want 200", replies[0].status)
+	}
+	r := replies[1]
+	if r.status != http.StatusRequestHeaderFieldsTooLarge || r.header.Get(HeaderReason) != ReasonTooManyHeaders {
+		t.Errorf("6 fields: %d %s %q; want 431 %s", r.status, r.header.Get(HeaderReason), r.body, ReasonTooManyHeaders)
+	}
+	for _, c := range e.clients() {
+		kv := []string{"X-A", "1", "X-A", "2", "X-A", "3", "X-A", "4", "X-A", "5", "X-A", "6"}
+		checkLocal(t, e.send(c.c, "GET", "/", "", kv...), http.StatusRequestHeaderFieldsTooLarge, ReasonTooManyHeaders)
+	}
+}
