@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/textproto"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // seen is what headerEcho tells about a request it received.
@@ -81,7 +85,7 @@ routes:
 					// HTTP/1.1 client can send these.
 					kv = append(kv, "Connection", "keep-alive, X-Hop", "X-Hop", "must not pass", "Proxy-Connection", "keep-alive")
 				}
-				r := e.send(c.c, "GET", "/a%2Fb/c?x=1&y=%20z", "", kv...)
+				r := e.send(c.c, "GET", "/a%3Bb/c?x=1&y=%20z", "", kv...)
 				s := decodeSeen(t, r)
 				for _, hop := range []string{"Connection", "X-Hop", "Proxy-Connection", "Keep-Alive", "Proxy-Authorization", "Upgrade", "Transfer-Encoding"} {
 					if v, ok := s.Header[hop]; ok {
@@ -113,8 +117,8 @@ routes:
 				if s.Host != e.addr {
 					t.Errorf("%s: backend got Host %q; want the client's %q", c.name, s.Host, e.addr)
 				}
-				if s.RequestURI != "/a%2Fb/c?x=1&y=%20z" {
-					t.Errorf("%s: backend got request URI %q; want /a%%2Fb/c?x=1&y=%%20z", c.name, s.RequestURI)
+				if s.RequestURI != "/a%3Bb/c?x=1&y=%20z" {
+					t.Errorf("%s: backend got request URI %q; want /a%%3Bb/c?x=1&y=%%20z", c.name, s.RequestURI)
 				}
 				respHops := []string{"Proxy-Authenticate"}
 				if protocol == "http1" {
@@ -215,5 +219,110 @@ routes:
 				}
 			}
 		})
+	}
+}
+
+var upgradeTests = []struct {
+	name    string
+	header  http.Header
+	allowed []string
+	proto   string
+	refuse  bool
+	after   http.Header // h after the call; nil: unchanged
+}{
+	{"no upgrade", http.Header{"Upgrade": {"websocket"}}, nil, "", false, nil},
+	{"websocket", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}}, []string{"websocket"}, "websocket", false, nil},
+	{"case and version", http.Header{"Connection": {"keep-alive, UPGRADE"}, "Upgrade": {"WebSocket/13"}}, []string{"websocket"}, "WebSocket/13", false, nil},
+	{"not listed", http.Header{"Connection": {"upgrade"}, "Upgrade": {"foo"}}, []string{"websocket"}, "", true, nil},
+	{"one of two not listed", http.Header{"Connection": {"upgrade"}, "Upgrade": {"websocket, foo"}}, []string{"websocket"}, "", true, nil},
+	{"no protocol named", http.Header{"Connection": {"upgrade"}, "Upgrade": {" , "}}, []string{"websocket"}, "", true, nil},
+	{"none allowed", http.Header{"Connection": {"upgrade"}, "Upgrade": {"websocket"}}, []string{}, "", true, nil},
+	{"h2c", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Upgrade": {"h2c"}, "Http2-Settings": {"AAMA"}},
+		[]string{"websocket"}, "", false, http.Header{}},
+	{"h2c whatever allowed says", http.Header{"Connection": {"keep-alive, Upgrade"}, "Upgrade": {"H2C"}},
+		[]string{"h2c"}, "", false, http.Header{"Connection": {"keep-alive"}}},
+	{"h2c and websocket", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Upgrade": {"h2c", "websocket"}, "Http2-Settings": {"AAMA"}},
+		[]string{"websocket"}, "websocket", false, http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}}},
+}
+
+func TestAdmitUpgrade(t *testing.T) {
+	for _, tt := range upgradeTests {
+		h := tt.header.Clone()
+		proto, refuse := admitUpgrade(h, tt.allowed)
+		if proto != tt.proto || refuse != tt.refuse {
+			t.Errorf("%s: admitUpgrade = %q, %v; want %q, %v", tt.name, proto, refuse, tt.proto, tt.refuse)
+		}
+		want := tt.after
+		if want == nil {
+			want = tt.header
+		}
+		if diff := cmp.Diff(want, h); diff != "" {
+			t.Errorf("%s: header after (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
+
+// FuzzAdmitUpgrade checks that no Upgrade and Connection values pass h2c,
+// or a protocol not allowed, and that a request left without a protocol is
+// no upgrade at all.
+func FuzzAdmitUpgrade(f *testing.F) {
+	for _, tt := range upgradeTests {
+		f.Add(strings.Join(tt.header["Connection"], ","), strings.Join(tt.header["Upgrade"], ","), strings.Join(tt.allowed, ","))
+	}
+	f.Fuzz(func(t *testing.T, conn, upgrade, allowed string) {
+		h := http.Header{"Connection": {conn}, "Upgrade": {upgrade}}
+		list := strings.Split(allowed, ",")
+		proto, refuse := admitUpgrade(h, list)
+		if refuse {
+			return
+		}
+		if proto == "" && upgradeType(h) != "" {
+			t.Fatalf("%q %q: no protocol, yet still an upgrade to %q", conn, upgrade, upgradeType(h))
+		}
+		for p := range strings.SplitSeq(proto, ",") {
+			name, _, _ := strings.Cut(textproto.TrimString(p), "/")
+			if name == "" {
+				continue
+			}
+			if strings.EqualFold(name, "h2c") || !slices.ContainsFunc(list, func(a string) bool { return strings.EqualFold(a, name) }) {
+				t.Fatalf("%q %q allowed %q: passed %q", conn, upgrade, allowed, proto)
+			}
+		}
+	})
+}
+
+func TestTrailerFilters(t *testing.T) {
+	req := &http.Request{
+		ProtoMajor: 1,
+		Header:     http.Header{"Connection": {"X-Hop"}},
+		// As net/http's server leaves it at the head: the declared names.
+		Trailer: http.Header{"X-Checksum": nil, "Content-Length": nil, "Authorization": nil, "X-Hop": nil, "x-lower": nil, "Bad Name": nil},
+	}
+	f := requestTrailers(req)
+	if got, want := f.names(), []string{"X-Checksum", "X-Lower"}; !slices.Equal(got, want) {
+		t.Errorf("request names = %q; want %q", got, want)
+	}
+	// As the body ends, net/http adds whatever the client sent.
+	got := f.pick(http.Header{
+		"X-Checksum": {"abc"}, "X-Lower": {"1", "2"}, "Authorization": {"Bearer x"},
+		"X-Undeclared": {"u"}, "Transfer-Encoding": {"chunked"}, "X-Hop": {"h"},
+	})
+	if diff := cmp.Diff(http.Header{"X-Checksum": {"abc"}, "X-Lower": {"1", "2"}}, got); diff != "" {
+		t.Errorf("request trailers (-want +got):\n%s", diff)
+	}
+	if got := (trailerFilter{}).pick(http.Header{"X-A": {"1"}}); got != nil {
+		t.Errorf("zero filter passed %q", got)
+	}
+
+	// HTTP/2 responses (gRPC) need not declare their trailers.
+	h2 := responseTrailers(&http.Response{ProtoMajor: 2, Header: http.Header{}})
+	got = h2.pick(http.Header{"Grpc-Status": {"0"}, "Grpc-Message": {""}, "Set-Cookie": {"s=1"}, "Content-Type": {"x"}})
+	if diff := cmp.Diff(http.Header{"Grpc-Status": {"0"}, "Grpc-Message": {""}}, got); diff != "" {
+		t.Errorf("HTTP/2 response trailers (-want +got):\n%s", diff)
+	}
+	h1 := responseTrailers(&http.Response{ProtoMajor: 1, Header: http.Header{}, Trailer: http.Header{"X-Sum": nil}})
+	got = h1.pick(http.Header{"X-Sum": {"1"}, "Grpc-Status": {"0"}})
+	if diff := cmp.Diff(http.Header{"X-Sum": {"1"}}, got); diff != "" {
+		t.Errorf("HTTP/1 response trailers (-want +got):\n%s", diff)
 	}
 }

@@ -22,6 +22,7 @@ const (
 	ReasonUpstreamError     = "upstream_error"
 	ReasonFault             = "fault_injected"
 	ReasonTooManyHeaders    = "too_many_headers"
+	ReasonUpgradeNotAllowed = "upgrade_not_allowed"
 )
 
 // HeaderReason names the header that carries a local reply's reason.
