@@ -8,29 +8,20 @@ package upstream
 // endpoints that answer slowly pile up requests and get fewer new ones.
 //
 // Build one with [NewLeastRequest]; it is safe for concurrent use.
-type LeastRequest struct {
-	table weightTable
-	rnd   func() uint64
-}
+type LeastRequest struct{ twoChoices }
 
 // NewLeastRequest returns a least_request balancer over eps.
 func NewLeastRequest(eps []*Endpoint) *LeastRequest {
-	return &LeastRequest{table: newWeightTable(eps), rnd: defaultRand}
+	return &LeastRequest{twoChoices{table: newWeightTable(eps), rnd: defaultRand}}
 }
 
 // Pick returns the less loaded of two weighted random candidates, or the only
 // candidate.
 func (b *LeastRequest) Pick(candidates Mask) *Endpoint {
-	i := b.table.draw(candidates, b.rnd)
-	if i < 0 {
-		return nil
-	}
-	x := b.table.eps[i]
-	j := b.table.drawOther(candidates, i, b.rnd)
-	if j < 0 {
+	x, y := b.draw(candidates)
+	if y == nil {
 		return x
 	}
-	y := b.table.eps[j]
 	// in-flight(y)/weight(y) < in-flight(x)/weight(x), without dividing.
 	if y.inFlight.Load()*int64(x.weight) < x.inFlight.Load()*int64(y.weight) {
 		return y

@@ -14,33 +14,47 @@ package upstream
 // their weights, and a heavier endpoint takes part in more comparisons.
 //
 // Build one with [NewP2CEWMA]; it is safe for concurrent use.
-type P2CEWMA struct {
-	table weightTable
-	rnd   func() uint64
-}
+type P2CEWMA struct{ twoChoices }
 
 // NewP2CEWMA returns a p2c_ewma balancer over eps, which must all belong to
 // one [Upstream] (the balancer reads their latency estimates on its clock).
 func NewP2CEWMA(eps []*Endpoint) *P2CEWMA {
-	return &P2CEWMA{table: newWeightTable(eps), rnd: defaultRand}
+	return &P2CEWMA{twoChoices{table: newWeightTable(eps), rnd: defaultRand}}
 }
 
 // Pick returns the cheaper of two candidates drawn at random, or the only
 // candidate.
 func (b *P2CEWMA) Pick(candidates Mask) *Endpoint {
-	i := b.table.draw(candidates, b.rnd)
-	if i < 0 {
-		return nil
+	x, y := b.draw(candidates)
+	if y == nil {
+		return x // the only candidate, or none
 	}
-	x := b.table.eps[i]
-	j := b.table.drawOther(candidates, i, b.rnd)
-	if j < 0 {
-		return x // the only candidate
-	}
-	y := b.table.eps[j]
 	now := x.u.nanotime()
 	if y.cost(now) < x.cost(now) {
 		return y
 	}
 	return x
+}
+
+// twoChoices is the skeleton of the power-of-two-choices balancers
+// (p2c_ewma, least_request), which differ only in how they compare the two
+// candidates it draws.
+type twoChoices struct {
+	table weightTable
+	rnd   func() uint64
+}
+
+// draw returns a candidate drawn in proportion to weight and a second drawn
+// in proportion to weight among the rest; y is nil when there is only one
+// candidate, and both are when there is none.
+func (t *twoChoices) draw(candidates Mask) (x, y *Endpoint) {
+	i := t.table.draw(candidates, t.rnd)
+	if i < 0 {
+		return nil, nil
+	}
+	j := t.table.drawOther(candidates, i, t.rnd)
+	if j < 0 {
+		return t.table.eps[i], nil
+	}
+	return t.table.eps[i], t.table.eps[j]
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -211,7 +212,7 @@ func (e *Experiment) validate(p *problems) {
 		if len(pr.Command) == 0 || pr.Command[0] == "" {
 			p.add(k+".command", "required: the program and its arguments, such as [$HOLDFAST, chaos, -port, \"8475\"]")
 		}
-		if !contains(signals, pr.StopSignal) {
+		if !slices.Contains(signals, pr.StopSignal) {
 			p.add(k+".stop_signal", "must be one of %s; got %q", strings.Join(signals, ", "), pr.StopSignal)
 		}
 		if r := pr.Ready; r != nil {
@@ -302,7 +303,7 @@ func validateProbe(p *problems, k string, pr *Probe, hasLoad bool) {
 		if m.Name == "" {
 			p.add(k+".metric.name", "required")
 		}
-		if !contains([]string{"sum", "min", "max", "avg", "count"}, m.Aggregate) {
+		if !slices.Contains([]string{"sum", "min", "max", "avg", "count"}, m.Aggregate) {
 			p.add(k+".metric.aggregate", "must be sum, min, max, avg or count; got %q", m.Aggregate)
 		}
 		checkRange(p, k+".metric", &Range{Min: m.Min, Max: m.Max}, false)
@@ -428,7 +429,7 @@ func validateAction(p *problems, k string, a *Action, procs map[string]bool, rol
 		proxy("enable_proxy", a.EnableProxy.Proxy)
 	case a.KillProcess != nil:
 		process("kill_process", a.KillProcess.Process)
-		if !contains(signals, a.KillProcess.Signal) {
+		if !slices.Contains(signals, a.KillProcess.Signal) {
 			p.add(k+".kill_process.signal", "must be one of %s; got %q", strings.Join(signals, ", "), a.KillProcess.Signal)
 		}
 	case a.StartProcess != nil:
@@ -505,13 +506,4 @@ func checkMethod(p *problems, k, m string) {
 	}) >= 0 {
 		p.add(k, "must be an HTTP method such as GET; got %q", m)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -57,7 +58,7 @@ func parseHTTPDelay(a *attrs) any {
 		if _, given := a.m[key]; !given {
 			continue
 		}
-		if ok && !contains(params, key) {
+		if ok && !slices.Contains(params, key) {
 			a.used[key] = true
 			a.fail(key, "does not apply to distribution %s (it takes %v)", t.Distribution, params)
 			continue
@@ -84,15 +85,6 @@ func parseHTTPDelay(a *attrs) any {
 	}
 	t.Match = parseMatch(a)
 	return t
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // draw returns one delay in milliseconds, given u uniform in [0, 1) and z
