@@ -22,10 +22,11 @@ type reqBody struct {
 	length     int64       // Content-Length to send; -1 when unknown
 	replayable bool
 	used       bool // the stream was handed to an attempt
-	// trailers: the client declared request trailers. The body is then
-	// sent without a Content-Length, so that HTTP/1.1 upstreams get it
-	// chunked and the trailers can follow it.
-	trailers bool
+	// trailers are the client's declared request trailers that may be
+	// forwarded. With any, the body is sent without a Content-Length, so
+	// that HTTP/1.1 upstreams get it chunked and the trailers can follow.
+	trailers trailerFilter
+	got      http.Header // the request's Trailer, where net/http puts what came
 }
 
 var errBodyConsumed = errors.New("proxy: request body already sent once and cannot be replayed")
@@ -33,12 +34,15 @@ var errBodyConsumed = errors.New("proxy: request body already sent once and cann
 // prepareBody reads r's body for replay when it is at most limit bytes and the
 // request may be retried at all. An error means the client's body could not
 // be read (too large, or the client went away).
+// The trailers the client declared are taken here, before the body is read:
+// net/http adds every trailer field that comes to r.Trailer, declared or not.
 func prepareBody(w http.ResponseWriter, r *http.Request, limit int64, retryable bool) (*reqBody, error) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 && r.ProtoMajor == 1 && len(r.TransferEncoding) == 0 {
 		return &reqBody{replayable: true, length: 0}, nil
 	}
+	tf := requestTrailers(r)
 	if !retryable || r.ContentLength > limit {
-		return &reqBody{stream: newClientBody(w, r.Body), length: r.ContentLength}, nil
+		return &reqBody{stream: newClientBody(w, r.Body), length: r.ContentLength, trailers: tf, got: r.Trailer}, nil
 	}
 	buf := make([]byte, 0, min(limit+1, max(r.ContentLength+1, 512)))
 	b := bytes.NewBuffer(buf)
@@ -47,12 +51,12 @@ func prepareBody(w http.ResponseWriter, r *http.Request, limit int64, retryable 
 		return nil, err
 	}
 	if n <= limit {
-		return &reqBody{data: b.Bytes(), length: n, replayable: true, trailers: len(r.Trailer) > 0}, nil
+		return &reqBody{data: b.Bytes(), length: n, replayable: true, trailers: tf, got: r.Trailer}, nil
 	}
 	// Larger than the replay limit: send what was read, then the rest.
 	cb := newClientBody(w, r.Body)
 	cb.head = b.Bytes()
-	return &reqBody{stream: cb, length: r.ContentLength}, nil
+	return &reqBody{stream: cb, length: r.ContentLength, trailers: tf, got: r.Trailer}, nil
 }
 
 // attach sets out's body for one attempt. It fails when the body was
@@ -68,7 +72,10 @@ func (b *reqBody) attach(out *http.Request) error {
 		out.Body = io.NopCloser(bytes.NewReader(data))
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 		out.ContentLength = int64(len(data))
-		if b.trailers {
+		// The body was read whole, so its trailers have come: forward the
+		// declared ones that arrived.
+		if t := b.trailers.pick(b.got); len(t) > 0 {
+			out.Trailer = t
 			out.ContentLength = -1
 		}
 		return nil
@@ -79,7 +86,32 @@ func (b *reqBody) attach(out *http.Request) error {
 	b.used = true
 	out.Body = b.stream
 	out.ContentLength = b.length
+	if len(b.trailers.declared) > 0 {
+		// Announce the declared trailers in the head; their values are
+		// filled in as the client's body ends (see clientBody.Read).
+		out.Trailer = b.trailers.declared.Clone()
+		out.ContentLength = -1
+		b.stream.trailers = &streamTrailers{filter: b.trailers, got: b.got, out: out.Trailer}
+	}
 	return nil
+}
+
+// streamTrailers copies the trailers a streamed body's client sent, as far
+// as the filter passes them, to the outgoing request's Trailer map the
+// moment the body ends, which is when a RoundTripper reads them.
+type streamTrailers struct {
+	filter trailerFilter
+	got    http.Header // the client request's Trailer
+	out    http.Header // the outgoing request's Trailer
+}
+
+func (t *streamTrailers) fill() {
+	for k := range t.out {
+		delete(t.out, k)
+	}
+	for k, vs := range t.filter.pick(t.got) {
+		t.out[k] = vs
+	}
 }
 
 // clientFault returns the client's own failure behind an attempt's
@@ -110,9 +142,10 @@ func (b *reqBody) close() {
 // goroutine when the upstream answered before taking all of it, and a read
 // waiting on a stalled client must not hold that goroutine.
 type clientBody struct {
-	head []byte // read already, sent first
-	rc   io.ReadCloser
-	w    http.ResponseWriter
+	head     []byte // read already, sent first
+	rc       io.ReadCloser
+	w        http.ResponseWriter
+	trailers *streamTrailers // nil without declared trailers
 
 	err  atomic.Pointer[error] // the first failed read
 	eof  atomic.Bool
@@ -132,6 +165,9 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	switch {
 	case err == io.EOF:
+		if b.trailers != nil {
+			b.trailers.fill()
+		}
 		b.eof.Store(true)
 	case err != nil:
 		b.err.CompareAndSwap(nil, &err)

@@ -329,7 +329,6 @@ func (x *exchange) outRequest(ctx context.Context, ep *upstream.Endpoint) (*http
 		ProtoMinor: 1,
 		Header:     x.header,
 		Host:       x.r.Host,
-		Trailer:    x.r.Trailer,
 	}).WithContext(ctx)
 	if x.grpcTimeout {
 		// The client's grpc-timeout, less the time already spent: the

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/holdfast-dev/holdfast/upstream"
 )
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -274,16 +273,9 @@ func (p *Proxy) relay(ctx context.Context, w http.ResponseWriter, o *outcome, at
 	}
 	copyHeader(h, resp.Header)
 	h.Set(HeaderAttempts, strconv.Itoa(attempts))
-	if len(resp.Trailer) > 0 {
-		keys := make([]string, 0, len(resp.Trailer))
-		for k := range resp.Trailer {
-			if upstream.TrailerAllowed(k) {
-				keys = append(keys, k)
-			}
-		}
-		if len(keys) > 0 {
-			h.Set("Trailer", strings.Join(keys, ", "))
-		}
+	tf := responseTrailers(resp) // before the body is read: see requestTrailers
+	if names := tf.names(); len(names) > 0 {
+		h.Set("Trailer", strings.Join(names, ", "))
 		h.Del("Content-Length")
 	}
 	rc := http.NewResponseController(w)
@@ -312,10 +304,8 @@ func (p *Proxy) relay(ctx context.Context, w http.ResponseWriter, o *outcome, at
 		// does not look complete.
 		panic(http.ErrAbortHandler)
 	}
-	for k, vs := range resp.Trailer {
-		if upstream.TrailerAllowed(k) {
-			h[http.TrailerPrefix+k] = vs
-		}
+	for k, vs := range tf.pick(resp.Trailer) {
+		h[http.TrailerPrefix+k] = vs
 	}
 }
 

@@ -370,3 +370,41 @@ routes:
 		}
 	}
 }
+
+// TestOnlyDeclaredRequestTrailersPass: of a chunked upload's trailers only
+// those its head declared, and never framing or routing fields, reach the
+// upstream, whether the body is buffered for replay (PUT) or streamed
+// (POST). Before, a buffered body's trailers were taken once the body had
+// been read, when net/http had added the undeclared ones.
+func TestOnlyDeclaredRequestTrailersPass(t *testing.T) {
+	got := make(chan http.Header, 4)
+	b := startHandler(t, false, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		got <- r.Trailer.Clone()
+	})
+	e := startProxy(t, yamlf(`
+upstreams:
+	u:
+		endpoints: [{address: %s}]
+routes:
+	- name: all
+		upstream: u
+`, b.URL))
+	for _, method := range []string{"PUT", "POST"} {
+		resp, _ := e.rawExchange(method + " /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum, Host\r\n\r\n" +
+			"5\r\nhello\r\n0\r\nX-Checksum: abc123\r\nX-Undeclared: sneaky\r\nHost: evil.example\r\n\r\n")
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d", method, resp.StatusCode)
+		}
+		tr := <-got
+		if tr.Get("X-Checksum") != "abc123" {
+			t.Errorf("%s: declared trailer X-Checksum = %q; want abc123", method, tr.Get("X-Checksum"))
+		}
+		if _, ok := tr["X-Undeclared"]; ok {
+			t.Errorf("%s: an undeclared trailer reached the upstream: %v", method, tr)
+		}
+		if _, ok := tr["Host"]; ok {
+			t.Errorf("%s: a Host trailer reached the upstream: %v", method, tr)
+		}
+	}
+}
