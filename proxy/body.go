@@ -114,6 +114,13 @@ func (t *streamTrailers) fill() {
 	}
 }
 
+// abort ends the streamed body, if any, at once.
+func (b *reqBody) abort() {
+	if b.stream != nil {
+		b.stream.abort()
+	}
+}
+
 // clientFault returns the client's own failure behind an attempt's
 // transport error, or nil when the upstream (or nothing) is to blame: the
 // streamed body failed to read (malformed chunked coding, over the size
@@ -129,28 +136,48 @@ func (b *reqBody) clientFault(err error) error {
 	return nil
 }
 
-// close ends the streamed body, if any, before the handler returns.
-func (b *reqBody) close() {
+// finish ends the streamed body, if any, before the handler returns; see
+// clientBody.finish.
+func (b *reqBody) finish(w http.ResponseWriter) {
 	if b.stream != nil {
-		b.stream.Close()
+		b.stream.finish(w)
 	}
 }
 
 // clientBody is a client's request body streamed to one attempt. It
-// remembers a failed read, which is the client's fault, and its Close ends
-// a read in progress: the transport closes the body from its writer's
-// goroutine when the upstream answered before taking all of it, and a read
-// waiting on a stalled client must not hold that goroutine.
+// remembers a failed read, which is the client's fault. The transport
+// closes it from its writer's goroutine when the upstream answered before
+// taking all of it; a read waiting on a stalled client must not hold that
+// goroutine for long, so Close moves the client connection's read deadline
+// close. The handler ends it with finish.
 type clientBody struct {
 	head     []byte // read already, sent first
 	rc       io.ReadCloser
 	w        http.ResponseWriter
 	trailers *streamTrailers // nil without declared trailers
 
-	err  atomic.Pointer[error] // the first failed read
-	eof  atomic.Bool
-	once sync.Once
+	err       atomic.Pointer[error] // the first failed read
+	eof       atomic.Bool
+	closeOnce sync.Once
+
+	// mu serialises reads of rc (the transport's writer, then finish) and
+	// guards finished.
+	mu       sync.Mutex
+	finished bool
 }
+
+// The lingering close of a body the upstream did not take (RFC 9112 §9.6):
+// once the response is out, what the client still sends is read and
+// dropped, up to lingerBytes or for lingerTime, so that a client still
+// uploading reads the answer before the connection closes under it. A
+// connection closed with unread data in its buffer is reset, and a reset can
+// destroy the response the client has not read yet.
+const (
+	lingerTime  = time.Second
+	lingerBytes = 4 << 20
+)
+
+var errBodyFinished = errors.New("proxy: request body ended by the handler")
 
 func newClientBody(w http.ResponseWriter, rc io.ReadCloser) *clientBody {
 	return &clientBody{rc: rc, w: w}
@@ -161,6 +188,11 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		n := copy(p, b.head)
 		b.head = b.head[n:]
 		return n, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.finished {
+		return 0, errBodyFinished
 	}
 	n, err := b.rc.Read(p)
 	switch {
@@ -183,15 +215,52 @@ func (b *clientBody) failure() error {
 	return nil
 }
 
-// Close unblocks a pending read, unless the body was read to its end, and
-// closes it. The handler calls it before returning (after which the
-// connection may carry the next request), so a later call does nothing.
+// Close is the transport's: the attempt is over. Unless the body was read
+// to its end, a read still waiting on the client returns within
+// lingerTime. The body stays open for finish.
 func (b *clientBody) Close() error {
-	b.once.Do(func() {
+	b.closeOnce.Do(func() {
 		if !b.eof.Load() {
-			http.NewResponseController(b.w).SetReadDeadline(time.Unix(1, 0))
+			http.NewResponseController(b.w).SetReadDeadline(time.Now().Add(lingerTime))
 		}
-		b.rc.Close()
 	})
 	return nil
+}
+
+// finish is the handler's, once its response is written and before it
+// returns (after which the connection may carry the next request): it
+// flushes the response, drops what the client still sends of a body the
+// upstream did not take (the lingering close above), and closes the body.
+// A read by the transport's writer still under way is waited for; it ends
+// within lingerTime of Close.
+func (b *clientBody) finish(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	if !b.eof.Load() {
+		rc.Flush()
+		rc.SetReadDeadline(time.Now().Add(lingerTime))
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.finished {
+		return
+	}
+	b.finished = true
+	if !b.eof.Load() && b.failure() == nil {
+		io.CopyN(io.Discard, b.rc, lingerBytes)
+	}
+	b.rc.Close()
+}
+
+// abort closes the body without the lingering close, for a response that is
+// broken on purpose: the connection is closed anyway.
+func (b *clientBody) abort() {
+	if !b.eof.Load() {
+		http.NewResponseController(b.w).SetReadDeadline(time.Unix(1, 0))
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.finished {
+		b.finished = true
+		b.rc.Close()
+	}
 }

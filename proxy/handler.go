@@ -12,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
 )
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -150,8 +149,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// The client's body is the handler's to end: after it returns, the
-	// connection may carry the next request.
-	defer body.close()
+	// connection may carry the next request. A response broken on purpose
+	// (panic(http.ErrAbortHandler)) gets no lingering: the connection goes.
+	defer func() {
+		if v := recover(); v != nil {
+			body.abort()
+			panic(v)
+		}
+		body.finish(w)
+	}()
 
 	x := &exchange{r: r, rt: rt, cl: cl, retry: tg.retry, header: hdr, body: body}
 	_, x.grpcTimeout = hdr["Grpc-Timeout"]
