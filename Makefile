@@ -8,12 +8,12 @@ FUZZTIME    ?= 10s
 BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 5
 
-.PHONY: test fmt-check vet staticcheck unit modules gauntlet tools bench bench-proxy bench-chaos fuzz
+.PHONY: test fmt-check vet staticcheck unit modules gauntlet adversarial tools bench bench-proxy bench-chaos fuzz
 
 # Test modules kept out of the main go.mod (grpc-go, the Toxiproxy client).
 MODULES := test/grpc test/toxiproxycompat
 
-test: fmt-check vet staticcheck tools unit modules gauntlet
+test: fmt-check vet staticcheck tools unit modules adversarial gauntlet
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -49,6 +49,11 @@ tools:
 unit:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'Alloc' ./...
+
+# Hostile clients, upstreams and config files against the real binary
+# (raw sockets both ways), without -race like the gauntlet.
+adversarial:
+	$(GO) test -count=1 ./test/adversarial
 
 # End-to-end fault scenarios against the real binary; prints a summary table.
 gauntlet:
