@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -298,14 +297,4 @@ func (b *syncBuffer) String() string {
 }
 
 // lines returns the non-empty lines of b.
-func (b *syncBuffer) lines() []string {
-	var out []string
-	for _, l := range strings.Split(b.String(), "\n") {
-		if l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 var errReloadRejected = errors.New("config: routes[0].timeout (line 3): must be positive")

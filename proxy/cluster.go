@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/holdfast-dev/holdfast"
@@ -85,10 +84,6 @@ func (c *cluster) Close() {
 		c.up.Close()
 	}
 }
-
-// errUpstreamStatus marks an attempt that got an answer the breaker and
-// retry count as a failure (a 5xx).
-var errUpstreamStatus = errors.New("proxy: upstream answered with a server error")
 
 // admit takes the upstream's breaker permit and concurrency slot for one
 // attempt. The ticket's done (or, for an upgrade, record then free) must be

@@ -6,13 +6,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/hedge"
+	"github.com/holdfast-dev/holdfast/holdfasthttp"
 	"github.com/holdfast-dev/holdfast/retry"
 	"github.com/holdfast-dev/holdfast/upstream"
 )
@@ -88,7 +88,7 @@ type exchange struct {
 // which is charged only for a retry that is made.
 func (p *Proxy) forward(ctx context.Context, x *exchange) *outcome {
 	rt, r := x.rt, x.retry
-	retryable := isIdempotent(x.r) && x.body.replayable
+	retryable := holdfasthttp.Idempotent(x.r) && x.body.replayable
 	if b := r.Budget(); b != nil {
 		b.RecordRequest()
 	}
@@ -259,15 +259,15 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 	switch {
 	case err == nil:
 		o.kind = outcomeResponse
-		if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests {
-			o.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		// The one mapping of responses to outcomes, holdfasthttp's: 5xx
+		// and 429 fail the breaker and the adaptive limit, with the
+		// upstream's Retry-After when it gave one.
+		oerr := holdfasthttp.Outcome(resp, nil, time.Now())
+		if ra, ok := holdfast.RetryAfter(oerr); ok {
+			o.retryAfter = ra
 		}
 		ep.Done(took, upstream.StatusOutcome(resp.StatusCode))
-		if resp.StatusCode >= 500 {
-			tk.done(errUpstreamStatus)
-		} else {
-			tk.done(nil)
-		}
+		tk.done(oerr)
 		return o
 	case x.body.clientFault(err) != nil:
 		// The client's body failed (malformed, too large, the client
@@ -343,29 +343,6 @@ func (x *exchange) outRequest(ctx context.Context, ep *upstream.Endpoint) (*http
 		return nil, err
 	}
 	return out, nil
-}
-
-// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP-date
-// (RFC 9110 §10.2.3). It returns 0 for anything else.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0
-		}
-		if secs > 86400 {
-			secs = 86400
-		}
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 func isDialError(err error) bool {

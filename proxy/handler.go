@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/holdfast-dev/holdfast/holdfasthttp"
 )
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -33,7 +35,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			grpcLocalReply(w, status, reason, msg, retryAfter)
 			return
 		}
-		localReply(w, status, reason, msg, retryAfter)
+		holdfasthttp.LocalReply(w, status, reason, msg, retryAfter)
 	}
 	// Every reply, local ones included, carries the request's id.
 	id := requestID(r.Header)
@@ -134,7 +136,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body, err := prepareBody(w, r, rt.maxReplay, isIdempotent(r))
+	body, err := prepareBody(w, r, rt.maxReplay, holdfasthttp.Idempotent(r))
 	if err != nil {
 		// Where a body's framing failed, so does the connection's: what
 		// follows on it is not a request (RFC 9112 §6.3, §8).

@@ -46,16 +46,6 @@ func removeHopHeaders(h http.Header) {
 	}
 }
 
-// isIdempotent reports whether req may be sent more than once: an idempotent
-// method (RFC 9110 §9.2.2) or an Idempotency-Key header.
-func isIdempotent(req *http.Request) bool {
-	switch req.Method {
-	case "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE":
-		return true
-	}
-	return req.Header.Get("Idempotency-Key") != ""
-}
-
 // isUpgrade reports whether req asks to switch protocols (WebSocket, h2c
 // upgrade) and names the protocol.
 func upgradeType(h http.Header) string {

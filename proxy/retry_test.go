@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-dev/holdfast/holdfasthttp"
 	"github.com/holdfast-dev/holdfast/internal/testkit"
 )
 
@@ -134,7 +135,7 @@ routes:
 		// HTTP/1.1 client may resend an idempotent request on a fresh
 		// connection when a reused one breaks before any answer, as
 		// net/http does, so a reset GET can arrive twice.)
-		resent := bad.Behavior() == "reset" && isIdempotent(&http.Request{Method: tt.method, Header: http.Header{}})
+		resent := bad.Behavior() == "reset" && holdfasthttp.Idempotent(&http.Request{Method: tt.method, Header: http.Header{}})
 		if key := kv[1]; tt.attempts == "1" && !resent && bad.Deliveries(key) != 1 {
 			t.Errorf("%s: bad got %s %d times; want once", name, key, bad.Deliveries(key))
 		}

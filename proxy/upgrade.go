@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/holdfast-dev/holdfast/holdfasthttp"
 	"github.com/holdfast-dev/holdfast/upstream"
 )
 
@@ -22,7 +23,7 @@ import (
 func (p *Proxy) serveUpgrade(ctx context.Context, headTimer *time.Timer, w http.ResponseWriter, r *http.Request, rt *route, cl *cluster, hdr http.Header, proto string, info *RequestInfo) {
 	local := func(status int, reason, msg string, retryAfter time.Duration) {
 		info.Status, info.Reason = status, reason
-		localReply(w, status, reason, msg, retryAfter)
+		holdfasthttp.LocalReply(w, status, reason, msg, retryAfter)
 	}
 	// An upgrade request has no body (RFC 6455 §4.1); one that declares
 	// one is refused, since after a 101 its bytes would be the session's.
@@ -90,11 +91,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, headTimer *time.Timer, w http.
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// The upstream declined: an ordinary answer, relayed as one.
 		ep.Done(took, upstream.StatusOutcome(resp.StatusCode))
-		if resp.StatusCode >= 500 {
-			tk.done(errUpstreamStatus)
-		} else {
-			tk.done(nil)
-		}
+		tk.done(holdfasthttp.Outcome(resp, nil, time.Now()))
 		info.Status = resp.StatusCode
 		p.relay(ctx, w, &outcome{kind: outcomeResponse, resp: resp, ep: ep}, 1, p.state.Load().cfg.Limits.StreamIdleTimeout)
 		return
