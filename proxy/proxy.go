@@ -1,8 +1,3 @@
-// Package proxy is holdfast's HTTP data plane: it matches each request to a
-// route and sends it upstream through the route's policies, outermost first:
-// rate limit, route timeout, retry, hedge, endpoint selection, the upstream's
-// circuit breaker and concurrency limit, and the call. Failures it answers
-// itself are local replies with a JSON body and an x-holdfast-reason header.
 package proxy
 
 import (
