@@ -42,7 +42,7 @@ func prepareBody(w http.ResponseWriter, r *http.Request, limit int64, retryable 
 	}
 	tf := requestTrailers(r)
 	if !retryable || r.ContentLength > limit {
-		return &reqBody{stream: newClientBody(w, r.Body), length: r.ContentLength, trailers: tf, got: r.Trailer}, nil
+		return &reqBody{stream: newClientBody(w, r), length: r.ContentLength, trailers: tf, got: r.Trailer}, nil
 	}
 	buf := make([]byte, 0, min(limit+1, max(r.ContentLength+1, 512)))
 	b := bytes.NewBuffer(buf)
@@ -54,7 +54,7 @@ func prepareBody(w http.ResponseWriter, r *http.Request, limit int64, retryable 
 		return &reqBody{data: b.Bytes(), length: n, replayable: true, trailers: tf, got: r.Trailer}, nil
 	}
 	// Larger than the replay limit: send what was read, then the rest.
-	cb := newClientBody(w, r.Body)
+	cb := newClientBody(w, r)
 	cb.head = b.Bytes()
 	return &reqBody{stream: cb, length: r.ContentLength, trailers: tf, got: r.Trailer}, nil
 }
@@ -155,6 +155,7 @@ type clientBody struct {
 	rc       io.ReadCloser
 	w        http.ResponseWriter
 	trailers *streamTrailers // nil without declared trailers
+	h1       bool            // HTTP/1: the connection is the body's, and may need a lingering close
 
 	err       atomic.Pointer[error] // the first failed read
 	eof       atomic.Bool
@@ -179,8 +180,8 @@ const (
 
 var errBodyFinished = errors.New("proxy: request body ended by the handler")
 
-func newClientBody(w http.ResponseWriter, rc io.ReadCloser) *clientBody {
-	return &clientBody{rc: rc, w: w}
+func newClientBody(w http.ResponseWriter, r *http.Request) *clientBody {
+	return &clientBody{rc: r.Body, w: w, h1: r.ProtoMajor == 1}
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
@@ -234,8 +235,12 @@ func (b *clientBody) Close() error {
 // A read by the transport's writer still under way is waited for; it ends
 // within lingerTime of Close.
 func (b *clientBody) finish(w http.ResponseWriter) {
-	rc := http.NewResponseController(w)
-	if !b.eof.Load() {
+	// Only HTTP/1 needs the lingering close: an HTTP/2 stream ends on its
+	// own, and flushing there would turn a gRPC Trailers-Only reply into
+	// headers without trailers.
+	linger := b.h1 && !b.eof.Load()
+	if linger {
+		rc := http.NewResponseController(w)
 		rc.Flush()
 		rc.SetReadDeadline(time.Now().Add(lingerTime))
 	}
@@ -245,7 +250,7 @@ func (b *clientBody) finish(w http.ResponseWriter) {
 		return
 	}
 	b.finished = true
-	if !b.eof.Load() && b.failure() == nil {
+	if linger && b.failure() == nil {
 		io.CopyN(io.Discard, b.rc, lingerBytes)
 	}
 	b.rc.Close()
