@@ -10,7 +10,7 @@ BENCHCOUNT  ?= 5
 
 .PHONY: test fmt-check vet staticcheck unit modules gauntlet adversarial tools bench bench-proxy bench-chaos fuzz
 
-# Test modules kept out of the main go.mod (grpc-go, the Toxiproxy client).
+# Modules kept out of the main go.mod: grpc-go and the Toxiproxy client stay out of it.
 MODULES := holdfastgrpc test/grpc test/toxiproxycompat
 
 test: fmt-check vet staticcheck tools unit modules adversarial gauntlet

@@ -313,6 +313,9 @@ func TestUnaryDeadlines(t *testing.T) {
 				if got := codeOf(err); got != tt.wantCode {
 					t.Errorf("got %v (%v); want %v", got, err, tt.wantCode)
 				}
+				// The server hears of a cancelled attempt after the client
+				// returns: let every goroutine in the bubble settle first.
+				synctest.Wait()
 				seen := e.svc.seen()
 				if len(seen) != len(tt.wantLeft) {
 					t.Fatalf("server calls: got %d; want %d", len(seen), len(tt.wantLeft))
