@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/holdfast-dev/holdfast/internal/yamlpath"
 )
 
 // assign decodes n into v, which must be addressable, after the walker has
@@ -45,7 +47,7 @@ func assign(errs *errorList, path string, n *yaml.Node, v reflect.Value) {
 		assign(errs, path, n, v.Elem())
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			errs.addAt(path, n.Line, "must be a mapping, got %s", describe(n))
+			errs.addAt(path, n.Line, "must be a mapping, got %s", yamlpath.Describe(n))
 			return
 		}
 		fields := yamlFields(t)
@@ -60,11 +62,11 @@ func assign(errs *errorList, path string, n *yaml.Node, v reflect.Value) {
 				seen = make(map[string]bool, len(fields))
 			}
 			seen[k.Value] = true
-			assign(errs, joinPath(path, k.Value), val, fieldByIndex(v, f.index))
+			assign(errs, yamlpath.Join(path, k.Value), val, fieldByIndex(v, f.index))
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			errs.addAt(path, n.Line, "must be a mapping, got %s", describe(n))
+			errs.addAt(path, n.Line, "must be a mapping, got %s", yamlpath.Describe(n))
 			return
 		}
 		if v.IsNil() {
@@ -77,7 +79,7 @@ func assign(errs *errorList, path string, n *yaml.Node, v reflect.Value) {
 				continue
 			}
 			seen[k.Value] = true
-			p := joinPath(path, k.Value)
+			p := yamlpath.Join(path, k.Value)
 			key := reflect.New(t.Key()).Elem()
 			if t.Key().Kind() == reflect.String && k.Kind == yaml.ScalarNode && k.Tag == "!!str" {
 				key.SetString(k.Value)
@@ -90,12 +92,12 @@ func assign(errs *errorList, path string, n *yaml.Node, v reflect.Value) {
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			errs.addAt(path, n.Line, "must be a list, got %s", describe(n))
+			errs.addAt(path, n.Line, "must be a list, got %s", yamlpath.Describe(n))
 			return
 		}
 		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
 		for i, item := range n.Content {
-			assign(errs, path+"["+strconv.Itoa(i)+"]", item, s.Index(i))
+			assign(errs, yamlpath.Index(path, i), item, s.Index(i))
 		}
 		v.Set(s)
 	default:
@@ -126,7 +128,13 @@ func yamlDecode(errs *errorList, path string, n *yaml.Node, v reflect.Value) boo
 	}
 	switch e := err.(type) {
 	case *Error:
-		errs.errs = append(errs.errs, newError(e.Path, e.Line, e.Msg))
+		errs.addDecoded(path, n, e)
+	case Errors:
+		for _, e := range e {
+			if e != nil {
+				errs.addDecoded(path, n, e)
+			}
+		}
 	case *yaml.TypeError:
 		for _, m := range e.Errors {
 			line := n.Line
@@ -143,4 +151,16 @@ func yamlDecode(errs *errorList, path string, n *yaml.Node, v reflect.Value) boo
 		errs.addAt(path, n.Line, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	return false
+}
+
+// addDecoded records e, an error of a type that decoded itself from n at
+// path. The type does not know where it sits in the file: e's Path is
+// relative to path ("" for the value itself, "[1]" for its second item),
+// and a Line of 0 is n's.
+func (l *errorList) addDecoded(path string, n *yaml.Node, e *Error) {
+	line := e.Line
+	if line == 0 {
+		line = n.Line
+	}
+	l.errs = append(l.errs, newError(yamlpath.Append(path, e.Path), line, e.Msg))
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/holdfast-dev/holdfast/adaptive"
 	"github.com/holdfast-dev/holdfast/breaker"
 	"github.com/holdfast-dev/holdfast/bulkhead"
@@ -25,7 +27,6 @@ import (
 	"github.com/holdfast-dev/holdfast/ratelimit"
 	"github.com/holdfast-dev/holdfast/retry"
 	"github.com/holdfast-dev/holdfast/upstream"
-	"go.yaml.in/yaml/v3"
 )
 
 // Config is a whole holdfast.yaml.
@@ -67,7 +68,7 @@ func (l *Listen) UnmarshalYAML(n *yaml.Node) error {
 		*l = s
 		return nil
 	}
-	return &Error{Path: "listen", Line: n.Line, Msg: "must be an address or a list of addresses"}
+	return &Error{Line: n.Line, Msg: "must be an address or a list of addresses"}
 }
 
 var (
@@ -307,7 +308,7 @@ func Parse(data []byte) (*Config, error) {
 	if e != nil {
 		return nil, Errors{e}
 	}
-	errs := &errorList{lines: map[string]int{}}
+	errs := &errorList{}
 	c := &Config{}
 	if root.Kind != 0 {
 		(&walker{errs: errs}).walk("", root, configType)

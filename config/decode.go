@@ -7,19 +7,19 @@ import (
 	"reflect"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/holdfast-dev/holdfast/internal/yamlpath"
 )
 
 // Lines maps the key paths of a decoded file, such as "steady_state[1].url",
 // to their lines, so that validation done after decoding can name lines too.
 type Lines struct {
-	lines map[string]int
+	lines yamlpath.Lines
 }
 
 // Line returns the line of path, or of its nearest parent present in the
 // file (a key left to its default has no line of its own), or 0.
-func (l *Lines) Line(path string) int {
-	return (&errorList{lines: l.lines}).line(path)
-}
+func (l *Lines) Line(path string) int { return l.lines.Line(path) }
 
 // Errorf returns an *Error at path, with its line.
 func (l *Lines) Errorf(path, format string, args ...any) *Error {
@@ -43,7 +43,7 @@ func Decode(data []byte, v any) (*Lines, error) {
 	if e != nil {
 		return nil, Errors{e}
 	}
-	errs := &errorList{lines: map[string]int{}}
+	errs := &errorList{}
 	if root.Kind != 0 {
 		(&walker{errs: errs}).walk("", root, rv.Elem().Type())
 	}

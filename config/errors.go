@@ -7,11 +7,18 @@ import (
 	"strings"
 
 	"github.com/holdfast-dev/holdfast"
+	"github.com/holdfast-dev/holdfast/internal/yamlpath"
 )
 
 // Error is one problem in a config file: the key path, such as
 // "routes[2].retry.budget.ratio", the line the key is on (0 when unknown), and
 // what is wrong.
+//
+// A type that decodes itself (an UnmarshalYAML of a value in a file that
+// [Parse] or [Decode] reads) returns an *Error, or [Errors], whose Path is
+// relative to the value, since the type does not know where it sits: ""
+// for the value itself, "[1]" for its second item. A Line of 0 there is
+// the value's line. The decoder makes both whole.
 type Error struct {
 	Path string
 	Line int
@@ -70,7 +77,7 @@ func (es Errors) Error() string {
 // errorList collects errors while a file is checked, resolving key paths to
 // lines through the file's index.
 type errorList struct {
-	lines map[string]int // key path -> line
+	lines yamlpath.Lines
 	errs  Errors
 }
 
@@ -80,22 +87,7 @@ func (l *errorList) add(path, format string, args ...any) {
 
 // line finds the line of path, or of its nearest parent present in the file
 // (a defaulted key has no line of its own).
-func (l *errorList) line(path string) int {
-	for p := path; p != ""; p = parentPath(p) {
-		if n, ok := l.lines[p]; ok {
-			return n
-		}
-	}
-	return 0
-}
-
-func parentPath(p string) string {
-	i := strings.LastIndexAny(p, ".[")
-	if i <= 0 {
-		return ""
-	}
-	return p[:i]
-}
+func (l *errorList) line(path string) int { return l.lines.Line(path) }
 
 // addPolicy records the errors a policy's Validate returned, re-keyed by
 // where the policy sits in the file (prefix, such as "routes[0].retry").
@@ -138,7 +130,7 @@ func (l *errorList) dropShadowed(n int) {
 	kept := l.errs[:n]
 	for _, e := range l.errs[n:] {
 		shadowed := false
-		for p := e.Path; p != ""; p = parentPath(p) {
+		for p := e.Path; p != ""; p = yamlpath.Parent(p) {
 			if blanked[p] {
 				shadowed = true
 				break

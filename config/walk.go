@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/holdfast-dev/holdfast/internal/yamlpath"
 )
 
 // walker checks a YAML node tree against the Go type it will decode into,
@@ -46,9 +49,7 @@ func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
 		n = n.Content[0]
 	}
 	if path != "" {
-		if _, ok := w.errs.lines[path]; !ok {
-			w.errs.lines[path] = n.Line
-		}
+		w.errs.lines.Set(path, n.Line)
 	}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
@@ -59,7 +60,7 @@ func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
 	if t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(shapedType) {
 		st, allowed := reflect.New(t).Interface().(shaped).yamlShape(n)
 		if st == nil {
-			w.bad(path, n, "%s, got %s", allowed, describe(n))
+			w.bad(path, n, "%s, got %s", allowed, yamlpath.Describe(n))
 			return
 		}
 		w.walk(path, n, st)
@@ -75,29 +76,29 @@ func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
 		w.walkStruct(path, n, t)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			w.bad(path, n, "must be a mapping, got %s", describe(n))
+			w.bad(path, n, "must be a mapping, got %s", yamlpath.Describe(n))
 			return
 		}
 		seen := make(map[string]bool, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if seen[k.Value] {
-				w.errs.addAt(path+"."+k.Value, k.Line, "duplicate key")
+				w.errs.addAt(yamlpath.Join(path, k.Value), k.Line, "duplicate key")
 				continue
 			}
 			seen[k.Value] = true
-			p := joinPath(path, k.Value)
-			w.errs.lines[p] = k.Line
+			p := yamlpath.Join(path, k.Value)
+			w.errs.lines.Set(p, k.Line)
 			w.walk(p, v, t.Elem())
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			w.bad(path, n, "must be a list, got %s", describe(n))
+			w.bad(path, n, "must be a list, got %s", yamlpath.Describe(n))
 			return
 		}
 		for i, item := range n.Content {
-			p := fmt.Sprintf("%s[%d]", path, i)
-			w.errs.lines[p] = item.Line
+			p := yamlpath.Index(path, i)
+			w.errs.lines.Set(p, item.Line)
 			w.walk(p, item, t.Elem())
 		}
 	case reflect.Interface:
@@ -113,14 +114,14 @@ func (w *walker) walkStruct(path string, n *yaml.Node, t reflect.Type) {
 		if path == "" {
 			what = "the file "
 		}
-		w.bad(path, n, "%smust be a mapping, got %s", what, describe(n))
+		w.bad(path, n, "%smust be a mapping, got %s", what, yamlpath.Describe(n))
 		return
 	}
 	fields := yamlFields(t)
 	seen := make(map[string]bool, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		p := joinPath(path, k.Value)
+		p := yamlpath.Join(path, k.Value)
 		if seen[k.Value] {
 			w.errs.addAt(p, k.Line, "duplicate key")
 			continue
@@ -128,17 +129,17 @@ func (w *walker) walkStruct(path string, n *yaml.Node, t reflect.Type) {
 		seen[k.Value] = true
 		f, ok := fields[k.Value]
 		if !ok {
-			w.errs.addAt(p, k.Line, "unknown key%s", suggest(k.Value, fields))
+			w.errs.addAt(p, k.Line, "unknown key%s", yamlpath.Suggest(k.Value, maps.Keys(fields)))
 			continue
 		}
-		w.errs.lines[p] = k.Line
+		w.errs.lines.Set(p, k.Line)
 		w.walk(p, v, f.typ)
 	}
 }
 
 func (w *walker) walkScalar(path string, n *yaml.Node, t reflect.Type) {
 	if n.Kind != yaml.ScalarNode {
-		w.bad(path, n, "must be a single value, got %s", describe(n))
+		w.bad(path, n, "must be a single value, got %s", yamlpath.Describe(n))
 		return
 	}
 	v := n.Value
@@ -163,7 +164,7 @@ func (w *walker) walkScalar(path string, n *yaml.Node, t reflect.Type) {
 	switch t.Kind() {
 	case reflect.String:
 		if n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float" && n.Tag != "!!bool" {
-			w.bad(path, n, "must be a string; got %s", describe(n))
+			w.bad(path, n, "must be a string; got %s", yamlpath.Describe(n))
 		}
 	case reflect.Bool:
 		if n.Tag != "!!bool" {
@@ -243,57 +244,6 @@ func yamlFields(t reflect.Type) map[string]field {
 	return m.(map[string]field)
 }
 
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
 func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
-}
-
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	}
-	return strconv.Quote(n.Value)
-}
-
-// suggest names the known key closest to key, when one is close.
-func suggest(key string, fields map[string]field) string {
-	best, bestD := "", 3
-	for k := range fields {
-		if d := editDistance(key, k); d < bestD || (d == bestD && best != "" && k < best) {
-			best, bestD = k, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -37,7 +37,7 @@ func walkErrors(t *testing.T, src string) []string {
 	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
 		t.Fatalf("yaml: %v", err)
 	}
-	l := &errorList{lines: map[string]int{}}
+	l := &errorList{}
 	(&walker{errs: l}).walk("", &n, reflect.TypeFor[walkTarget]())
 	var out []string
 	for _, e := range l.errs {

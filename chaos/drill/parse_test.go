@@ -68,7 +68,7 @@ var parseErrorTests = []struct {
 	{"attributes with a non-string key", "title: t\nmethod:\n  - update_toxic: {proxy: p, name: x, attributes: {match: {1: 2}}}\n",
 		[]string{"method[0].update_toxic.attributes (line 3): cannot be sent to the chaos API as JSON"}},
 	{"status a mapping", minimal + "steady_state_hypothesis:\n  probes:\n    - name: p\n      http: {url: 'http://x/', status: {code: 200}}\n",
-		[]string{"line 7: a status must be a code such as 200 or a class such as 5xx, or a list of them; got a mapping"}},
+		[]string{"steady_state_hypothesis.probes[0].http.status (line 7): a status must be a code such as 200 or a class such as 5xx, or a list of them; got a mapping"}},
 	{"update with nothing to change", "title: t\nmethod:\n  - update_toxic: {proxy: p, name: x}\n",
 		[]string{"method[0].update_toxic (line 3): needs toxicity or attributes to change"}},
 	{"unknown process", "title: t\nmethod:\n  - kill_process: {process: db}\n",

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/holdfast-dev/holdfast/internal/yamlpath"
 )
 
 // Probe is one check of the steady state or of an abort condition: an HTTP
@@ -171,7 +173,7 @@ func (s *Statuses) UnmarshalYAML(n *yaml.Node) error {
 	out := Statuses{}
 	for _, it := range items {
 		if it.Kind != yaml.ScalarNode {
-			return nodeError(it, "a status must be a code such as 200 or a class such as 5xx, or a list of them; got %s", describe(it))
+			return nodeError(it, "a status must be a code such as 200 or a class such as 5xx, or a list of them; got %s", yamlpath.Describe(it))
 		}
 		out = append(out, strings.ToLower(it.Value))
 	}

@@ -2,11 +2,11 @@ package drill
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
-	"github.com/holdfast-dev/holdfast/config"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/holdfast-dev/holdfast/config"
 )
 
 // problems collects validation errors, each with its key path and, when the
@@ -30,26 +30,9 @@ func (p *problems) add(path, format string, args ...any) {
 // err returns the problems in file order, or nil.
 func (p *problems) err() error { return p.errs.InFileOrder() }
 
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	}
-	return strconv.Quote(n.Value)
-}
-
 // nodeError is the error of a type that decodes itself: the node's line,
-// and what is wrong. The key path is not known there; config.Decode
-// reports it with the line.
+// and what is wrong. The key path is not known there; config.Decode adds
+// it (see [config.Error]).
 func nodeError(n *yaml.Node, format string, args ...any) error {
 	return &config.Error{Line: n.Line, Msg: strings.TrimSpace(fmt.Sprintf(format, args...))}
 }

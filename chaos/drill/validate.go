@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/holdfast-dev/holdfast/internal/yamlpath"
 )
 
 const (
@@ -474,12 +476,12 @@ func checkDurations(p *problems, path string, v reflect.Value) {
 				continue
 			}
 			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			checkDurations(p, joinPath(path, name), v.Field(i))
+			checkDurations(p, yamlpath.Join(path, name), v.Field(i))
 		}
 	case reflect.Slice:
 		if v.Type().Elem().Kind() == reflect.Pointer {
 			for i := 0; i < v.Len(); i++ {
-				checkDurations(p, fmt.Sprintf("%s[%d]", path, i), v.Index(i))
+				checkDurations(p, yamlpath.Index(path, i), v.Index(i))
 			}
 		}
 	case reflect.Int64:
