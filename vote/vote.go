@@ -91,9 +91,13 @@ func MustNew[T any](cfg Config[T]) *Voter[T] {
 // Name returns the configured name, "vote" by default.
 func (v *Voter[T]) Name() string { return v.s.name }
 
-// Kind returns [holdfast.KindOther]: a vote has no place of its own in a
-// pipeline's default order.
-func (v *Voter[T]) Kind() holdfast.Kind { return holdfast.KindOther }
+// Kind returns [holdfast.KindVote], which sorts innermost in
+// [holdfast.Recommended]: a vote has no place of its own there.
+func (v *Voter[T]) Kind() holdfast.Kind { return holdfast.KindVote }
+
+// Concurrent reports true: a voter calls its voters at once, so a pipeline
+// must lock the per-call state it shares with them.
+func (v *Voter[T]) Concurrent() bool { return true }
 
 // Run runs impls concurrently under Config.Timeout and returns the answer a
 // quorum of them agree on. Without a quorum it returns a [*NoQuorumError];

@@ -404,10 +404,28 @@ func TestStatusString(t *testing.T) {
 
 func TestNameKind(t *testing.T) {
 	v := MustNew(Config[string]{Name: "prices"})
-	if v.Name() != "prices" || v.Kind() != holdfast.KindOther {
+	if v.Name() != "prices" || v.Kind() != holdfast.KindVote {
 		t.Errorf("Name, Kind = %q, %v; want prices, other", v.Name(), v.Kind())
 	}
 	if got := MustNew(Config[string]{}).Name(); got != "vote" {
 		t.Errorf("default Name() = %q; want vote", got)
+	}
+}
+
+// TestPipelineLocksAVotersCalls: in a holdfast pipeline, a voter's replicas
+// write the call's result at once, so the pipeline must treat the voter as
+// concurrent. It did not (Kind was KindOther, and Voter had no Concurrent),
+// which the race detector reports here.
+func TestPipelineLocksAVotersCalls(t *testing.T) {
+	v := MustNew(Config[int]{Replicas: 3})
+	if !v.Concurrent() {
+		t.Fatalf("Concurrent() = false; want true")
+	}
+	p := holdfast.MustNew[int](v)
+	for range 20 {
+		got, err := p.Get(context.Background(), func(context.Context) (int, error) { return 42, nil })
+		if err != nil || got != 42 {
+			t.Fatalf("Get = %d, %v; want 42", got, err)
+		}
 	}
 }
