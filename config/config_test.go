@@ -103,7 +103,7 @@ var badConfigs = []struct {
 }{
 	{"unknown top-level key", "listn: x\n" + base, []string{`listn (line 1): unknown key (did you mean "listen"?)`}},
 	{"unknown route key", base + "    timout: 1s\n", []string{`routes[0].timout (line 8): unknown key (did you mean "timeout"?)`}},
-	{"bad duration", base + "    timeout: fast\n", []string{`routes[0].timeout (line 8): must be a duration such as 250ms or 2s; got "fast"`}},
+	{"bad duration", base + "    timeout: fast\n", []string{`routes[0].timeout (line 8): must be a duration such as 250ms or 2s, got "fast"`}},
 	{"unknown upstream", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    upstream: b\n", []string{`routes[0].upstream (line 6): unknown upstream "b" (have a)`}},
 	{"duplicate route", base + "  - name: r0\n    upstream: a\n", []string{`routes[1].name (line 8): duplicate route name "r0" (also routes[0])`}},
 	{"empty endpoints", "upstreams:\n  a:\n    endpoints: []\nroutes:\n  - name: r\n    upstream: a\n", []string{`upstreams.a.endpoints (line 3): `}},
@@ -113,7 +113,7 @@ var badConfigs = []struct {
 	{"admin exposed", "admin: {listen: 0.0.0.0:9901}\n" + base, []string{`admin.listen (line 1): "0.0.0.0:9901" is not a loopback address; set admin.token_file`}},
 	{"bad regex", base + "    match: {path_regex: '('}\n", []string{`routes[0].match.path_regex (line 8): invalid regular expression`}},
 	{"rate limit key", base + "    rate_limit: {requests_per_second: 5, key: cookie}\n", []string{`routes[0].rate_limit.key (line 8): must be route, ip or header:NAME; got "cookie"`}},
-	{"two errors in order", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    upstream: zz\n    timeout: -1s\n", []string{`routes[0].upstream (line 6): unknown upstream "zz"`, `routes[0].timeout (line 7): must not be negative; got -1s`}},
+	{"two errors in order", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    upstream: zz\n    timeout: -1s\n", []string{`routes[0].upstream (line 6): unknown upstream "zz"`, `routes[0].timeout (line 7): must not be negative, got -1s`}},
 	{"yaml syntax", "routes: [\n", []string{`line 1: invalid YAML`}},
 	{"no routes", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\n", []string{`routes: at least one route is required`}},
 	{"integer duration", base + "    timeout: 5\n", []string{`routes[0].timeout (line 8): must be a duration with a unit`}},

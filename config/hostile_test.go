@@ -64,13 +64,13 @@ var hostileConfigs = []struct {
 	{"second document", base + "---\nroutes: []\n", []string{`line 8: a second YAML document starts here`}},
 	{"second document, empty", base + "---\n", []string{`line 8: a second YAML document starts here`}},
 	{"second document, broken", base + "---\nroutes: [\n", []string{`line 9: invalid YAML`}},
-	{"replay buffer at the int64 maximum", base + "    retry: {max_body_bytes: 9223372036854775807}\n", []string{`routes[0].retry.max_body_bytes (line 8): must be in [0, 1073741824] (1 GiB); got 9223372036854775807`}},
+	{"replay buffer at the int64 maximum", base + "    retry: {max_body_bytes: 9223372036854775807}\n", []string{`routes[0].retry.max_body_bytes (line 8): must be in [0, 1073741824] (1 GiB), got 9223372036854775807`}},
 	{"replay buffer past 1 GiB", base + "    retry: {max_body_bytes: 1073741825}\n", []string{`routes[0].retry.max_body_bytes (line 8): must be in [0, 1073741824]`}},
-	{"header bytes at the int64 maximum", "limits: {max_header_bytes: 9223372036854775807}\n" + base, []string{`limits.max_header_bytes (line 1): must be in [1, 1048576] (1 MiB); got 9223372036854775807`}},
+	{"header bytes at the int64 maximum", "limits: {max_header_bytes: 9223372036854775807}\n" + base, []string{`limits.max_header_bytes (line 1): must be in [1, 1048576] (1 MiB), got 9223372036854775807`}},
 	{"header bytes past 1 MiB", "limits: {max_header_bytes: 1048577}\n" + base, []string{`limits.max_header_bytes (line 1): must be in [1, 1048576]`}},
-	{"header count at the int64 maximum", "limits: {max_headers: 9223372036854775807}\n" + base, []string{`limits.max_headers (line 1): must be in [1, 10000]; got 9223372036854775807`}},
+	{"header count at the int64 maximum", "limits: {max_headers: 9223372036854775807}\n" + base, []string{`limits.max_headers (line 1): must be in [1, 10000], got 9223372036854775807`}},
 	{"split weights that overflow their sum", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    split: [{upstream: a, weight: 4611686018427387904}, {upstream: a, weight: 4611686018427387904}]\n",
-		[]string{`routes[0].split[0].weight (line 6): must be in [1, 1048576]; got 4611686018427387904`, `routes[0].split[1].weight (line 6): must be in [1, 1048576]`}},
+		[]string{`routes[0].split[0].weight (line 6): must be in [1, 1048576], got 4611686018427387904`, `routes[0].split[1].weight (line 6): must be in [1, 1048576]`}},
 	// A type error in listen is reported with the rest of the file's
 	// errors, not alone and not instead of them.
 	{"listen of the wrong type", "listen: {a: b}\n" + base + "    timeout: 5\n  - name: r0\n    upstream: b\n", []string{
@@ -91,7 +91,7 @@ var hostileConfigs = []struct {
 		[]string{`upstreams.a.endpoints[0].address (line 3): is not a valid URL: "http://`}},
 	{"password with a space in an endpoint", "upstreams:\n  a:\n    endpoints: [{address: 'https://u:s3c r3t@h'}]\nroutes:\n  - name: r\n    upstream: a\n",
 		[]string{`upstreams.a.endpoints[0].address (line 3): `}},
-	{"password in a wrongly typed value", base + "    timeout: 'http://user:s3cr3t@h'\n", []string{`routes[0].timeout (line 8): must be a duration such as 250ms or 2s; got "http://user:xxxxx@h"`}},
+	{"password in a wrongly typed value", base + "    timeout: 'http://user:s3cr3t@h'\n", []string{`routes[0].timeout (line 8): must be a duration such as 250ms or 2s, got "http://user:xxxxx@h"`}},
 }
 
 func TestParseRefusesHostileFiles(t *testing.T) {

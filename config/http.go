@@ -79,12 +79,12 @@ func (c *Config) validateHTTP(errs *errorList) {
 	switch pn.EscapedSlashes {
 	case EscapedSlashesReject, EscapedSlashesKeep, EscapedSlashesUnescape:
 	default:
-		errs.add("path_normalization.escaped_slashes", "must be reject, keep or unescape; got %q", pn.EscapedSlashes)
+		errs.add("path_normalization.escaped_slashes", "must be reject, keep or unescape, got %q", pn.EscapedSlashes)
 	}
 	switch pn.Backslashes {
 	case BackslashesReject, BackslashesKeep:
 	default:
-		errs.add("path_normalization.backslashes", "must be reject or keep; got %q", pn.Backslashes)
+		errs.add("path_normalization.backslashes", "must be reject or keep, got %q", pn.Backslashes)
 	}
 	for i, r := range c.Routes {
 		if r == nil {
@@ -96,7 +96,7 @@ func (c *Config) validateHTTP(errs *errorList) {
 			lower := strings.ToLower(u)
 			switch {
 			case !methodToken.MatchString(u):
-				errs.add(p, "must be a protocol name such as websocket; got %q", u)
+				errs.add(p, "must be a protocol name such as websocket, got %q", u)
 			case lower == "h2c":
 				errs.add(p, "h2c cannot be allowed: past the upgrade the client would reach every path of the upstream, whatever the routes; an Upgrade: h2c request is served as plain HTTP/1.1")
 			default:

@@ -44,15 +44,15 @@ func TestHTTPErrors(t *testing.T) {
 		want      []string
 	}{
 		{"escaped_slashes", "path_normalization: {escaped_slashes: decode}\n" + base,
-			[]string{`path_normalization.escaped_slashes (line 1): must be reject, keep or unescape; got "decode"`}},
+			[]string{`path_normalization.escaped_slashes (line 1): must be reject, keep or unescape, got "decode"`}},
 		{"backslashes", "path_normalization:\n  backslashes: unescape\n" + base,
-			[]string{`path_normalization.backslashes (line 2): must be reject or keep; got "unescape"`}},
+			[]string{`path_normalization.backslashes (line 2): must be reject or keep, got "unescape"`}},
 		{"unknown key", "path_normalization: {merge_slash: true}\n" + base,
 			[]string{`path_normalization.merge_slash (line 1): unknown key (did you mean "merge_slashes"?)`}},
 		{"h2c", base + "    upgrades: [websocket, H2C]\n",
 			[]string{`routes[0].upgrades[1] (line 8): h2c cannot be allowed`}},
 		{"not a token", base + "    upgrades: [\"web socket\"]\n",
-			[]string{`routes[0].upgrades[0] (line 8): must be a protocol name such as websocket; got "web socket"`}},
+			[]string{`routes[0].upgrades[0] (line 8): must be a protocol name such as websocket, got "web socket"`}},
 		{"duplicate", base + "    upgrades: [websocket, WebSocket]\n",
 			[]string{`routes[0].upgrades[1] (line 8): duplicate protocol "WebSocket" (also upgrades[0])`}},
 		{"not a list", base + "    upgrades: websocket\n",

@@ -144,11 +144,11 @@ func (c *Config) applyDefaults() {
 func (c *Config) validate(errs *errorList) {
 	for i, addr := range c.Listen {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			errs.add(fmt.Sprintf("listen[%d]", i), "must be host:port; got %q", addr)
+			errs.add(fmt.Sprintf("listen[%d]", i), "must be host:port, got %q", addr)
 		}
 	}
 	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
-		errs.add("admin.listen", "must be host:port; got %q", c.Admin.Listen)
+		errs.add("admin.listen", "must be host:port, got %q", c.Admin.Listen)
 	} else if !isLoopback(c.Admin.Listen) && c.Admin.TokenFile == "" {
 		errs.add("admin.listen", "%q is not a loopback address; set admin.token_file to expose the admin API", c.Admin.Listen)
 	}
@@ -159,19 +159,19 @@ func (c *Config) validate(errs *errorList) {
 	}
 	l := c.Limits
 	if l.MaxHeaderBytes < 0 || l.MaxHeaderBytes > MaxHeaderBytes {
-		errs.add("limits.max_header_bytes", "must be in [1, %d] (1 MiB); got %d", MaxHeaderBytes, l.MaxHeaderBytes)
+		errs.add("limits.max_header_bytes", "must be in [1, %d] (1 MiB), got %d", MaxHeaderBytes, l.MaxHeaderBytes)
 	}
 	if l.MaxHeaders < 0 || l.MaxHeaders > MaxHeaders {
-		errs.add("limits.max_headers", "must be in [1, %d]; got %d", MaxHeaders, l.MaxHeaders)
+		errs.add("limits.max_headers", "must be in [1, %d], got %d", MaxHeaders, l.MaxHeaders)
 	}
 	if l.StreamIdleTimeout < 0 {
-		errs.add("limits.stream_idle_timeout", "must not be negative; got %s", l.StreamIdleTimeout)
+		errs.add("limits.stream_idle_timeout", "must not be negative, got %s", l.StreamIdleTimeout)
 	}
 	if l.MaxBodyBytes < -1 {
-		errs.add("limits.max_body_bytes", "must be positive, or -1 for no limit; got %d", l.MaxBodyBytes)
+		errs.add("limits.max_body_bytes", "must be positive, or -1 for no limit, got %d", l.MaxBodyBytes)
 	}
 	if s := c.AccessLog.Sample; s <= 0 || s > 1 {
-		errs.add("access_log.sample", "must be in (0, 1]; got %g", s)
+		errs.add("access_log.sample", "must be in (0, 1], got %g", s)
 	}
 
 	if len(c.Upstreams) == 0 {
@@ -251,7 +251,7 @@ func (c *Config) validate(errs *errorList) {
 				errs.add(sp+".upstream", "unknown upstream %q%s", s.Upstream, have())
 			}
 			if s.Weight <= 0 || s.Weight > MaxSplitWeight {
-				errs.add(sp+".weight", "must be in [1, %d]; got %d", MaxSplitWeight, s.Weight)
+				errs.add(sp+".weight", "must be in [1, %d], got %d", MaxSplitWeight, s.Weight)
 			}
 		}
 		if r.Timeout <= 0 {
@@ -272,7 +272,7 @@ func (c *Config) validate(errs *errorList) {
 		}
 		if f := r.Fallback; f != nil {
 			if f.Status < 100 || f.Status > 599 {
-				errs.add(p+".fallback.status", "must be an HTTP status (100-599); got %d", f.Status)
+				errs.add(p+".fallback.status", "must be an HTTP status (100-599), got %d", f.Status)
 			}
 			for j, on := range f.On {
 				if !contains(FallbackConditions, on) {
@@ -290,7 +290,7 @@ func (c *Config) validate(errs *errorList) {
 			if a := f.Abort; a != nil {
 				checkPercent(errs, p+".fault.abort.percent", a.Percent)
 				if a.Status < 100 || a.Status > 599 {
-					errs.add(p+".fault.abort.status", "must be an HTTP status (100-599); got %d", a.Status)
+					errs.add(p+".fault.abort.status", "must be an HTTP status (100-599), got %d", a.Status)
 				}
 			}
 		}
@@ -307,11 +307,11 @@ func validateRetry(errs *errorList, p string, r *Route) {
 	}
 	for j, s := range rt.RetriableStatuses {
 		if s < 100 || s > 599 {
-			errs.add(fmt.Sprintf("%s.retriable_statuses[%d]", p, j), "must be an HTTP status (100-599); got %d", s)
+			errs.add(fmt.Sprintf("%s.retriable_statuses[%d]", p, j), "must be an HTTP status (100-599), got %d", s)
 		}
 	}
 	if rt.MaxBodyBytes < 0 || rt.MaxBodyBytes > MaxReplayBodyBytes {
-		errs.add(p+".max_body_bytes", "must be in [0, %d] (1 GiB); got %d", MaxReplayBodyBytes, rt.MaxBodyBytes)
+		errs.add(p+".max_body_bytes", "must be in [0, %d] (1 GiB), got %d", MaxReplayBodyBytes, rt.MaxBodyBytes)
 	}
 	if rt.PerTryTimeout > r.Timeout {
 		errs.add(p+".per_try_timeout", "%s is longer than the route timeout %s", rt.PerTryTimeout, r.Timeout)
@@ -322,10 +322,10 @@ var methodToken = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 func validateMatch(errs *errorList, p string, m Match) {
 	if m.Path != "" && !strings.HasPrefix(m.Path, "/") {
-		errs.add(p+".path", "must start with /; got %q", m.Path)
+		errs.add(p+".path", "must start with /, got %q", m.Path)
 	}
 	if m.PathPrefix != "" && !strings.HasPrefix(m.PathPrefix, "/") {
-		errs.add(p+".path_prefix", "must start with /; got %q", m.PathPrefix)
+		errs.add(p+".path_prefix", "must start with /, got %q", m.PathPrefix)
 	}
 	if m.PathRegex != "" {
 		if _, err := regexp.Compile(m.PathRegex); err != nil {
@@ -340,7 +340,7 @@ func validateMatch(errs *errorList, p string, m Match) {
 	for j, h := range m.Headers {
 		hp := fmt.Sprintf("%s.headers[%d]", p, j)
 		if h.Name == "" || !methodToken.MatchString(h.Name) {
-			errs.add(hp+".name", "must be a header name; got %q", h.Name)
+			errs.add(hp+".name", "must be a header name, got %q", h.Name)
 		}
 		set := 0
 		if h.Exact != "" {
@@ -384,7 +384,7 @@ func stripKeyPrefix(err error, prefix string) error {
 
 func checkPercent(errs *errorList, p string, v float64) {
 	if !(v >= 0 && v <= 100) {
-		errs.add(p, "must be in [0, 100]; got %g", v)
+		errs.add(p, "must be in [0, 100], got %g", v)
 	}
 }
 

@@ -153,35 +153,35 @@ func (w *walker) walkScalar(path string, n *yaml.Node, t reflect.Type) {
 		}
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			w.bad(path, n, "must be a duration such as 250ms or 2s; got %q", v)
+			w.bad(path, n, "must be a duration such as 250ms or 2s, got %q", v)
 			return
 		}
 		if d < 0 {
-			w.bad(path, n, "must not be negative; got %s", v)
+			w.bad(path, n, "must not be negative, got %s", v)
 		}
 		return
 	}
 	switch t.Kind() {
 	case reflect.String:
 		if n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float" && n.Tag != "!!bool" {
-			w.bad(path, n, "must be a string; got %s", yamlpath.Describe(n))
+			w.bad(path, n, "must be a string, got %s", yamlpath.Describe(n))
 		}
 	case reflect.Bool:
 		if n.Tag != "!!bool" {
-			w.bad(path, n, "must be true or false; got %q", v)
+			w.bad(path, n, "must be true or false, got %q", v)
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if _, err := strconv.ParseInt(v, 0, t.Bits()); err != nil || n.Tag != "!!int" {
-			w.bad(path, n, "must be a whole number; got %q", v)
+			w.bad(path, n, "must be a whole number, got %q", v)
 		}
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if _, err := strconv.ParseUint(v, 0, t.Bits()); err != nil || n.Tag != "!!int" {
-			w.bad(path, n, "must be a whole number, 0 or more; got %q", v)
+			w.bad(path, n, "must be a whole number, 0 or more, got %q", v)
 		}
 	case reflect.Float32, reflect.Float64:
 		f, err := strconv.ParseFloat(v, 64)
 		if (n.Tag != "!!int" && n.Tag != "!!float") || err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			w.bad(path, n, "must be a number; got %q", v)
+			w.bad(path, n, "must be a number, got %q", v)
 		}
 	}
 }

@@ -39,13 +39,13 @@ var parseErrorTests = []struct {
 	{"duration without unit", "title: t\nmethod:\n  - wait: 10\n",
 		[]string{"method[0].wait (line 3): must be a duration with a unit, such as 10s or 10ms; got 10"}},
 	{"negative duration", "title: t\nmethod:\n  - wait: 1s\n    duration: -1s\n",
-		[]string{"method[0].duration (line 4): must not be negative; got -1s"}},
+		[]string{"method[0].duration (line 4): must not be negative, got -1s"}},
 	{"duplicate key", "title: t\ntitle: u\nmethod: [{wait: 1s}]\n", []string{"title (line 2): duplicate key"}},
 	{"wrong kind", "title: t\nmethod: {wait: 1s}\n", []string{"method (line 2): must be a list, got a mapping"}},
 	{"string for a number", minimal + "load: {url: http://x/, rate: fast}\n",
-		[]string{`load.rate (line 4): must be a number; got "fast"`}},
+		[]string{`load.rate (line 4): must be a number, got "fast"`}},
 	{"NaN rate", minimal + "load: {url: http://x/, rate: .nan}\n",
-		[]string{`load.rate (line 4): must be a number; got ".nan"`}},
+		[]string{`load.rate (line 4): must be a number, got ".nan"`}},
 	{"no action kind", "title: t\nmethod:\n  - name: nothing\n",
 		[]string{"method[0] (line 3): needs one of add_toxic, update_toxic, remove_toxic, disable_proxy, enable_proxy, kill_process, start_process, http and wait"}},
 	{"two action kinds", "title: t\nmethod:\n  - wait: 1s\n    enable_proxy: {proxy: a}\n",
@@ -265,7 +265,7 @@ func TestValidateGoExperiment(t *testing.T) {
 		Method: []*Action{{Wait: time.Second}, {Wait: -time.Second}},
 	}
 	err := e.Validate()
-	want := "load.timeout: must not be negative; got -1s\nmethod[1].wait: must not be negative; got -1s"
+	want := "load.timeout: must not be negative, got -1s\nmethod[1].wait: must not be negative, got -1s"
 	if err == nil || err.Error() != want {
 		t.Errorf("Validate() = %v; want\n%s", err, want)
 	}

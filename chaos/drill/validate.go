@@ -486,7 +486,7 @@ func checkDurations(p *problems, path string, v reflect.Value) {
 		}
 	case reflect.Int64:
 		if v.Type() == reflect.TypeFor[time.Duration]() && v.Int() < 0 {
-			p.add(path, "must not be negative; got %s", time.Duration(v.Int()))
+			p.add(path, "must not be negative, got %s", time.Duration(v.Int()))
 		}
 	}
 }
