@@ -1,8 +1,9 @@
 package config
 
 import (
-	"fmt"
 	"strings"
+
+	"github.com/holdfast-dev/holdfast/internal/yamlpath"
 )
 
 // PathNormalization says how a request's path is rewritten before routing.
@@ -92,7 +93,7 @@ func (c *Config) validateHTTP(errs *errorList) {
 		}
 		seen := map[string]int{}
 		for j, u := range r.Upgrades {
-			p := fmt.Sprintf("routes[%d].upgrades[%d]", i, j)
+			p := yamlpath.Index(yamlpath.Index("routes", i)+".upgrades", j)
 			lower := strings.ToLower(u)
 			switch {
 			case !methodToken.MatchString(u):

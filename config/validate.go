@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/holdfast-dev/holdfast"
+	"github.com/holdfast-dev/holdfast/internal/yamlpath"
 )
 
 var configType = reflect.TypeFor[Config]()
@@ -141,12 +142,26 @@ func (c *Config) applyDefaults() {
 	}
 }
 
+// validate checks the config, defaults applied, block by block; each
+// check adds what it finds to errs.
 func (c *Config) validate(errs *errorList) {
+	c.validateListen(errs)
+	c.validateAdmin(errs)
+	c.validateLimits(errs)
+	c.validateAccessLog(errs)
+	c.validateUpstreams(errs)
+	c.validateRoutes(errs)
+}
+
+func (c *Config) validateListen(errs *errorList) {
 	for i, addr := range c.Listen {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			errs.add(fmt.Sprintf("listen[%d]", i), "must be host:port, got %q", addr)
+			errs.add(yamlpath.Index("listen", i), "must be host:port, got %q", addr)
 		}
 	}
+}
+
+func (c *Config) validateAdmin(errs *errorList) {
 	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
 		errs.add("admin.listen", "must be host:port, got %q", c.Admin.Listen)
 	} else if !isLoopback(c.Admin.Listen) && c.Admin.TokenFile == "" {
@@ -157,6 +172,9 @@ func (c *Config) validate(errs *errorList) {
 			errs.add("admin.token_file", "cannot read: %v", err)
 		}
 	}
+}
+
+func (c *Config) validateLimits(errs *errorList) {
 	l := c.Limits
 	if l.MaxHeaderBytes < 0 || l.MaxHeaderBytes > MaxHeaderBytes {
 		errs.add("limits.max_header_bytes", "must be in [1, %d] (1 MiB), got %d", MaxHeaderBytes, l.MaxHeaderBytes)
@@ -170,129 +188,174 @@ func (c *Config) validate(errs *errorList) {
 	if l.MaxBodyBytes < -1 {
 		errs.add("limits.max_body_bytes", "must be positive, or -1 for no limit, got %d", l.MaxBodyBytes)
 	}
+}
+
+func (c *Config) validateAccessLog(errs *errorList) {
 	if s := c.AccessLog.Sample; s <= 0 || s > 1 {
 		errs.add("access_log.sample", "must be in (0, 1], got %g", s)
 	}
+}
 
+func (c *Config) validateUpstreams(errs *errorList) {
 	if len(c.Upstreams) == 0 {
 		errs.add("upstreams", "at least one upstream is required")
 	}
 	for name, u := range c.Upstreams {
-		p := "upstreams." + name
-		if u == nil {
-			errs.add(p, "must not be empty")
-			continue
-		}
-		errs.addPolicy(p, u.Config.Validate())
-		if u.CircuitBreaker != nil {
-			errs.addPolicy(p+".circuit_breaker", u.CircuitBreaker.Validate())
-		}
-		if cc := u.Concurrency; cc != nil {
-			if cc.Adaptive != nil {
-				if cc.Limit != 0 || cc.Queue != 0 || cc.QueueTimeout != 0 {
-					errs.add(p+".concurrency", "set either limit (with queue, queue_timeout) or adaptive, not both")
-				}
-				errs.addPolicy(p+".concurrency.adaptive", cc.Adaptive.Validate())
-			} else {
-				if cc.Limit == 0 {
-					errs.add(p+".concurrency.limit", "is required unless adaptive is set")
-				}
-				errs.addPolicy(p+".concurrency", cc.Config.Validate())
-			}
-		}
-		if u.RetryBudget != nil {
-			// BudgetConfig keys its errors as "budget.<key>", as they read
-			// inside a retry block; here the block is retry_budget.
-			errs.addPolicy(p+".retry_budget", stripKeyPrefix(u.RetryBudget.Validate(), "budget."))
-		}
+		validateUpstream(errs, yamlpath.Join("upstreams", name), u)
 	}
+}
 
+func validateUpstream(errs *errorList, p string, u *Upstream) {
+	if u == nil {
+		errs.add(p, "must not be empty")
+		return
+	}
+	errs.addPolicy(p, u.Config.Validate())
+	if u.CircuitBreaker != nil {
+		errs.addPolicy(p+".circuit_breaker", u.CircuitBreaker.Validate())
+	}
+	if cc := u.Concurrency; cc != nil {
+		validateConcurrency(errs, p+".concurrency", cc)
+	}
+	if u.RetryBudget != nil {
+		// BudgetConfig keys its errors as "budget.<key>", as they read
+		// inside a retry block; here the block is retry_budget.
+		errs.addPolicy(p+".retry_budget", stripKeyPrefix(u.RetryBudget.Validate(), "budget."))
+	}
+}
+
+func validateConcurrency(errs *errorList, p string, cc *Concurrency) {
+	if cc.Adaptive != nil {
+		if cc.Limit != 0 || cc.Queue != 0 || cc.QueueTimeout != 0 {
+			errs.add(p, "set either limit (with queue, queue_timeout) or adaptive, not both")
+		}
+		errs.addPolicy(p+".adaptive", cc.Adaptive.Validate())
+		return
+	}
+	if cc.Limit == 0 {
+		errs.add(p+".limit", "is required unless adaptive is set")
+	}
+	errs.addPolicy(p, cc.Config.Validate())
+}
+
+func (c *Config) validateRoutes(errs *errorList) {
 	if len(c.Routes) == 0 {
 		errs.add("routes", "at least one route is required")
 	}
-	// have names the upstreams, for errors about unknown ones; it is
-	// worked out once, not once an error.
-	var haveNames *string
-	have := func() string {
-		if haveNames == nil {
-			s := knownNames(c.Upstreams)
-			haveNames = &s
-		}
-		return *haveNames
-	}
-	names := make(map[string]int, len(c.Routes))
+	v := routeCheck{errs: errs, upstreams: c.Upstreams, names: make(map[string]int, len(c.Routes))}
 	for i, r := range c.Routes {
-		p := fmt.Sprintf("routes[%d]", i)
-		if r == nil {
-			errs.add(p, "must not be empty")
-			continue
+		v.route(yamlpath.Index("routes", i), i, r)
+	}
+}
+
+// routeCheck validates routes, remembering across them the names seen and
+// the list of upstream names that errors about unknown ones give.
+type routeCheck struct {
+	errs      *errorList
+	upstreams map[string]*Upstream
+	names     map[string]int // route name -> index of its route
+	have      *string        // the upstream names, once an error needs them
+}
+
+func (v *routeCheck) route(p string, i int, r *Route) {
+	errs := v.errs
+	if r == nil {
+		errs.add(p, "must not be empty")
+		return
+	}
+	if r.Name == "" {
+		errs.add(p+".name", "is required")
+	} else if j, dup := v.names[r.Name]; dup {
+		errs.add(p+".name", "duplicate route name %q (also routes[%d])", r.Name, j)
+	} else {
+		v.names[r.Name] = i
+	}
+	validateMatch(errs, p+".match", r.Match)
+	v.targets(p, r)
+	if r.Timeout <= 0 {
+		errs.add(p+".timeout", "must be positive")
+	}
+	validateRetry(errs, p+".retry", r)
+	if r.Hedge != nil {
+		errs.addPolicy(p+".hedge", r.Hedge.Validate())
+	}
+	if rl := r.RateLimit; rl != nil {
+		validateRateLimit(errs, p+".rate_limit", rl)
+	}
+	if f := r.Fallback; f != nil {
+		validateFallback(errs, p+".fallback", f)
+	}
+	if f := r.Fault; f != nil {
+		validateFault(errs, p+".fault", f)
+	}
+}
+
+// targets checks the upstream or the split a route sends to.
+func (v *routeCheck) targets(p string, r *Route) {
+	errs := v.errs
+	switch {
+	case r.Upstream != "" && len(r.Split) > 0:
+		errs.add(p, "set upstream or split, not both")
+	case r.Upstream == "" && len(r.Split) == 0:
+		errs.add(p+".upstream", "is required (or split)")
+	case r.Upstream != "":
+		if _, ok := v.upstreams[r.Upstream]; !ok {
+			errs.add(p+".upstream", "unknown upstream %q%s", r.Upstream, v.haveNames())
 		}
-		if r.Name == "" {
-			errs.add(p+".name", "is required")
-		} else if j, dup := names[r.Name]; dup {
-			errs.add(p+".name", "duplicate route name %q (also routes[%d])", r.Name, j)
-		} else {
-			names[r.Name] = i
+	}
+	for j, s := range r.Split {
+		sp := yamlpath.Index(p+".split", j)
+		if _, ok := v.upstreams[s.Upstream]; !ok {
+			errs.add(sp+".upstream", "unknown upstream %q%s", s.Upstream, v.haveNames())
 		}
-		validateMatch(errs, p+".match", r.Match)
-		switch {
-		case r.Upstream != "" && len(r.Split) > 0:
-			errs.add(p, "set upstream or split, not both")
-		case r.Upstream == "" && len(r.Split) == 0:
-			errs.add(p+".upstream", "is required (or split)")
-		case r.Upstream != "":
-			if _, ok := c.Upstreams[r.Upstream]; !ok {
-				errs.add(p+".upstream", "unknown upstream %q%s", r.Upstream, have())
-			}
+		if s.Weight <= 0 || s.Weight > MaxSplitWeight {
+			errs.add(sp+".weight", "must be in [1, %d], got %d", MaxSplitWeight, s.Weight)
 		}
-		for j, s := range r.Split {
-			sp := fmt.Sprintf("%s.split[%d]", p, j)
-			if _, ok := c.Upstreams[s.Upstream]; !ok {
-				errs.add(sp+".upstream", "unknown upstream %q%s", s.Upstream, have())
-			}
-			if s.Weight <= 0 || s.Weight > MaxSplitWeight {
-				errs.add(sp+".weight", "must be in [1, %d], got %d", MaxSplitWeight, s.Weight)
-			}
+	}
+}
+
+// haveNames names the upstreams, for errors about unknown ones; it is
+// worked out once, not once an error.
+func (v *routeCheck) haveNames() string {
+	if v.have == nil {
+		s := knownNames(v.upstreams)
+		v.have = &s
+	}
+	return *v.have
+}
+
+func validateRateLimit(errs *errorList, p string, rl *RateLimit) {
+	errs.addPolicy(p, rl.KeyedConfig.Validate())
+	switch {
+	case rl.Key == "route", rl.Key == "ip":
+	case strings.HasPrefix(rl.Key, "header:") && len(rl.Key) > len("header:"):
+	default:
+		errs.add(p+".key", "must be route, ip or header:NAME; got %q", rl.Key)
+	}
+}
+
+func validateFallback(errs *errorList, p string, f *Fallback) {
+	if f.Status < 100 || f.Status > 599 {
+		errs.add(p+".status", "must be an HTTP status (100-599), got %d", f.Status)
+	}
+	for j, on := range f.On {
+		if !contains(FallbackConditions, on) {
+			errs.add(yamlpath.Index(p+".on", j), "unknown condition %q; want one of %s", on, strings.Join(FallbackConditions, ", "))
 		}
-		if r.Timeout <= 0 {
-			errs.add(p+".timeout", "must be positive")
+	}
+}
+
+func validateFault(errs *errorList, p string, f *Fault) {
+	if d := f.Delay; d != nil {
+		checkPercent(errs, p+".delay.percent", d.Percent)
+		if d.Duration <= 0 {
+			errs.add(p+".delay.duration", "must be positive")
 		}
-		validateRetry(errs, p+".retry", r)
-		if r.Hedge != nil {
-			errs.addPolicy(p+".hedge", r.Hedge.Validate())
-		}
-		if rl := r.RateLimit; rl != nil {
-			errs.addPolicy(p+".rate_limit", rl.KeyedConfig.Validate())
-			switch {
-			case rl.Key == "route", rl.Key == "ip":
-			case strings.HasPrefix(rl.Key, "header:") && len(rl.Key) > len("header:"):
-			default:
-				errs.add(p+".rate_limit.key", "must be route, ip or header:NAME; got %q", rl.Key)
-			}
-		}
-		if f := r.Fallback; f != nil {
-			if f.Status < 100 || f.Status > 599 {
-				errs.add(p+".fallback.status", "must be an HTTP status (100-599), got %d", f.Status)
-			}
-			for j, on := range f.On {
-				if !contains(FallbackConditions, on) {
-					errs.add(fmt.Sprintf("%s.fallback.on[%d]", p, j), "unknown condition %q; want one of %s", on, strings.Join(FallbackConditions, ", "))
-				}
-			}
-		}
-		if f := r.Fault; f != nil {
-			if d := f.Delay; d != nil {
-				checkPercent(errs, p+".fault.delay.percent", d.Percent)
-				if d.Duration <= 0 {
-					errs.add(p+".fault.delay.duration", "must be positive")
-				}
-			}
-			if a := f.Abort; a != nil {
-				checkPercent(errs, p+".fault.abort.percent", a.Percent)
-				if a.Status < 100 || a.Status > 599 {
-					errs.add(p+".fault.abort.status", "must be an HTTP status (100-599), got %d", a.Status)
-				}
-			}
+	}
+	if a := f.Abort; a != nil {
+		checkPercent(errs, p+".abort.percent", a.Percent)
+		if a.Status < 100 || a.Status > 599 {
+			errs.add(p+".abort.status", "must be an HTTP status (100-599), got %d", a.Status)
 		}
 	}
 }
@@ -302,12 +365,12 @@ func validateRetry(errs *errorList, p string, r *Route) {
 	errs.addPolicy(p, rt.Config.Validate())
 	for j, on := range rt.RetryOn {
 		if !retryConditions[on] {
-			errs.add(fmt.Sprintf("%s.retry_on[%d]", p, j), "unknown condition %q; want connect_failure, reset, gateway_error, 5xx or retriable_status", on)
+			errs.add(yamlpath.Index(p+".retry_on", j), "unknown condition %q; want connect_failure, reset, gateway_error, 5xx or retriable_status", on)
 		}
 	}
 	for j, s := range rt.RetriableStatuses {
 		if s < 100 || s > 599 {
-			errs.add(fmt.Sprintf("%s.retriable_statuses[%d]", p, j), "must be an HTTP status (100-599), got %d", s)
+			errs.add(yamlpath.Index(p+".retriable_statuses", j), "must be an HTTP status (100-599), got %d", s)
 		}
 	}
 	if rt.MaxBodyBytes < 0 || rt.MaxBodyBytes > MaxReplayBodyBytes {
@@ -334,11 +397,11 @@ func validateMatch(errs *errorList, p string, m Match) {
 	}
 	for j, meth := range m.Methods {
 		if !methodToken.MatchString(meth) {
-			errs.add(fmt.Sprintf("%s.methods[%d]", p, j), "not an HTTP method: %q", meth)
+			errs.add(yamlpath.Index(p+".methods", j), "not an HTTP method: %q", meth)
 		}
 	}
 	for j, h := range m.Headers {
-		hp := fmt.Sprintf("%s.headers[%d]", p, j)
+		hp := yamlpath.Index(p+".headers", j)
 		if h.Name == "" || !methodToken.MatchString(h.Name) {
 			errs.add(hp+".name", "must be a header name, got %q", h.Name)
 		}
