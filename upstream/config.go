@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"math"
@@ -119,6 +120,17 @@ type Config struct {
 
 	// Logger logs the same changes at Info level. Nil means silent.
 	Logger *slog.Logger `yaml:"-" json:"-"`
+
+	// Dial, when set, opens the connections of the HTTP/1.1 transport
+	// (protocol http1) in place of a TCP dial: addr is the endpoint's
+	// host:port (with the scheme's default port when the address names
+	// none) and network is "tcp". ConnectTimeout still bounds it, through
+	// ctx, and for an https:// endpoint the TLS handshake runs over the
+	// connection it returns. It must be safe for concurrent use. Tests use
+	// it to reach endpoints in memory (over net.Pipe, say, inside a
+	// testing/synctest bubble); a config file cannot set it. The h2c
+	// protocol does not use it. Nil means dial TCP.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error) `yaml:"-" json:"-"`
 
 	// Transport, when set, replaces the *http.Transport that [New] builds
 	// from the fields above, both for [Upstream.Transport] and for health

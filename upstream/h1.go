@@ -29,8 +29,10 @@ import (
 // closes a connection with bytes left buffered after a response.
 type h1Transport struct {
 	dialer      net.Dialer
-	tls         *tls.Config // base config for https:// endpoints; never nil
-	maxIdle     int         // idle connections kept per endpoint
+	dialHook    func(ctx context.Context, network, addr string) (net.Conn, error) // Config.Dial; nil to use dialer
+	connTimeout time.Duration                                                     // bounds dialHook and its TLS handshake
+	tls         *tls.Config                                                       // base config for https:// endpoints; never nil
+	maxIdle     int                                                               // idle connections kept per endpoint
 	idleTimeout time.Duration
 	maxHead     int64 // bytes allowed for a response head, interim answers included
 
@@ -49,6 +51,8 @@ type connKey struct {
 func newH1Transport(c Config, base *tls.Config) *h1Transport {
 	return &h1Transport{
 		dialer:      net.Dialer{Timeout: c.ConnectTimeout, KeepAlive: 30 * time.Second},
+		dialHook:    c.Dial,
+		connTimeout: c.ConnectTimeout,
 		tls:         base,
 		maxIdle:     c.MaxIdlePerEndpoint,
 		idleTimeout: c.IdleTimeout,
@@ -429,17 +433,54 @@ func (t *h1Transport) get(ctx context.Context, key connKey, host string) (*h1Con
 
 // dial opens a connection to key, with a TLS handshake for https.
 func (t *h1Transport) dial(ctx context.Context, key connKey, host string) (net.Conn, error) {
+	if t.dialHook != nil {
+		return t.dialWithHook(ctx, key, host)
+	}
 	if !key.tls {
 		return t.dialer.DialContext(ctx, "tcp", key.addr)
 	}
+	d := tls.Dialer{NetDialer: &t.dialer, Config: t.tlsConfig(host)}
+	return d.DialContext(ctx, "tcp", key.addr)
+}
+
+// tlsConfig returns the TLS config for an endpoint on host.
+func (t *h1Transport) tlsConfig(host string) *tls.Config {
 	cfg := t.tls
 	if cfg.ServerName == "" {
 		cfg = cfg.Clone()
 		cfg.ServerName = host
 	}
-	d := tls.Dialer{NetDialer: &t.dialer, Config: cfg}
-	return d.DialContext(ctx, "tcp", key.addr)
+	return cfg
 }
+
+// dialWithHook opens a connection to key with [Config].Dial, bounded by the
+// connect timeout as a net.Dialer's dial is, TLS handshake included (as
+// tls.Dialer bounds it).
+func (t *h1Transport) dialWithHook(ctx context.Context, key connKey, host string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.connTimeout)
+	defer cancel()
+	nc, err := t.dialHook(ctx, "tcp", key.addr)
+	if err != nil {
+		if nc != nil {
+			nc.Close()
+		}
+		return nil, err
+	}
+	if nc == nil {
+		return nil, errNoConn
+	}
+	if !key.tls {
+		return nc, nil
+	}
+	tc := tls.Client(nc, t.tlsConfig(host))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+var errNoConn = errors.New("upstream: Config.Dial returned neither a connection nor an error")
 
 // put pools c. Its deadline needs no reset: only abort sets one, and a
 // connection whose abort ran is closed, never put.
