@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/holdfast-dev/holdfast/config"
 )
 
 // token is the admin bearer token, kept only as its SHA-256 so that
@@ -62,31 +64,16 @@ func (s *Server) requireToken(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // loopbackHost reports whether the Host a client asked for names loopback:
-// localhost, a name under .localhost, or a loopback IP. A server bound to
-// loopback refuses other hosts, so a web page cannot reach it through DNS
-// rebinding (a name of the attacker's that resolves to 127.0.0.1).
+// what [config.IsLoopback] accepts, with or without a final dot, or a name
+// under .localhost, which browsers resolve to loopback themselves (RFC 6761
+// §6.3). A server bound to loopback refuses other hosts, so a web page
+// cannot reach it through DNS rebinding (a name of the attacker's that
+// resolves to 127.0.0.1).
 func loopbackHost(hostport string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
 	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// isLoopbackAddr reports whether a listen address binds loopback only.
-func isLoopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return config.IsLoopback(host) || strings.HasSuffix(strings.ToLower(host), ".localhost")
 }

@@ -16,8 +16,9 @@ import (
 	"github.com/holdfast-dev/holdfast/proxy"
 )
 
-// DefaultListen is the admin address when [Config].Listen is empty.
-const DefaultListen = "127.0.0.1:9901"
+// DefaultListen is the admin address when [Config].Listen is empty,
+// [config.DefaultAdminListen].
+const DefaultListen = config.DefaultAdminListen
 
 // maxBodyBytes bounds a request body to the admin API. No endpoint reads
 // one; the bound keeps a client from making the server read a large one.
@@ -27,10 +28,12 @@ const maxBodyBytes = 64 << 10
 const shutdownGrace = 5 * time.Second
 
 // Config configures the admin [Server]. Listen and TokenFile are the
-// `admin:` block of the config file.
+// `admin:` block of the config file, [config.Admin], and are checked by
+// [config.Admin.Validate].
 type Config struct {
 	// Listen is the address to serve on. Default 127.0.0.1:9901. A
-	// non-loopback address is refused unless TokenFile is set.
+	// non-loopback address (see [config.IsLoopback]) is refused unless
+	// TokenFile is set.
 	Listen string `yaml:"listen" json:"listen"`
 
 	// TokenFile names a file holding the bearer token that mutating
@@ -58,22 +61,22 @@ type Config struct {
 }
 
 // Validate reports what is wrong with c once defaults are applied, as
-// [*holdfast.ConfigError] values joined together.
+// [*holdfast.ConfigError] values joined together: the `admin:` block's
+// errors from [config.Admin.Validate], and a missing Proxy.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		errs = append(errs, holdfast.ConfigErrorf("admin", "listen", "must be host:port, got %q", c.Listen))
-	} else if !isLoopbackAddr(c.Listen) && c.TokenFile == "" {
-		errs = append(errs, holdfast.ConfigErrorf("admin", "listen",
-			"%q is not a loopback address; set token_file to expose the admin API", c.Listen))
+	if err := c.admin().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Proxy == nil {
 		errs = append(errs, holdfast.ConfigErrorf("admin", "proxy", "is required"))
 	}
 	return errors.Join(errs...)
+}
+
+// admin returns the `admin:` block that c's Listen and TokenFile are.
+func (c Config) admin() config.Admin {
+	return config.Admin{Listen: c.Listen, TokenFile: c.TokenFile}
 }
 
 // Server is the admin API and status page of a running proxy. Create it
@@ -102,7 +105,7 @@ func New(c Config) (*Server, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: c, metrics: c.Metrics, loopback: isLoopbackAddr(c.Listen), served: make(chan struct{})}
+	s := &Server{cfg: c, metrics: c.Metrics, loopback: config.IsLoopback(c.Listen), served: make(chan struct{})}
 	if c.TokenFile != "" {
 		secret, err := config.ReadSecretFile(c.TokenFile)
 		if err != nil {

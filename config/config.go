@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"reflect"
 	"strings"
@@ -86,16 +85,6 @@ func (Listen) yamlShape(n *yaml.Node) (reflect.Type, string) {
 		return stringSliceType, ""
 	}
 	return nil, "must be an address or a list of addresses"
-}
-
-// Admin configures the admin server.
-type Admin struct {
-	// Listen is the admin address. Default 127.0.0.1:9901. A non-loopback
-	// address is refused unless TokenFile is set.
-	Listen string `yaml:"listen" json:"listen"`
-	// TokenFile holds the bearer token that mutating endpoints require.
-	// Default none.
-	TokenFile string `yaml:"token_file" json:"token_file"`
 }
 
 // Limits bounds client requests.
@@ -338,17 +327,4 @@ func yamlSyntaxError(err error) *Error {
 		}
 	}
 	return newError("", line, "invalid YAML: "+strings.TrimPrefix(msg, "yaml: "))
-}
-
-// isLoopback reports whether a listen address binds only loopback.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

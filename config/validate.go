@@ -19,7 +19,6 @@ var configType = reflect.TypeFor[Config]()
 // Defaults for keys the file leaves out.
 const (
 	DefaultListen            = "127.0.0.1:8080"
-	DefaultAdminListen       = "127.0.0.1:9901"
 	DefaultMaxHeaderBytes    = 64 << 10
 	DefaultMaxBodyBytes      = 10 << 20
 	DefaultMaxHeaders        = 100
@@ -162,11 +161,7 @@ func (c *Config) validateListen(errs *errorList) {
 }
 
 func (c *Config) validateAdmin(errs *errorList) {
-	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
-		errs.add("admin.listen", "must be host:port, got %q", c.Admin.Listen)
-	} else if !isLoopback(c.Admin.Listen) && c.Admin.TokenFile == "" {
-		errs.add("admin.listen", "%q is not a loopback address; set admin.token_file to expose the admin API", c.Admin.Listen)
-	}
+	errs.addPolicy("admin", c.Admin.Validate())
 	if c.Admin.TokenFile != "" {
 		if _, err := ReadSecretFile(c.Admin.TokenFile); err != nil {
 			errs.add("admin.token_file", "cannot read: %v", err)
