@@ -100,7 +100,9 @@ func (p *Proxy) forward(ctx context.Context, x *exchange) *outcome {
 		} else {
 			o = p.attempt(ctx, x)
 		}
-		if !retryable || ctx.Err() != nil {
+		// A success, or a failure retry_on does not name, is final: no
+		// decision to ask for (and nothing to allocate for one).
+		if !retryable || ctx.Err() != nil || !rt.retryOn.retryable(o) {
 			return o
 		}
 		deadline, _ := ctx.Deadline()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -93,6 +94,9 @@ type h1Conn struct {
 	// context ends; made once per connection, not once per request.
 	abort  func()
 	idleAt time.Time
+	// raw is the socket under nc (under TLS too), for peerClosed; nil when
+	// there is none to look at. Made once: SyscallConn allocates.
+	raw syscall.RawConn
 }
 
 func newH1Conn(nc net.Conn, key connKey) *h1Conn {
@@ -101,6 +105,13 @@ func newH1Conn(nc net.Conn, key connKey) *h1Conn {
 	c.br = bufio.NewReaderSize(&c.head, 8<<10)
 	c.bw = bufio.NewWriterSize(nc, 8<<10)
 	c.abort = func() { nc.SetDeadline(time.Unix(1, 0)) }
+	under := nc
+	if tc, ok := nc.(*tls.Conn); ok {
+		under = tc.NetConn()
+	}
+	if sc, ok := under.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
 	return c
 }
 
@@ -413,7 +424,7 @@ func (t *h1Transport) get(ctx context.Context, key connKey, host string) (*h1Con
 		t.mu.Unlock()
 		// Anything that arrived while the connection sat idle, or its
 		// close, disqualifies it: those bytes answer no request of ours.
-		if peerClosed(c.nc) {
+		if peerClosed(c.raw) {
 			c.close()
 			t.mu.Lock()
 			continue

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -566,4 +567,77 @@ func FuzzWriteHead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestIdleBytesOverTLS: the idle check looks under TLS too, at the socket.
+// Before, a TLS connection could not be looked into and was taken as quiet.
+func TestIdleBytesOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	caPEM, certPEM, keyPEM := makeCerts(t, "api.internal")
+	caFile := filepath.Join(dir, "ca.pem")
+	os.WriteFile(caFile, caPEM, 0o600)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	ln := tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{cert}})
+	pooled, written := make(chan struct{}), make(chan struct{})
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			first := conns.Add(1) == 1
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Id: %s\r\nContent-Length: 2\r\n\r\nok", req.Header.Get("X-Id"))
+					if first {
+						first = false
+						<-pooled
+						io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Id: stale\r\nContent-Length: 2\r\n\r\nno")
+						close(written)
+					}
+				}
+			}()
+		}
+	}()
+	tr := newTestTransport(t, Config{TLS: &TLSConfig{CAFile: caFile, ServerName: "api.internal"}})
+	u := "https://" + inner.Addr().String() + "/"
+	if _, _, err := get(t, tr, "GET", u, http.Header{"X-Id": {"1"}}); err != nil {
+		t.Fatal(err)
+	}
+	close(pooled)
+	<-written
+	// The TLS record may still be in flight on the loopback after Write
+	// returned (TLS writes through its own buffer): wait until it has come.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tr.h1.mu.Lock()
+		var c *h1Conn
+		if cs := tr.h1.idle[connKey{addr: inner.Addr().String(), tls: true}]; len(cs) > 0 {
+			c = cs[0]
+		}
+		tr.h1.mu.Unlock()
+		if c == nil || peerClosed(c.raw) || time.Now().After(deadline) {
+			break
+		}
+		runtime.Gosched()
+	}
+	resp, body, err := get(t, tr, "GET", u, http.Header{"X-Id": {"2"}})
+	if err != nil || resp.Header.Get("X-Id") != "2" || body != "ok" {
+		t.Fatalf("second request: %v %v %q; want its own answer on a fresh connection", err, resp.Header.Get("X-Id"), body)
+	}
 }

@@ -2,8 +2,8 @@
 
 package upstream
 
-import "net"
+import "syscall"
 
 // peerClosed cannot look into sockets on this platform and takes every
 // connection to be open; see peer_unix.go.
-func peerClosed(net.Conn) bool { return false }
+func peerClosed(syscall.RawConn) bool { return false }

@@ -2,29 +2,22 @@
 
 package upstream
 
-import (
-	"net"
-	"syscall"
-)
+import "syscall"
 
-// peerClosed reports whether the peer of c has closed its end, or sent
-// bytes nobody asked for, by peeking at the socket without blocking. A
-// pooled connection the upstream closed while it sat idle (its keep-alive
-// timeout passed) looks fine until a request is written to it and lost;
-// for a request that may not be sent twice, that loss is a failed request.
-// Connections it cannot look into are taken to be open.
-func peerClosed(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+// peerClosed reports whether the peer of the socket rc has closed its end,
+// or sent bytes nobody asked for, by peeking at it without blocking. A
+// pooled connection that received anything while idle must not carry a
+// request: those bytes answer none of ours. A nil rc (a connection it cannot
+// look into) is taken to be open and quiet.
+func peerClosed(rc syscall.RawConn) bool {
+	if rc == nil {
 		return false
 	}
 	closed := false
 	var buf [1]byte
-	err = rc.Read(func(fd uintptr) bool {
+	// Control, not Read: the peek never blocks, so it needs neither the
+	// poller's read lock nor its readiness.
+	err := rc.Control(func(fd uintptr) {
 		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {
 		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK || err == syscall.EINTR:
@@ -33,7 +26,6 @@ func peerClosed(c net.Conn) bool {
 			// A reset, end of file (n == 0), or stray bytes.
 			closed = true
 		}
-		return true
 	})
 	return closed || err != nil
 }
