@@ -23,7 +23,6 @@ import (
 	"github.com/holdfast-dev/holdfast/breaker"
 	"github.com/holdfast-dev/holdfast/bulkhead"
 	"github.com/holdfast-dev/holdfast/hedge"
-	"github.com/holdfast-dev/holdfast/ratelimit"
 	"github.com/holdfast-dev/holdfast/retry"
 	"github.com/holdfast-dev/holdfast/upstream"
 )
@@ -196,24 +195,16 @@ type Split struct {
 // conditions.
 type Retry struct {
 	retry.Config `yaml:",inline" json:",inline"`
-	// RetryOn lists the conditions that trigger a retry: connect_failure,
-	// reset, gateway_error (502, 503, 504), 5xx, retriable_status.
-	// Default [connect_failure, reset, gateway_error].
-	RetryOn []string `yaml:"retry_on" json:"retry_on"`
+	// RetryOn is the set of conditions that trigger a retry, listed as
+	// connect_failure, reset, gateway_error (502, 503, 504), 5xx and
+	// retriable_status. Default [DefaultRetryOn].
+	RetryOn RetryOn `yaml:"retry_on" json:"retry_on"`
 	// RetriableStatuses are retried when retry_on has retriable_status (or
 	// always, when set without it).
 	RetriableStatuses []int `yaml:"retriable_statuses" json:"retriable_statuses,omitempty"`
 	// MaxBodyBytes is the largest request body kept for replay. A larger
 	// body is sent once and never retried or hedged. Default 64 KiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
-}
-
-// RateLimit is a route's local rate limit.
-type RateLimit struct {
-	ratelimit.KeyedConfig `yaml:",inline" json:",inline"`
-	// Key partitions the limit: "route" (one bucket, the default), "ip", or
-	// "header:NAME".
-	Key string `yaml:"key" json:"key"`
 }
 
 // Fallback is a canned reply given instead of an error.
@@ -224,10 +215,10 @@ type Fallback struct {
 	Body string `yaml:"body" json:"body"`
 	// Headers of the reply.
 	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
-	// On lists the failures answered by the fallback: breaker_open,
-	// overloaded, timeout, no_healthy_upstream, upstream_reset, 5xx.
-	// Default all of them.
-	On []string `yaml:"on" json:"on,omitempty"`
+	// On is the set of failures the fallback answers, listed as
+	// breaker_open, overloaded, timeout, no_healthy_upstream,
+	// upstream_reset and 5xx. Default all of them, [DefaultFallbackOn].
+	On FallbackOn `yaml:"on" json:"on"`
 }
 
 // Fault injects failures on a route.
@@ -303,15 +294,19 @@ func Parse(data []byte) (*Config, error) {
 		(&walker{errs: errs}).walk("", root, configType)
 		// The walker blanked every value it found fault with, so the rest
 		// of the file still decodes; then validation reports its errors
-		// too, and a user fixes a file in one round, not two.
+		// too, and a user fixes a file in one round, not two. A type
+		// that decodes itself has nothing to add about a value the walker
+		// blanked.
+		walkErrs := len(errs.errs)
 		assign(errs, "", root, reflect.ValueOf(c).Elem())
+		errs.dropShadowed(walkErrs)
 	}
-	shapeErrs := len(errs.errs)
+	decodeErrs := len(errs.errs)
 	c.applyDefaults()
 	c.applyHTTPDefaults()
 	c.validate(errs)
 	c.validateHTTP(errs)
-	errs.dropShadowed(shapeErrs)
+	errs.dropShadowed(decodeErrs)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func TestParseTheExampleConfig(t *testing.T) {
 	if r.Retry.BudgetConfig == nil || r.Retry.BudgetConfig.Ratio != 0.2 {
 		t.Errorf("retry budget = %+v; want ratio 0.2", r.Retry.BudgetConfig)
 	}
-	if r.RateLimit.RequestsPerSecond != 100 || r.RateLimit.Burst != 200 || r.RateLimit.Key != "header:X-User-Id" {
+	if r.RateLimit.RequestsPerSecond != 100 || r.RateLimit.Burst != 200 || r.RateLimit.Key != (RateLimitKey{Kind: KeyHeader, Header: "X-User-Id"}) {
 		t.Errorf("rate_limit = %+v", r.RateLimit)
 	}
 	if r.Hedge.Delay != 50*time.Millisecond || r.Hedge.MaxExtra != 1 {
@@ -69,7 +69,7 @@ func TestDefaults(t *testing.T) {
 	if r.Timeout != DefaultRouteTimeout {
 		t.Errorf("timeout = %v; want %v", r.Timeout, DefaultRouteTimeout)
 	}
-	if r.Retry == nil || r.Retry.Attempts != DefaultRetryAttempts || strings.Join(r.Retry.RetryOn, ",") != "connect_failure,reset,gateway_error" {
+	if r.Retry == nil || r.Retry.Attempts != DefaultRetryAttempts || r.Retry.RetryOn != DefaultRetryOn {
 		t.Errorf("retry = %+v; want the default retry", r.Retry)
 	}
 	c2, err := Parse([]byte(base + "    retry: {retry_on: [5xx]}\n"))

@@ -109,10 +109,12 @@ func (l *errorList) addPolicy(prefix string, err error) {
 	}
 }
 
-// dropShadowed removes the errors found after the first n (validation's)
-// that concern a value among or under those the first n (the walker's) are
-// about: the walker blanked those values, so validation saw defaults or
-// nothing there, and what it says of them would only repeat or mislead.
+// dropShadowed removes the errors found after the first n (the decoder's
+// after the walker's, or validation's after decoding's) that concern a
+// value among or under those the first n are about: the walker blanked
+// those values, and a value that failed to decode was left zero, so what
+// later checks saw there were defaults or nothing, and what they say of
+// them would only repeat or mislead.
 // It looks up each error's path and its parents in a set of the first n
 // paths, so that it takes time linear in the number of errors.
 func (l *errorList) dropShadowed(n int) {

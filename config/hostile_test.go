@@ -132,7 +132,7 @@ func TestParseAcceptsAliasesWithinTheBound(t *testing.T) {
 		t.Fatalf("got %d routes; want 2000", got)
 	}
 	r := c.Routes[1999].Retry
-	if r.Attempts != 3 || strings.Join(r.RetryOn, ",") != "reset,5xx" || r.Backoff.Max.String() != "1s" {
+	if r.Attempts != 3 || r.RetryOn != (RetryOn{Reset: true, ServerError: true}) || r.Backoff.Max.String() != "1s" {
 		t.Errorf("routes[1999].retry = %+v; want the aliased block", r)
 	}
 }

@@ -51,16 +51,6 @@ const (
 	MaxSplitWeight = 1 << 20
 )
 
-// DefaultRetryOn is the retry condition list of a route that names none.
-var DefaultRetryOn = []string{"connect_failure", "reset", "gateway_error"}
-
-var retryConditions = map[string]bool{
-	"connect_failure": true, "reset": true, "gateway_error": true, "5xx": true, "retriable_status": true,
-}
-
-// FallbackConditions are the failures a fallback can answer.
-var FallbackConditions = []string{"breaker_open", "overloaded", "timeout", "no_healthy_upstream", "upstream_reset", "5xx"}
-
 func (c *Config) applyDefaults() {
 	if len(c.Listen) == 0 {
 		c.Listen = Listen{DefaultListen}
@@ -118,24 +108,19 @@ func (c *Config) applyDefaults() {
 		if r.Retry.Attempts == 0 {
 			r.Retry.Attempts = DefaultRetryAttempts
 		}
-		if len(r.Retry.RetryOn) == 0 {
+		if r.Retry.RetryOn == (RetryOn{}) {
 			r.Retry.RetryOn = DefaultRetryOn
-			if len(r.Retry.RetriableStatuses) > 0 {
-				r.Retry.RetryOn = append(DefaultRetryOn[:len(DefaultRetryOn):len(DefaultRetryOn)], "retriable_status")
-			}
+			r.Retry.RetryOn.RetriableStatus = len(r.Retry.RetriableStatuses) > 0
 		}
 		if r.Retry.MaxBodyBytes == 0 {
 			r.Retry.MaxBodyBytes = DefaultReplayBodyBytes
-		}
-		if r.RateLimit != nil && r.RateLimit.Key == "" {
-			r.RateLimit.Key = "route"
 		}
 		if f := r.Fallback; f != nil {
 			if f.Status == 0 {
 				f.Status = 200
 			}
-			if len(f.On) == 0 {
-				f.On = FallbackConditions
+			if f.On == (FallbackOn{}) {
+				f.On = DefaultFallbackOn
 			}
 		}
 	}
@@ -321,22 +306,11 @@ func (v *routeCheck) haveNames() string {
 
 func validateRateLimit(errs *errorList, p string, rl *RateLimit) {
 	errs.addPolicy(p, rl.KeyedConfig.Validate())
-	switch {
-	case rl.Key == "route", rl.Key == "ip":
-	case strings.HasPrefix(rl.Key, "header:") && len(rl.Key) > len("header:"):
-	default:
-		errs.add(p+".key", "must be route, ip or header:NAME; got %q", rl.Key)
-	}
 }
 
 func validateFallback(errs *errorList, p string, f *Fallback) {
 	if f.Status < 100 || f.Status > 599 {
 		errs.add(p+".status", "must be an HTTP status (100-599), got %d", f.Status)
-	}
-	for j, on := range f.On {
-		if !contains(FallbackConditions, on) {
-			errs.add(yamlpath.Index(p+".on", j), "unknown condition %q; want one of %s", on, strings.Join(FallbackConditions, ", "))
-		}
 	}
 }
 
@@ -358,11 +332,6 @@ func validateFault(errs *errorList, p string, f *Fault) {
 func validateRetry(errs *errorList, p string, r *Route) {
 	rt := r.Retry
 	errs.addPolicy(p, rt.Config.Validate())
-	for j, on := range rt.RetryOn {
-		if !retryConditions[on] {
-			errs.add(yamlpath.Index(p+".retry_on", j), "unknown condition %q; want connect_failure, reset, gateway_error, 5xx or retriable_status", on)
-		}
-	}
 	for j, s := range rt.RetriableStatuses {
 		if s < 100 || s > 599 {
 			errs.add(yamlpath.Index(p+".retriable_statuses", j), "must be an HTTP status (100-599), got %d", s)
@@ -444,15 +413,6 @@ func checkPercent(errs *errorList, p string, v float64) {
 	if !(v >= 0 && v <= 100) {
 		errs.add(p, "must be in [0, 100], got %g", v)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // maxKnownNames is how many upstream names an unknown-upstream error lists.

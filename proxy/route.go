@@ -20,15 +20,13 @@ type route struct {
 	targets []target // one, or a weighted split
 	total   int      // sum of target weights
 
-	retryCfg   retry.Config // with defaults, as every target's retry has it
-	retryOn    retryConditions
-	maxReplay  int64
-	hedger     *hedge.Hedger
-	limiter    *ratelimit.Keyed
-	limitKey   func(*http.Request) string
-	fallback   *config.Fallback
-	fallbackOn map[string]bool
-	fault      *config.Fault
+	retryCfg  retry.Config // with defaults, as every target's retry has it
+	retryOn   retryConditions
+	maxReplay int64
+	hedger    *hedge.Hedger
+	limiter   *ratelimit.Keyed
+	fallback  *config.Fallback
+	fault     *config.Fault
 }
 
 type target struct {
@@ -37,9 +35,11 @@ type target struct {
 	retry   *retry.Retry // the route's retry policy, with the budget for cluster
 }
 
+// retryConditions are a route's retry_on and retriable_statuses, as the
+// retry policy's RetryIf asks them.
 type retryConditions struct {
-	connectFailure, reset, gatewayError, anyServerError bool
-	statuses                                            map[int]bool
+	on       config.RetryOn
+	statuses map[int]bool
 }
 
 func newRoute(rc *config.Route, clusters map[string]*cluster, l holdfast.Listener) (*route, error) {
@@ -59,18 +59,7 @@ func newRoute(rc *config.Route, clusters map[string]*cluster, l holdfast.Listene
 	}
 
 	r.maxReplay = rc.Retry.MaxBodyBytes
-	for _, on := range rc.Retry.RetryOn {
-		switch on {
-		case "connect_failure":
-			r.retryOn.connectFailure = true
-		case "reset":
-			r.retryOn.reset = true
-		case "gateway_error":
-			r.retryOn.gatewayError = true
-		case "5xx":
-			r.retryOn.anyServerError = true
-		}
-	}
+	r.retryOn.on = rc.Retry.RetryOn
 	if len(rc.Retry.RetriableStatuses) > 0 {
 		r.retryOn.statuses = map[int]bool{}
 		for _, s := range rc.Retry.RetriableStatuses {
@@ -115,38 +104,49 @@ func newRoute(rc *config.Route, clusters map[string]*cluster, l holdfast.Listene
 		if r.limiter, err = ratelimit.NewKeyed(kc); err != nil {
 			return nil, err
 		}
-		r.limitKey = keyFunc(rl.Key)
-	}
-	if rc.Fallback != nil {
-		r.fallbackOn = map[string]bool{}
-		for _, on := range rc.Fallback.On {
-			r.fallbackOn[on] = true
-		}
 	}
 	return r, nil
 }
 
-func keyFunc(key string) func(*http.Request) string {
-	switch {
-	case key == "ip":
-		return func(r *http.Request) string {
-			host, _, err := net.SplitHostPort(r.RemoteAddr)
-			if err != nil {
-				return r.RemoteAddr
-			}
-			return host
+// limitKey is the rate limit's bucket for req, by the route's
+// rate_limit.key. The route must have a rate limit.
+func (r *route) limitKey(req *http.Request) string {
+	k := r.cfg.RateLimit.Key
+	switch k.Kind {
+	case config.KeyIP:
+		host, _, err := net.SplitHostPort(req.RemoteAddr)
+		if err != nil {
+			return req.RemoteAddr
 		}
-	case len(key) > len("header:") && key[:len("header:")] == "header:":
-		name := http.CanonicalHeaderKey(key[len("header:"):])
-		return func(r *http.Request) string { return r.Header.Get(name) }
+		return host
+	case config.KeyHeader:
+		return req.Header.Get(k.Header)
 	}
-	return func(*http.Request) string { return "" }
+	return ""
 }
 
 // fallsBackOn reports whether the route's fallback answers failures of
 // reason (a local-reply reason, or "5xx" for an upstream server error).
 func (r *route) fallsBackOn(reason string) bool {
-	return r.fallback != nil && r.fallbackOn[reason]
+	if r.fallback == nil {
+		return false
+	}
+	on := r.fallback.On
+	switch reason {
+	case ReasonBreakerOpen:
+		return on.BreakerOpen
+	case ReasonOverloaded:
+		return on.Overloaded
+	case ReasonTimeout:
+		return on.Timeout
+	case ReasonNoHealthyUpstream:
+		return on.NoHealthyUpstream
+	case ReasonUpstreamReset:
+		return on.UpstreamReset
+	case "5xx":
+		return on.ServerError
+	}
+	return false
 }
 
 // pick chooses the target of one request, by weight for a split.
@@ -174,22 +174,23 @@ func (c retryConditions) retryIf(err error) bool {
 // retryable tells whether an attempt's outcome may be retried by the route's
 // retry_on conditions.
 func (c retryConditions) retryable(o *outcome) bool {
+	on := c.on
 	switch o.kind {
 	case outcomeConnectFailure:
-		return c.connectFailure || c.reset || c.gatewayError || c.anyServerError
+		return on.ConnectFailure || on.Reset || on.GatewayError || on.ServerError
 	case outcomeReset:
-		return c.reset || c.anyServerError
+		return on.Reset || on.ServerError
 	case outcomeTryTimeout:
-		return c.gatewayError || c.anyServerError || c.reset
+		return on.GatewayError || on.ServerError || on.Reset
 	case outcomeResponse:
 		s := o.resp.StatusCode
 		if c.statuses[s] {
 			return true
 		}
-		if c.anyServerError && s >= 500 {
+		if on.ServerError && s >= 500 {
 			return true
 		}
-		return c.gatewayError && (s == 502 || s == 503 || s == 504)
+		return on.GatewayError && (s == 502 || s == 503 || s == 504)
 	}
 	return false
 }
