@@ -138,7 +138,9 @@ type Upstream struct {
 	// Concurrency caps in-flight requests to the upstream. Default off.
 	Concurrency *Concurrency `yaml:"concurrency" json:"concurrency,omitempty"`
 	// RetryBudget is shared by every route's retries to this upstream that
-	// do not set their own. Default ratio 0.2, min_per_second 10.
+	// do not set their own. Default the zero retry.BudgetConfig's
+	// (retry.DefaultBudgetRatio, DefaultBudgetMinPerSecond,
+	// DefaultBudgetWindow).
 	RetryBudget *retry.BudgetConfig `yaml:"retry_budget" json:"retry_budget,omitempty"`
 }
 

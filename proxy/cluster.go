@@ -65,8 +65,8 @@ func newCluster(name string, c *config.Upstream, l holdfast.Listener) (*cluster,
 			}
 		}
 	}
-	// Unless the config says otherwise, the zero BudgetConfig's defaults:
-	// retries may add 20% to the load, plus 10 a second.
+	// Unless the config says otherwise, the zero BudgetConfig: the
+	// retry package's default budget, which no copy here restates.
 	var bcfg retry.BudgetConfig
 	if c.RetryBudget != nil {
 		bcfg = *c.RetryBudget
