@@ -41,7 +41,9 @@ func TestRouteBudgetIsTheZeroBudgetConfigs(t *testing.T) {
 }
 
 func TestRouteRetryOn(t *testing.T) {
-	resp := func(code int) *outcome { return &outcome{kind: outcomeResponse, resp: &http.Response{StatusCode: code}} }
+	resp := func(code int) *outcome {
+		return &outcome{kind: outcomeResponse, resp: &http.Response{StatusCode: code}}
+	}
 	tests := []struct {
 		retry string
 		o     *outcome
