@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/holdfast-dev/holdfast/config"
 )
 
 // routes builds the admin API's handler: every endpoint behind the same
@@ -88,7 +90,7 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 // serveConfig shows the running config with its secrets redacted, as YAML,
 // or as JSON with ?format=json.
 func (s *Server) serveConfig(w http.ResponseWriter, r *http.Request) {
-	n, err := redactConfig(s.cfg.Proxy.Config())
+	n, err := config.EncodeRedacted(s.cfg.Proxy.Config())
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "cannot encode the config"})
 		return

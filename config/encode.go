@@ -1,4 +1,4 @@
-package admin
+package config
 
 import (
 	"encoding"
@@ -21,7 +21,7 @@ import (
 // defaults the loader filled in. yaml.Node.Encode does go
 // through text, and yaml.v3's emitter writes a literal block that its own
 // parser rejects for some multi-line strings inside sequences (a fallback
-// body " {\n}" in routes[]), which would break GET /config.
+// body " {\n}" in routes[]), which would break the admin API's GET /config.
 func toNode(v reflect.Value, omitZero bool) (*yaml.Node, error) {
 	for v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
 		if v.IsNil() {
@@ -38,7 +38,7 @@ func toNode(v reflect.Value, omitZero bool) (*yaml.Node, error) {
 	if m, ok := marshaler(v); ok {
 		return m()
 	}
-	if v.Type() == reflect.TypeFor[time.Duration]() {
+	if v.Type() == durationType {
 		return strNode(time.Duration(v.Int()).String()), nil
 	}
 	switch v.Kind() {
