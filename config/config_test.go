@@ -136,23 +136,38 @@ func TestParseNamesKeyAndLine(t *testing.T) {
 	for _, tt := range badConfigs {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse([]byte(tt.src))
-			if err == nil {
-				t.Fatal("Parse succeeded; want errors")
-			}
-			es, ok := err.(Errors)
-			if !ok {
-				t.Fatalf("error type %T; want Errors", err)
-			}
-			if len(es) < len(tt.want) {
-				t.Fatalf("got %d errors:\n%v\nwant at least %d", len(es), err, len(tt.want))
-			}
-			for i, w := range tt.want {
-				if !strings.HasPrefix(es[i].Error(), w) {
-					t.Errorf("error %d = %q; want prefix %q\nall:\n%v", i, es[i].Error(), w, err)
-				}
-			}
+			checkErrors(t, err, tt.want, false)
 		})
 	}
+}
+
+// checkErrors checks that err, from Parse, is Errors whose first errors
+// start with want, in order, and with exact that there are no others (and
+// no error at all when want is empty). It returns the errors.
+func checkErrors(t *testing.T, err error, want []string, exact bool) Errors {
+	t.Helper()
+	if len(want) == 0 && exact {
+		if err != nil {
+			t.Fatalf("Parse: %v; want no error", err)
+		}
+		return nil
+	}
+	if err == nil {
+		t.Fatal("Parse succeeded; want errors")
+	}
+	es, ok := err.(Errors)
+	if !ok {
+		t.Fatalf("error type %T; want Errors", err)
+	}
+	if len(es) < len(want) || exact && len(es) != len(want) {
+		t.Fatalf("got %d errors:\n%v\nwant %d:\n%s", len(es), err, len(want), strings.Join(want, "\n"))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(es[i].Error(), w) {
+			t.Errorf("error %d = %q; want prefix %q\nall:\n%v", i, es[i].Error(), w, err)
+		}
+	}
+	return es
 }
 
 // FuzzParse feeds arbitrary files to the loader: it must never panic,

@@ -2,7 +2,6 @@ package config
 
 import (
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -59,20 +58,9 @@ func TestHTTPErrors(t *testing.T) {
 			[]string{`routes[0].upgrades (line 8): must be a list`}},
 	}
 	for _, tt := range tests {
-		_, err := Parse([]byte(tt.src))
-		es, ok := err.(Errors)
-		if !ok {
-			t.Errorf("%s: Parse error %v (%T); want Errors", tt.name, err, err)
-			continue
-		}
-		if len(es) != len(tt.want) {
-			t.Errorf("%s: got errors\n%v\nwant %d", tt.name, err, len(tt.want))
-			continue
-		}
-		for i, w := range tt.want {
-			if !strings.HasPrefix(es[i].Error(), w) {
-				t.Errorf("%s: error %q; want prefix %q", tt.name, es[i].Error(), w)
-			}
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.src))
+			checkErrors(t, err, tt.want, true)
+		})
 	}
 }
