@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -339,13 +340,13 @@ type h1Body struct {
 	reuse bool
 
 	once sync.Once
-	eof  bool
+	eof  atomic.Bool // read by release, which Close may run from another goroutine
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if err == io.EOF {
-		b.eof = true
+		b.eof.Store(true)
 		b.release()
 	}
 	return n, err
@@ -372,7 +373,7 @@ func (b *h1Body) release() {
 				return
 			}
 		}
-		if b.eof && b.reuse && sent && !fired {
+		if b.eof.Load() && b.reuse && sent && !fired {
 			b.t.put(b.c)
 			return
 		}
