@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/holdfast-dev/holdfast"
+	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/proxy"
 )
 
@@ -37,7 +38,7 @@ var validateTable = []struct {
 func TestValidate(t *testing.T) {
 	p := &proxy.Proxy{}
 	for _, tt := range validateTable {
-		err := Config{Listen: tt.listen, TokenFile: tt.tokenFile, Proxy: p}.Validate()
+		err := Config{Admin: config.Admin{Listen: tt.listen, TokenFile: tt.tokenFile}, Proxy: p}.Validate()
 		if tt.wantKey == "" {
 			if err != nil {
 				t.Errorf("Validate(listen %q, token_file %q): got %v; want nil", tt.listen, tt.tokenFile, err)
@@ -63,7 +64,7 @@ func FuzzValidate(f *testing.F) {
 	}
 	p := &proxy.Proxy{}
 	f.Fuzz(func(t *testing.T, listen, tokenFile string) {
-		err := Config{Listen: listen, TokenFile: tokenFile, Proxy: p}.Validate()
+		err := Config{Admin: config.Admin{Listen: listen, TokenFile: tokenFile}, Proxy: p}.Validate()
 		if err != nil {
 			var ce *holdfast.ConfigError
 			if !errors.As(err, &ce) {

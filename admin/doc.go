@@ -16,7 +16,7 @@
 //	p, err := proxy.New(cfg, proxy.Options{Listener: m, OnRequest: m.OnRequest})
 //	...
 //	m.Watch(p)
-//	srv, err := admin.New(admin.Config{Listen: "127.0.0.1:9901", Proxy: p, Metrics: m})
+//	srv, err := admin.New(admin.Config{Admin: config.Admin{Listen: "127.0.0.1:9901"}, Proxy: p, Metrics: m})
 //	...
 //	defer srv.Close()
 //

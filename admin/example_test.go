@@ -32,7 +32,7 @@ routes:
 	}
 	defer p.Close()
 	m.Watch(p)
-	srv, err := admin.New(admin.Config{Listen: "127.0.0.1:0", Proxy: p, Metrics: m})
+	srv, err := admin.New(admin.Config{Admin: config.Admin{Listen: "127.0.0.1:0"}, Proxy: p, Metrics: m})
 	if err != nil {
 		panic(err)
 	}

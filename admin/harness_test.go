@@ -139,7 +139,7 @@ func startEnv(t *testing.T, o envOptions) *env {
 	e.data = "http://" + ps.Addrs()[0].String()
 
 	ac := Config{
-		Listen:  "127.0.0.1:0",
+		Admin:   config.Admin{Listen: "127.0.0.1:0"},
 		Proxy:   p,
 		Metrics: e.metrics,
 		Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -27,21 +27,16 @@ const maxBodyBytes = 64 << 10
 // shutdownGrace bounds how long Close waits for admin requests in flight.
 const shutdownGrace = 5 * time.Second
 
-// Config configures the admin [Server]. Listen and TokenFile are the
-// `admin:` block of the config file, [config.Admin], and are checked by
-// [config.Admin.Validate].
+// Config configures the admin [Server]: the `admin:` block of the config
+// file, [config.Admin], checked by [config.Admin.Validate], and what the
+// program that runs the proxy passes in.
 type Config struct {
-	// Listen is the address to serve on. Default 127.0.0.1:9901. A
-	// non-loopback address (see [config.IsLoopback]) is refused unless
-	// TokenFile is set.
-	Listen string `yaml:"listen" json:"listen"`
-
-	// TokenFile names a file holding the bearer token that mutating
-	// endpoints (POST /reload, /quiesce, /unquiesce) require, read once by
-	// New with [config.ReadSecretFile]: a regular file of at most 4 KiB;
-	// surrounding white space is ignored. Default none: mutating
-	// endpoints are open to anyone who can reach the loopback address.
-	TokenFile string `yaml:"token_file" json:"token_file"`
+	// Admin is where the server listens and the token file that mutating
+	// endpoints (POST /reload, /quiesce, /unquiesce) require, read once
+	// by New with [config.ReadSecretFile]. Its zero value listens on
+	// 127.0.0.1:9901 with no token: mutating endpoints are then open to
+	// anyone who can reach the loopback address.
+	config.Admin `yaml:",inline" json:",inline"`
 
 	// Proxy is the proxy whose state the server reports. Required.
 	Proxy *proxy.Proxy `yaml:"-" json:"-"`
@@ -65,18 +60,13 @@ type Config struct {
 // errors from [config.Admin.Validate], and a missing Proxy.
 func (c Config) Validate() error {
 	var errs []error
-	if err := c.admin().Validate(); err != nil {
+	if err := c.Admin.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Proxy == nil {
 		errs = append(errs, holdfast.ConfigErrorf("admin", "proxy", "is required"))
 	}
 	return errors.Join(errs...)
-}
-
-// admin returns the `admin:` block that c's Listen and TokenFile are.
-func (c Config) admin() config.Admin {
-	return config.Admin{Listen: c.Listen, TokenFile: c.TokenFile}
 }
 
 // Server is the admin API and status page of a running proxy. Create it

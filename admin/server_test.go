@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/holdfast-dev/holdfast"
+	"github.com/holdfast-dev/holdfast/config"
 )
 
 func TestEndpoints(t *testing.T) {
@@ -265,11 +266,11 @@ func TestNewRefusesBadAccess(t *testing.T) {
 		cfg     Config
 		wantKey string
 	}{
-		{"non-loopback without token", Config{Listen: "0.0.0.0:0", Proxy: e.proxy}, "listen"},
-		{"all interfaces without token", Config{Listen: ":0", Proxy: e.proxy}, "listen"},
-		{"missing token file", Config{Listen: "127.0.0.1:0", TokenFile: "/nonexistent/token", Proxy: e.proxy}, "token_file"},
-		{"empty token file", Config{Listen: "127.0.0.1:0", TokenFile: writeFile(t, "empty", " \n\t"), Proxy: e.proxy}, "token_file"},
-		{"no proxy", Config{Listen: "127.0.0.1:0"}, "proxy"},
+		{"non-loopback without token", Config{Admin: config.Admin{Listen: "0.0.0.0:0"}, Proxy: e.proxy}, "listen"},
+		{"all interfaces without token", Config{Admin: config.Admin{Listen: ":0"}, Proxy: e.proxy}, "listen"},
+		{"missing token file", Config{Admin: config.Admin{Listen: "127.0.0.1:0", TokenFile: "/nonexistent/token"}, Proxy: e.proxy}, "token_file"},
+		{"empty token file", Config{Admin: config.Admin{Listen: "127.0.0.1:0", TokenFile: writeFile(t, "empty", " \n\t")}, Proxy: e.proxy}, "token_file"},
+		{"no proxy", Config{Admin: config.Admin{Listen: "127.0.0.1:0"}}, "proxy"},
 	}
 	for _, tt := range tests {
 		srv, err := New(tt.cfg)

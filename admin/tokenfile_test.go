@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/holdfast-dev/holdfast"
+	"github.com/holdfast-dev/holdfast/config"
 )
 
 // TestNewRefusesBadTokenFiles checks that New reads the token file as the
@@ -24,7 +25,7 @@ func TestNewRefusesBadTokenFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, err := New(Config{Listen: "127.0.0.1:0", TokenFile: tt.path, Proxy: e.proxy})
+			srv, err := New(Config{Admin: config.Admin{Listen: "127.0.0.1:0", TokenFile: tt.path}, Proxy: e.proxy})
 			if err == nil {
 				srv.Close()
 				t.Fatal("New succeeded; want the token file refused")
@@ -43,7 +44,7 @@ func TestNewReadsATokenFileThroughALink(t *testing.T) {
 	if err := os.Symlink(writeFile(t, "real", " "+testToken+"\n"), link); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Listen: "127.0.0.1:0", TokenFile: link, Proxy: e.proxy})
+	srv, err := New(Config{Admin: config.Admin{Listen: "127.0.0.1:0", TokenFile: link}, Proxy: e.proxy})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -173,8 +173,9 @@ type Route struct {
 	// RFC 9110 §7.8); another upgrade gets 403. Default [websocket]; an
 	// empty list allows none; h2c is refused.
 	Upgrades []string `yaml:"upgrades" json:"upgrades"`
-	// Retry retries failed attempts. Default: 2 attempts (also when the block
-	// leaves attempts out) on connect failures, resets and 502/503/504, for
+	// Retry retries failed attempts. Default: the retry package's
+	// defaults (retry.DefaultAttempts, 3, also when the block leaves
+	// attempts out) on connect failures, resets and 502/503/504, for
 	// idempotent requests only.
 	Retry *Retry `yaml:"retry" json:"retry,omitempty"`
 	// Hedge sends extra attempts for slow idempotent requests. Default off.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/holdfast-dev/holdfast/retry"
 )
 
 func TestParseTheExampleConfig(t *testing.T) {
@@ -69,15 +71,23 @@ func TestDefaults(t *testing.T) {
 	if r.Timeout != DefaultRouteTimeout {
 		t.Errorf("timeout = %v; want %v", r.Timeout, DefaultRouteTimeout)
 	}
-	if r.Retry == nil || r.Retry.Attempts != DefaultRetryAttempts || r.Retry.RetryOn != DefaultRetryOn {
+	if r.Retry == nil || r.Retry.RetryOn != DefaultRetryOn {
 		t.Errorf("retry = %+v; want the default retry", r.Retry)
 	}
 	c2, err := Parse([]byte(base + "    retry: {retry_on: [5xx]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c2.Routes[0].Retry.Attempts; got != DefaultRetryAttempts {
-		t.Errorf("attempts with a retry block that leaves them out = %d; want %d", got, DefaultRetryAttempts)
+	// attempts left out is the library's default, whether or not the
+	// route has a retry block: the file said 2 and Go 3.
+	for _, c := range []*Config{c, c2} {
+		rt, err := retry.New(c.Routes[0].Retry.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rt.Config().Attempts; got != retry.DefaultAttempts {
+			t.Errorf("attempts of a route that sets none = %d; want retry.DefaultAttempts, %d", got, retry.DefaultAttempts)
+		}
 	}
 	if r.Retry.MaxBodyBytes != DefaultReplayBodyBytes {
 		t.Errorf("max_body_bytes = %d", r.Retry.MaxBodyBytes)
@@ -112,7 +122,7 @@ var badConfigs = []struct {
 	{"breaker rate", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\n    circuit_breaker: {failure_rate: 2}\nroutes:\n  - name: r\n    upstream: a\n", []string{`upstreams.a.circuit_breaker.failure_rate (line 4): `}},
 	{"admin exposed", "admin: {listen: 0.0.0.0:9901}\n" + base, []string{`admin.listen (line 1): "0.0.0.0:9901" is not a loopback address; set admin.token_file`}},
 	{"bad regex", base + "    match: {path_regex: '('}\n", []string{`routes[0].match.path_regex (line 8): invalid regular expression`}},
-	{"rate limit key", base + "    rate_limit: {requests_per_second: 5, key: cookie}\n", []string{`routes[0].rate_limit.key (line 8): must be route, ip or header:NAME; got "cookie"`}},
+	{"rate limit key", base + "    rate_limit: {requests_per_second: 5, key: cookie}\n", []string{`routes[0].rate_limit.key (line 8): must be route, ip or header:NAME, got "cookie"`}},
 	{"two errors in order", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    upstream: zz\n    timeout: -1s\n", []string{`routes[0].upstream (line 6): unknown upstream "zz"`, `routes[0].timeout (line 7): must not be negative, got -1s`}},
 	{"yaml syntax", "routes: [\n", []string{`line 1: invalid YAML`}},
 	{"no routes", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\n", []string{`routes: at least one route is required`}},

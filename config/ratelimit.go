@@ -54,7 +54,7 @@ func ParseRateLimitKey(s string) (RateLimitKey, error) {
 	}
 	name, ok := strings.CutPrefix(s, "header:")
 	if !ok || name == "" {
-		return RateLimitKey{}, &Error{Msg: "must be route, ip or header:NAME; got " + strconv.Quote(s)}
+		return RateLimitKey{}, &Error{Msg: "must be route, ip or header:NAME, got " + strconv.Quote(s)}
 	}
 	if !methodToken.MatchString(name) {
 		return RateLimitKey{}, &Error{Msg: "must be header:NAME with NAME a header field name, got " + strconv.Quote(s)}

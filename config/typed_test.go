@@ -85,10 +85,10 @@ var rateLimitKeyTests = []struct {
 	{"header:X-User-Id", RateLimitKey{Kind: KeyHeader, Header: "X-User-Id"}, ""},
 	{"header:x-user-id", RateLimitKey{Kind: KeyHeader, Header: "X-User-Id"}, ""},
 	{"header:authorization", RateLimitKey{Kind: KeyHeader, Header: "Authorization"}, ""},
-	{"cookie", RateLimitKey{}, `must be route, ip or header:NAME; got "cookie"`},
-	{"IP", RateLimitKey{}, `must be route, ip or header:NAME; got "IP"`},
-	{"header:", RateLimitKey{}, `must be route, ip or header:NAME; got "header:"`},
-	{"", RateLimitKey{}, `must be route, ip or header:NAME; got ""`},
+	{"cookie", RateLimitKey{}, `must be route, ip or header:NAME, got "cookie"`},
+	{"IP", RateLimitKey{}, `must be route, ip or header:NAME, got "IP"`},
+	{"header:", RateLimitKey{}, `must be route, ip or header:NAME, got "header:"`},
+	{"", RateLimitKey{}, `must be route, ip or header:NAME, got ""`},
 	// These were accepted, and keyed every request to one bucket: no
 	// request carries a header by a name that is no header name.
 	{"header:X User", RateLimitKey{}, `must be header:NAME with NAME a header field name, got "header:X User"`},

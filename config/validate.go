@@ -29,7 +29,6 @@ const (
 	DefaultDrainDelay        = 5 * time.Second
 	DefaultDrainTimeout      = 30 * time.Second
 	DefaultRouteTimeout      = 15 * time.Second
-	DefaultRetryAttempts     = 2
 	DefaultReplayBodyBytes   = 64 << 10
 )
 
@@ -104,9 +103,6 @@ func (c *Config) applyDefaults() {
 		}
 		if r.Retry == nil {
 			r.Retry = &Retry{}
-		}
-		if r.Retry.Attempts == 0 {
-			r.Retry.Attempts = DefaultRetryAttempts
 		}
 		if r.Retry.RetryOn == (RetryOn{}) {
 			r.Retry.RetryOn = DefaultRetryOn

@@ -148,7 +148,7 @@ func (w *walker) walkScalar(path string, n *yaml.Node, t reflect.Type) {
 			if v == "0" {
 				return
 			}
-			w.bad(path, n, "must be a duration with a unit, such as %ss or %sms; got %s", v, v, v)
+			w.bad(path, n, "must be a duration with a unit, such as %ss or %sms, got %s", v, v, v)
 			return
 		}
 		d, err := time.ParseDuration(v)

@@ -56,7 +56,7 @@ func TestWalkerNamesKeyAndLine(t *testing.T) {
 		{"nested unknown", "items:\n  - limit: 2\n  - limt: 3\n", []string{`items[1].limt (line 3): unknown key (did you mean "limit"?)`}},
 		{"map value unknown", "byname:\n  x:\n    nope: 1\n", []string{`byname.x.nope (line 3): unknown key`}},
 		{"bad duration", "timeout: soon\n", []string{`timeout (line 1): must be a duration such as 250ms or 2s, got "soon"`}},
-		{"integer duration", "timeout: 5\n", []string{`timeout (line 1): must be a duration with a unit, such as 5s or 5ms; got 5`}},
+		{"integer duration", "timeout: 5\n", []string{`timeout (line 1): must be a duration with a unit, such as 5s or 5ms, got 5`}},
 		{"negative duration", "timeout: -1s\n", []string{`timeout (line 1): must not be negative, got -1s`}},
 		{"bad int", "count: many\n", []string{`count (line 1): must be a whole number, got "many"`}},
 		{"bad float", "ratio: .nan\n", []string{`ratio (line 1): must be a number, got ".nan"`}},

@@ -67,6 +67,7 @@ routes:
 	- name: all
 		upstream: u
 		timeout: 1s
+		retry: {attempts: 2}
 `, protocol, eps(b)))
 			for _, c := range e.clients() {
 				// Closing in the middle of the body: the client must see a

@@ -264,6 +264,7 @@ routes:
 	- name: down
 		match: {path: /down}
 		upstream: down
+		retry: {attempts: 2}
 	- name: resets
 		match: {path: /resets}
 		upstream: resets

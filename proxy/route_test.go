@@ -32,6 +32,9 @@ func parsedRoute(t *testing.T, extra string) *route {
 // draws on its upstream's, which is the zero retry.BudgetConfig's.
 func TestRouteBudgetIsTheZeroBudgetConfigs(t *testing.T) {
 	r := parsedRoute(t, "")
+	if got := r.retryCfg.Attempts; got != retry.DefaultAttempts {
+		t.Errorf("attempts of a route that sets none: %d; want retry.DefaultAttempts, %d", got, retry.DefaultAttempts)
+	}
 	if got, want := r.targets[0].cluster.budget.Config(), retry.MustNewBudget(retry.BudgetConfig{}).Config(); got != want {
 		t.Errorf("upstream budget %+v; want the zero BudgetConfig's %+v", got, want)
 	}

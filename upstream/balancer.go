@@ -26,7 +26,7 @@ var (
 
 // newBalancer builds the balancer called name over eps. rnd supplies random
 // bits and must be safe for concurrent use.
-func newBalancer(name string, eps []*Endpoint, rnd func() uint64) Balancer {
+func newBalancer(name BalancerName, eps []*Endpoint, rnd func() uint64) Balancer {
 	switch name {
 	case BalancerRoundRobin:
 		return NewRoundRobin(eps)

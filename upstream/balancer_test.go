@@ -55,7 +55,7 @@ func checkShares(t *testing.T, got []int, weights []int, n int) {
 func TestWeightedDistribution(t *testing.T) {
 	const n = 40_000
 	tests := []struct {
-		balancer string
+		balancer BalancerName
 		weights  []int
 	}{
 		{BalancerRandom, []int{1, 1, 1}},
@@ -88,7 +88,7 @@ func TestWeightedDistributionSubset(t *testing.T) {
 		{[]int{5, 5, 5, 5, 5}, 0},    // uniform weights
 		{[]int{9, 1, 1, 1, 1, 1}, 0}, // both paths
 	}
-	for _, b := range []string{BalancerRandom, BalancerLeastRequest, BalancerP2CEWMA} {
+	for _, b := range []BalancerName{BalancerRandom, BalancerLeastRequest, BalancerP2CEWMA} {
 		for _, tt := range tests {
 			t.Run(fmt.Sprint(b, tt.weights), func(t *testing.T) {
 				u := newTest(t, Config{Endpoints: weighted(tt.weights...), Balancer: b}, seeded(7))
@@ -266,8 +266,8 @@ func TestFirstFailureNotBelowDefault(t *testing.T) {
 }
 
 func TestBalancersRespectCandidates(t *testing.T) {
-	for _, b := range []string{BalancerP2CEWMA, BalancerRoundRobin, BalancerLeastRequest, BalancerRandom} {
-		t.Run(b, func(t *testing.T) {
+	for _, b := range []BalancerName{BalancerP2CEWMA, BalancerRoundRobin, BalancerLeastRequest, BalancerRandom} {
+		t.Run(string(b), func(t *testing.T) {
 			u := newTest(t, Config{Endpoints: weighted(1, 2, 3, 4, 5), Balancer: b}, seeded(11))
 			var ex Mask
 			ex.Add(0)
@@ -305,8 +305,8 @@ func TestStandaloneConstructors(t *testing.T) {
 }
 
 func TestPickDoesNotAllocate(t *testing.T) {
-	for _, b := range []string{BalancerP2CEWMA, BalancerRoundRobin, BalancerLeastRequest, BalancerRandom} {
-		t.Run(b, func(t *testing.T) {
+	for _, b := range []BalancerName{BalancerP2CEWMA, BalancerRoundRobin, BalancerLeastRequest, BalancerRandom} {
+		t.Run(string(b), func(t *testing.T) {
 			u := newTest(t, Config{Endpoints: weighted(1, 2, 3, 4), Balancer: b}, defaultRand)
 			var ex Mask
 			ex.Add(1)
@@ -331,7 +331,7 @@ func TestPickDoesNotAllocate(t *testing.T) {
 
 func BenchmarkPick(b *testing.B) {
 	for _, n := range []int{3, 16, 200} {
-		for _, name := range []string{BalancerP2CEWMA, BalancerRoundRobin, BalancerLeastRequest, BalancerRandom} {
+		for _, name := range []BalancerName{BalancerP2CEWMA, BalancerRoundRobin, BalancerLeastRequest, BalancerRandom} {
 			b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
 				eps := addrs(n)
 				for i := range eps {
@@ -350,8 +350,8 @@ func BenchmarkPick(b *testing.B) {
 }
 
 func BenchmarkPickParallel(b *testing.B) {
-	for _, name := range []string{BalancerP2CEWMA, BalancerRoundRobin, BalancerLeastRequest, BalancerRandom} {
-		b.Run(name, func(b *testing.B) {
+	for _, name := range []BalancerName{BalancerP2CEWMA, BalancerRoundRobin, BalancerLeastRequest, BalancerRandom} {
+		b.Run(string(name), func(b *testing.B) {
 			u := newTest(b, Config{Endpoints: addrs(8), Balancer: name}, defaultRand)
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net"
@@ -15,19 +16,65 @@ import (
 	"github.com/holdfast-dev/holdfast"
 )
 
-// Balancer names accepted by [Config].Balancer.
+// BalancerName names the [Balancer] of [Config].Balancer. The zero value
+// means [BalancerP2CEWMA].
+type BalancerName string
+
+// The balancers of [Config].Balancer.
 const (
-	BalancerP2CEWMA      = "p2c_ewma"
-	BalancerRoundRobin   = "round_robin"
-	BalancerLeastRequest = "least_request"
-	BalancerRandom       = "random"
+	BalancerP2CEWMA      BalancerName = "p2c_ewma"
+	BalancerRoundRobin   BalancerName = "round_robin"
+	BalancerLeastRequest BalancerName = "least_request"
+	BalancerRandom       BalancerName = "random"
 )
 
-// Protocols accepted by [Config].Protocol.
+// UnmarshalText accepts the name of a balancer, so that a config file's
+// balancer is checked, with its line, as it is read.
+func (b *BalancerName) UnmarshalText(text []byte) error {
+	v := BalancerName(text)
+	if err := v.check(); err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}
+
+func (b BalancerName) check() error {
+	switch b {
+	case "", BalancerP2CEWMA, BalancerRoundRobin, BalancerLeastRequest, BalancerRandom:
+		return nil
+	}
+	return fmt.Errorf("must be one of p2c_ewma, round_robin, least_request, random, got %q", string(b))
+}
+
+// Protocol is how requests reach an upstream's endpoints, [Config].Protocol.
+// The zero value means [ProtocolHTTP1].
+type Protocol string
+
+// The protocols of [Config].Protocol.
 const (
-	ProtocolHTTP1 = "http1"
-	ProtocolH2C   = "h2c"
+	ProtocolHTTP1 Protocol = "http1"
+	ProtocolH2C   Protocol = "h2c"
 )
+
+// UnmarshalText accepts the name of a protocol, so that a config file's
+// protocol is checked, with its line, as it is read.
+func (p *Protocol) UnmarshalText(text []byte) error {
+	v := Protocol(text)
+	if err := v.check(); err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
+func (p Protocol) check() error {
+	switch p {
+	case "", ProtocolHTTP1, ProtocolH2C:
+		return nil
+	}
+	return fmt.Errorf("must be http1 or h2c, got %q", string(p))
+}
 
 // Defaults applied by [New] to zero fields of [Config].
 const (
@@ -71,12 +118,12 @@ type Config struct {
 	// in-flight requests), round_robin (smooth weighted), least_request
 	// (power of two choices on in-flight requests per weight) or random
 	// (weighted). Default p2c_ewma.
-	Balancer string `yaml:"balancer" json:"balancer"`
+	Balancer BalancerName `yaml:"balancer" json:"balancer"`
 
 	// Protocol is how requests reach the endpoints: http1 (HTTP/1.1, also
 	// over TLS for https:// endpoints) or h2c (HTTP/2 with prior knowledge
 	// for http:// endpoints, HTTP/2 over TLS for https:// ones). Default http1.
-	Protocol string `yaml:"protocol" json:"protocol"`
+	Protocol Protocol `yaml:"protocol" json:"protocol"`
 
 	// ConnectTimeout bounds establishing a TCP connection to an endpoint.
 	// Default 1s.
@@ -371,15 +418,11 @@ func (c Config) Validate() error {
 		}
 	}
 
-	switch c.Balancer {
-	case "", BalancerP2CEWMA, BalancerRoundRobin, BalancerLeastRequest, BalancerRandom:
-	default:
-		bad("balancer", "must be one of p2c_ewma, round_robin, least_request, random; got %q", c.Balancer)
+	if err := c.Balancer.check(); err != nil {
+		bad("balancer", "%v", err)
 	}
-	switch c.Protocol {
-	case "", ProtocolHTTP1, ProtocolH2C:
-	default:
-		bad("protocol", "must be http1 or h2c, got %q", c.Protocol)
+	if err := c.Protocol.check(); err != nil {
+		bad("protocol", "%v", err)
 	}
 	nonNegative := func(key string, d time.Duration) {
 		if d < 0 {

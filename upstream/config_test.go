@@ -209,7 +209,7 @@ func FuzzValidate(f *testing.F) {
 		if len(ep) == 0 {
 			ep = []EndpointConfig{{}}
 		}
-		f.Add(ep[0].Address, ep[0].Weight, ep[0].Priority, c.Balancer, c.Protocol, int64(c.ConnectTimeout),
+		f.Add(ep[0].Address, ep[0].Weight, ep[0].Priority, string(c.Balancer), string(c.Protocol), int64(c.ConnectTimeout),
 			c.HealthCheck != nil, hc.Path, int64(hc.Interval), hc.HealthyThreshold,
 			od.ConsecutiveFailures, int64(od.Deadline), int64(od.BaseEjectionTime), int64(od.MaxEjectionTime), od.MaxEjectionPercent)
 	}
@@ -218,8 +218,8 @@ func FuzzValidate(f *testing.F) {
 		failures int, deadline, base, maxEj int64, pct int) {
 		c := Config{
 			Endpoints:        []EndpointConfig{{Address: addr, Weight: weight, Priority: priority}, {Address: "http://127.0.0.1:1"}},
-			Balancer:         balancer,
-			Protocol:         protocol,
+			Balancer:         BalancerName(balancer),
+			Protocol:         Protocol(protocol),
 			ConnectTimeout:   time.Duration(connect),
 			OutlierDetection: OutlierConfig{ConsecutiveFailures: failures, Deadline: time.Duration(deadline), BaseEjectionTime: time.Duration(base), MaxEjectionTime: time.Duration(maxEj), MaxEjectionPercent: pct},
 			Transport:        &fakeTransport{},

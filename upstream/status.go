@@ -56,7 +56,7 @@ func (u *Upstream) Status() Status {
 	r := u.route.Load() // published under mu, so it agrees with the counts below
 	s := Status{
 		Name:           u.name,
-		Balancer:       u.cfg.Balancer,
+		Balancer:       string(u.cfg.Balancer),
 		Panic:          r.active < 0,
 		ActivePriority: -1,
 		Endpoints:      make([]EndpointStatus, len(u.eps)),

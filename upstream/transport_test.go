@@ -18,12 +18,15 @@ func TestTransportProtocols(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 
-	for _, tt := range []struct{ protocol, want string }{
+	for _, tt := range []struct {
+		protocol Protocol
+		want     string
+	}{
 		{"", "HTTP/1.1"},
 		{ProtocolHTTP1, "HTTP/1.1"},
 		{ProtocolH2C, "HTTP/2.0"},
 	} {
-		t.Run(tt.protocol, func(t *testing.T) {
+		t.Run(string(tt.protocol), func(t *testing.T) {
 			u, err := New(Config{Endpoints: []EndpointConfig{{Address: srv.URL}}, Protocol: tt.protocol})
 			if err != nil {
 				t.Fatal(err)

@@ -361,8 +361,8 @@ func TestMustNewPanics(t *testing.T) {
 // ejections, returns, health checks and status reads racing, and checks the
 // books balance afterwards. Run with -race.
 func TestConcurrentUse(t *testing.T) {
-	for _, b := range []string{BalancerP2CEWMA, BalancerRoundRobin, BalancerLeastRequest, BalancerRandom} {
-		t.Run(b, func(t *testing.T) {
+	for _, b := range []BalancerName{BalancerP2CEWMA, BalancerRoundRobin, BalancerLeastRequest, BalancerRandom} {
+		t.Run(string(b), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ft := &fakeTransport{}
 				ft.set("10.0.0.3:80", 503, nil, false)

@@ -57,5 +57,5 @@ method:
 	fmt.Println(err)
 	// Output:
 	// method[0].add_toxic.toxicty (line 4): unknown key (did you mean "toxicity"?)
-	// method[1].wait (line 5): must be a duration with a unit, such as 5s or 5ms; got 5
+	// method[1].wait (line 5): must be a duration with a unit, such as 5s or 5ms, got 5
 }

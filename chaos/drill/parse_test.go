@@ -37,7 +37,7 @@ var parseErrorTests = []struct {
 	{"unknown nested key", minimal + "load:\n  url: http://x/\n  rate: 1\n  rps: 3\n",
 		[]string{`load.rps (line 7): unknown key`}},
 	{"duration without unit", "title: t\nmethod:\n  - wait: 10\n",
-		[]string{"method[0].wait (line 3): must be a duration with a unit, such as 10s or 10ms; got 10"}},
+		[]string{"method[0].wait (line 3): must be a duration with a unit, such as 10s or 10ms, got 10"}},
 	{"negative duration", "title: t\nmethod:\n  - wait: 1s\n    duration: -1s\n",
 		[]string{"method[0].duration (line 4): must not be negative, got -1s"}},
 	{"duplicate key", "title: t\ntitle: u\nmethod: [{wait: 1s}]\n", []string{"title (line 2): duplicate key"}},

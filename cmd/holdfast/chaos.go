@@ -75,7 +75,7 @@ func chaosMain(ctx context.Context, o chaosOptions, stdout, stderr io.Writer, re
 		}
 		token = t
 	}
-	if !isLoopback(o.host) && token == "" {
+	if !config.IsLoopback(o.host) && token == "" {
 		fmt.Fprintf(stderr, "holdfast chaos: refusing to serve the API on non-loopback host %q without -token-file: anyone who can reach it could cut your traffic\n", o.host)
 		return 2
 	}
@@ -140,15 +140,6 @@ func chaosMain(ctx context.Context, o chaosOptions, stdout, stderr io.Writer, re
 	_ = s.Close()
 	fmt.Fprintln(stdout, "holdfast chaos: stopped")
 	return 0
-}
-
-// isLoopback reports whether host names only this machine.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
 }
 
 // readProxies reads a Toxiproxy config file: a JSON array of proxies,

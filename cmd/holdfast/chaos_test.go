@@ -12,28 +12,6 @@ import (
 	"testing"
 )
 
-func TestIsLoopback(t *testing.T) {
-	tests := []struct {
-		host string
-		want bool
-	}{
-		{"127.0.0.1", true},
-		{"127.1.2.3", true},
-		{"::1", true},
-		{"[::1]", true},
-		{"localhost", true},
-		{"0.0.0.0", false},
-		{"", false},
-		{"10.0.0.1", false},
-		{"example.com", false},
-	}
-	for _, tt := range tests {
-		if got := isLoopback(tt.host); got != tt.want {
-			t.Errorf("isLoopback(%q) = %v; want %v", tt.host, got, tt.want)
-		}
-	}
-}
-
 func TestChaosRefusesBadFlags(t *testing.T) {
 	empty := filepath.Join(t.TempDir(), "empty")
 	os.WriteFile(empty, []byte(" \n"), 0o600)

@@ -122,12 +122,11 @@ func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr 
 	inst.proxy, inst.server = p, srv
 	inst.metrics.Watch(p)
 	inst.admin, err = admin.New(admin.Config{
-		Listen:    cfg.Admin.Listen,
-		TokenFile: cfg.Admin.TokenFile,
-		Proxy:     p,
-		Metrics:   inst.metrics,
-		Reload:    func(context.Context) error { return inst.reload() },
-		Logger:    logger,
+		Admin:   cfg.Admin,
+		Proxy:   p,
+		Metrics: inst.metrics,
+		Reload:  func(context.Context) error { return inst.reload() },
+		Logger:  logger,
 	})
 	if err != nil {
 		srv.Shutdown(context.Background())

@@ -73,16 +73,16 @@ func TestValidateReportsEveryError(t *testing.T) {
 	want := []string{
 		`FILE: upstreams.catalog.endpoints[0].wieght (line 6): unknown key (did you mean "weight"?)`,
 		`FILE: upstreams.catalog.endpoints[1].address (line 7): must be an http:// or https:// URL, got "ftp://127.0.0.1:9002"`,
-		`FILE: upstreams.catalog.balancer (line 8): must be one of p2c_ewma, round_robin, least_request, random; got "fastest"`,
+		`FILE: upstreams.catalog.balancer (line 8): must be one of p2c_ewma, round_robin, least_request, random, got "fastest"`,
 		`FILE: upstreams.catalog.outlier_detection.max_ejection_percent (line 9): must be in [1, 100], got 150`,
 		`FILE: upstreams.catalog.circuit_breaker.failure_rate (line 10): `,
 		`FILE: routes[0].upstream (line 13): unknown upstream "catalogue" (have catalog)`,
-		`FILE: routes[0].timeout (line 14): must be a duration with a unit, such as 5s or 5ms; got 5`,
+		`FILE: routes[0].timeout (line 14): must be a duration with a unit, such as 5s or 5ms, got 5`,
 		`FILE: routes[0].retry.budget.ratio (line 17): must be in (0, 1], got 1.5`,
 		`FILE: routes[0].retry.retry_on[0] (line 18): unknown condition "sometimes"`,
 		`FILE: routes[1].name (line 19): duplicate route name "read" (also routes[0])`,
 		`FILE: routes[1].match.path_regex (line 20): invalid regular expression`,
-		`FILE: routes[1].rate_limit.key (line 22): must be route, ip or header:NAME; got "cookie"`,
+		`FILE: routes[1].rate_limit.key (line 22): must be route, ip or header:NAME, got "cookie"`,
 		`FILE: 12 error(s)`,
 	}
 	got := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
