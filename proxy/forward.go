@@ -292,12 +292,7 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 	case actx.Err() != nil:
 		o.kind = outcomeTryTimeout
 	default:
-		var ce *upstream.ConnectError
-		if errors.As(err, &ce) || isDialError(err) {
-			o.kind = outcomeConnectFailure
-		} else {
-			o.kind = outcomeReset
-		}
+		o.kind = transportFailure(err)
 	}
 	ep.Done(took, upstream.Failure)
 	tk.done(err)
@@ -345,6 +340,16 @@ func (x *exchange) outRequest(ctx context.Context, ep *upstream.Endpoint) (*http
 		return nil, err
 	}
 	return out, nil
+}
+
+// transportFailure classifies a round trip's error that is neither the
+// client's nor a context's: no connection could be made, or it broke.
+func transportFailure(err error) outcomeKind {
+	var ce *upstream.ConnectError
+	if errors.As(err, &ce) || isDialError(err) {
+		return outcomeConnectFailure
+	}
+	return outcomeReset
 }
 
 func isDialError(err error) bool {

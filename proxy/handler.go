@@ -48,13 +48,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		local(http.StatusMethodNotAllowed, ReasonInvalidRequest, "CONNECT is not supported", 0)
 		return
 	}
-	var rt *route
-	for _, c := range st.routes {
-		if c.match.match(r) {
-			rt = c
-			break
-		}
-	}
+	rt := st.routeFor(r)
 	if rt == nil {
 		local(http.StatusNotFound, ReasonNoRoute, "no route matches "+r.Method+" "+sanitizePath(r.URL.Path), 0)
 		return
@@ -90,9 +84,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// included. A long-lived route (and an upgrade) is bounded by it only
 	// until the response head: its deadline is a timer that the head
 	// stops, and ending it cancels with DeadlineExceeded as the cause.
+	proto := upgradeType(r.Header) // screenRequest let only an allowed one through
 	var ctx context.Context
 	var headTimer *time.Timer
-	if rt.cfg.LongLived || upgradeType(r.Header) != "" {
+	if rt.cfg.LongLived || proto != "" {
 		c, cancel := context.WithCancelCause(r.Context())
 		defer cancel(nil)
 		headTimer = time.AfterFunc(timeout, func() { cancel(context.DeadlineExceeded) })
@@ -110,12 +105,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if f.Delay != nil && rand.Float64()*100 < f.Delay.Percent {
-			t := time.NewTimer(f.Delay.Duration)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-			}
+			// Cut short by the route's end; what follows then sees ctx done.
+			sleep(ctx, f.Delay.Duration)
 		}
 	}
 
@@ -124,7 +115,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info.Upstream = cl.name
 
 	hdr := r.Header.Clone()
-	proto := upgradeType(r.Header)
 	removeHopHeaders(hdr)
 	// holdfast answers Expect itself: net/http's server sends 100 Continue
 	// when the body is first read, and the body goes upstream without one.

@@ -78,9 +78,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, headTimer *time.Timer, w http.
 			}
 			tk.done(err)
 		default:
-			if _, ok := err.(*upstream.ConnectError); ok || isDialError(err) {
-				o.kind = outcomeConnectFailure
-			}
+			o.kind = transportFailure(err)
 			ep.Done(took, upstream.Failure)
 			tk.done(err)
 		}

@@ -185,9 +185,6 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			continue
 		}
-		if errors.Is(err, ErrResponseHeaderTooLarge) {
-			return nil, &ResetError{Err: ErrResponseHeaderTooLarge}
-		}
 		return nil, &ResetError{Err: err}
 	}
 }
@@ -207,6 +204,8 @@ func replayable(req *http.Request) bool {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		return false
 	}
+	// The same rule as holdfasthttp.Idempotent, which upstream, held to
+	// the standard library like the policy packages, cannot import.
 	switch req.Method {
 	case "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE":
 		return true
