@@ -235,7 +235,7 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 		}
 		return o
 	}
-	x.attempts.Add(1)
+	n := int(x.attempts.Add(1))
 
 	// A per-try timeout that would end after the route's deadline changes
 	// nothing, so it costs no context and timer of its own then.
@@ -270,6 +270,7 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 		}
 		ep.Done(took, upstream.StatusOutcome(resp.StatusCode))
 		tk.done(oerr)
+		p.reportAttempt(x, ep, n, took, AttemptResponse, resp.StatusCode)
 		return o
 	case x.body.clientFault(err) != nil:
 		// The client's body failed (malformed, too large, the client
@@ -281,6 +282,7 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 		if cancel != nil {
 			cancel()
 		}
+		p.reportAttempt(x, ep, n, took, AttemptClientFault, 0)
 		return &outcome{kind: outcomeClientFault, err: x.body.clientFault(err), ep: ep}
 	case ctx.Err() != nil:
 		ep.Done(took, upstream.ErrorOutcome(ctx, ctx.Err()))
@@ -288,6 +290,7 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 		if cancel != nil {
 			cancel()
 		}
+		p.reportAttempt(x, ep, n, took, AttemptCanceled, 0)
 		return ctxOutcome(ctx)
 	case actx.Err() != nil:
 		o.kind = outcomeTryTimeout
@@ -300,7 +303,28 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 		cancel()
 	}
 	o.cancel = nil
+	if p.opts.OnAttempt != nil {
+		outcome := AttemptReset
+		switch o.kind {
+		case outcomeTryTimeout:
+			outcome = AttemptTryTimeout
+		case outcomeConnectFailure:
+			outcome = AttemptConnectFailure
+		}
+		p.reportAttempt(x, ep, n, took, outcome, 0)
+	}
 	return o
+}
+
+// reportAttempt passes one sent attempt to Options.OnAttempt, if set.
+func (p *Proxy) reportAttempt(x *exchange, ep *upstream.Endpoint, n int, took time.Duration, outcome string, status int) {
+	if p.opts.OnAttempt == nil {
+		return
+	}
+	p.opts.OnAttempt(AttemptInfo{
+		Route: x.rt.name, Upstream: x.cl.name, Endpoint: ep.Address().Host,
+		Attempt: n, Outcome: outcome, Status: status, Duration: took,
+	})
 }
 
 // outRequest builds the request for one attempt to ep.

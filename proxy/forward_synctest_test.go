@@ -538,3 +538,72 @@ routes:
 		})
 	}
 }
+
+// TestOnAttemptSynctest: Options.OnAttempt hears every attempt sent, with
+// its endpoint, number, outcome, status and exact duration.
+func TestOnAttemptSynctest(t *testing.T) {
+	tests := []struct {
+		name      string
+		endpoints string
+		retry     string
+		steps     []step
+		want      []AttemptInfo
+	}{
+		{
+			name:  "503 then 200",
+			retry: "{attempts: 3, backoff: {base: 100ms, jitter: none}}",
+			steps: []step{{after: 20 * ms, status: 503}, {after: 30 * ms, status: 200, body: []byte("ok")}},
+			want: []AttemptInfo{
+				{Endpoint: "a:80", Attempt: 1, Outcome: AttemptResponse, Status: 503, Duration: 20 * ms},
+				{Endpoint: "a:80", Attempt: 2, Outcome: AttemptResponse, Status: 200, Duration: 30 * ms},
+			},
+		},
+		{
+			name:  "a per-try timeout, then an answer",
+			retry: "{attempts: 3, per_try_timeout: 300ms, backoff: {base: 100ms, jitter: none}}",
+			steps: []step{{hang: true}, {status: 200, body: []byte("ok")}},
+			want: []AttemptInfo{
+				{Endpoint: "a:80", Attempt: 1, Outcome: AttemptTryTimeout, Duration: 300 * ms},
+				{Endpoint: "a:80", Attempt: 2, Outcome: AttemptResponse, Status: 200},
+			},
+		},
+		{
+			name:      "a refused connection, then the next endpoint",
+			endpoints: "[{address: http://gone}, {address: http://a, priority: 1}]",
+			retry:     "{attempts: 3, backoff: {base: 100ms, jitter: none}}",
+			steps:     []step{{status: 200, body: []byte("ok")}},
+			want: []AttemptInfo{
+				{Endpoint: "gone:80", Attempt: 1, Outcome: AttemptConnectFailure},
+				{Endpoint: "a:80", Attempt: 2, Outcome: AttemptResponse, Status: 200},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				endpoints := tt.endpoints
+				if endpoints == "" {
+					endpoints = "[{address: http://a}]"
+				}
+				m := newMemProxy(t, yamlf(`
+upstreams:
+	u:
+		endpoints: %s
+		outlier_detection: {disabled: true}
+routes:
+	- name: r
+		upstream: u
+		retry: %s
+`, endpoints, tt.retry), map[string]memHandler{"a": script(tt.steps...)})
+				m.do("GET", "/x", nil)
+				got := m.attemptInfos()
+				for i := range tt.want {
+					tt.want[i].Route, tt.want[i].Upstream = "r", "u"
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("OnAttempt heard\n%+v\nwant\n%+v", got, tt.want)
+				}
+			})
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -29,9 +30,10 @@ type memProxy struct {
 	start    time.Time // the bubble's time when the proxy was made
 	backends map[string]*memBackend
 
-	// mu guards infos.
-	mu    sync.Mutex
-	infos []RequestInfo
+	// mu guards infos and attempts.
+	mu       sync.Mutex
+	infos    []RequestInfo
+	attempts []AttemptInfo
 }
 
 // memHandler scripts backend b: it answers the n-th request (0 for the
@@ -63,6 +65,10 @@ func newMemProxy(t *testing.T, cfg string, handlers map[string]memHandler) *memP
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		m.infos = append(m.infos, ri)
+	}, OnAttempt: func(ai AttemptInfo) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.attempts = append(m.attempts, ai)
 	}})
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
@@ -98,6 +104,13 @@ func (m *memProxy) lastInfo() RequestInfo {
 		m.t.Fatal("OnRequest was not called")
 	}
 	return m.infos[len(m.infos)-1]
+}
+
+// attemptInfos returns what OnAttempt heard so far.
+func (m *memProxy) attemptInfos() []AttemptInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.attempts)
 }
 
 // memResult is a response as the client got it.

@@ -36,7 +36,39 @@ type Options struct {
 	// OnRequest is called after each request. It must be safe for
 	// concurrent use.
 	OnRequest func(RequestInfo)
+	// OnAttempt is called after each upstream attempt the proxy sends
+	// (hedged ones included), when its response head arrived or it failed.
+	// It must be safe for concurrent use.
+	OnAttempt func(AttemptInfo)
 }
+
+// AttemptInfo describes one attempt sent to an upstream endpoint, passed to
+// [Options].OnAttempt. Attempts refused before sending (breaker open,
+// concurrency limit, no healthy endpoint) are not attempts; they show in
+// the request's local reply reason.
+type AttemptInfo struct {
+	Route    string
+	Upstream string
+	Endpoint string
+	Attempt  int           // 1 for the first attempt of a request
+	Outcome  string        // one of the Attempt* outcomes
+	Status   int           // the response status, for AttemptResponse
+	Duration time.Duration // from sending to the response head or the failure
+}
+
+// Attempt outcomes, the values of [AttemptInfo].Outcome.
+const (
+	AttemptResponse       = "response"        // the upstream answered (any status)
+	AttemptConnectFailure = "connect_failure" // no connection could be made
+	AttemptReset          = "reset"           // the connection broke before a full response head
+	AttemptTryTimeout     = "try_timeout"     // the per-try timeout passed
+	AttemptCanceled       = "canceled"        // the request ended first (client left, route timeout, a hedge won)
+	AttemptClientFault    = "client_fault"    // the client's request body failed
+)
+
+// AttemptOutcomes lists every [AttemptInfo].Outcome value, for creating
+// metric series up front.
+var AttemptOutcomes = []string{AttemptResponse, AttemptConnectFailure, AttemptReset, AttemptTryTimeout, AttemptCanceled, AttemptClientFault}
 
 // Proxy is an http.Handler that forwards requests by a config. Reload swaps
 // in a new config without dropping requests. It is safe for concurrent use.
