@@ -91,7 +91,9 @@ func demo(ctx context.Context, cfg *config.Config, file string, load time.Durati
 		}
 	}
 
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	// The demo prints its own table and nobody reads the proxy's logs:
+	// discard them before they are formatted, not after.
+	logger := slog.New(slog.DiscardHandler)
 	inst, err := startInstance(cfg, file, logger, io.Discard)
 	if err != nil {
 		return err
