@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -16,41 +15,57 @@ import (
 // AccessLog writes one JSON line per request (slog's JSON handler): time,
 // route, upstream, endpoint, method, status, attempts, retries, hedges,
 // duration_ms, reason and fallback. It is configured by the file's
-// `access_log:` block and can be reconfigured while in use.
+// `access_log:` block, can be reconfigured while in use, and reopens its file
+// for log rotation ([AccessLog.Reopen]).
 //
 // Create it with [NewAccessLog]; the zero value is not usable. It is safe for
 // concurrent use.
 type AccessLog struct {
-	stdout io.Writer
 	rand   func() float64 // [0, 1); replaced in tests
+	stdout io.Writer
+	out    *accessWriter // where logger's lines go; swapped by Configure and Reopen
+	logger *slog.Logger  // writes to out, for the log's whole life
 
 	// cur is what Log reads: nil while the log is off.
 	cur atomic.Pointer[accessSink]
 
-	// mu guards cfg and file, which only Configure and Close change.
-	mu   sync.Mutex
-	cfg  config.AccessLog
-	file *os.File // nil when writing to stdout
+	// mu guards cfg. Configure, Reopen and Close hold it throughout, so they
+	// apply one at a time.
+	mu  sync.Mutex
+	cfg config.AccessLog
 }
 
 // accessSink is one configuration of the log, swapped whole.
 type accessSink struct {
-	logger *slog.Logger
 	sample float64
 }
 
 // NewAccessLog returns an access log configured by c. Lines go to c.Path,
 // opened for appending, or to stdout when the path is empty.
 func NewAccessLog(c config.AccessLog, stdout io.Writer) (*AccessLog, error) {
-	a := &AccessLog{stdout: stdout, rand: rand.Float64}
+	out := &accessWriter{}
+	a := &AccessLog{
+		rand:   rand.Float64,
+		stdout: stdout,
+		out:    out,
+		// slog's handler writes each line with one Write under its own
+		// lock, so lines never interleave. No ReplaceAttr: the line has
+		// no time.Duration (the latency is duration_ms, a number), and
+		// with any ReplaceAttr slog encodes the level through
+		// encoding/json, an allocation per request.
+		logger: slog.New(slog.NewJSONHandler(out, nil)),
+	}
 	if err := a.Configure(c); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-// Configure applies c, opening a new file when the path changed. On error
-// the log keeps its previous configuration.
+// Configure applies c. A file is opened again even when the path is
+// unchanged, so that a reload after log rotation writes to the new file, as
+// [AccessLog.Reopen] does. If the file cannot be opened the log keeps its
+// previous configuration and returns the error; an error closing the
+// previous file is returned with the new configuration in place.
 func (a *AccessLog) Configure(c config.AccessLog) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -60,47 +75,60 @@ func (a *AccessLog) Configure(c config.AccessLog) error {
 	if !c.Enabled {
 		a.cur.Store(nil)
 		a.cfg = c
-		return a.closeFileLocked()
+		return a.openLocked(nil, "")
 	}
-	if cur := a.cur.Load(); cur != nil && c.Path == a.cfg.Path {
-		a.cur.Store(&accessSink{logger: cur.logger, sample: c.Sample})
-		a.cfg = c
+	if err := a.openLocked(a.stdout, c.Path); err != nil {
+		return err
+	}
+	a.cur.Store(&accessSink{sample: c.Sample})
+	a.cfg = c
+	return nil
+}
+
+// Reopen opens the log's file again at its path, for log rotation: once
+// logrotate (in its default create mode) has renamed the file, lines keep
+// going to the renamed file until Reopen, and to a file at the path,
+// created if need be, from then on. Each line is written whole to one file
+// or the other; none is lost. If the path cannot be opened, Reopen returns
+// the error and the log keeps writing to the file it had. Reopen does
+// nothing while the log writes to stdout, is off or is closed.
+func (a *AccessLog) Reopen() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.cfg.Enabled || a.cfg.Path == "" {
 		return nil
 	}
-	var w io.Writer = a.stdout
-	var f *os.File
-	if c.Path != "" {
+	return a.openLocked(a.stdout, a.cfg.Path)
+}
+
+// openLocked points the log at path, opened for appending, or at stdout when
+// path is empty (nil stdout, and a nil stdout with an empty path, discard),
+// and closes the file it wrote to before.
+func (a *AccessLog) openLocked(stdout io.Writer, path string) error {
+	w, f := stdout, (*os.File)(nil)
+	if path != "" {
 		var err error
-		f, err = os.OpenFile(c.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
 			return err
 		}
 		w = f
 	}
-	if w == nil {
-		w = io.Discard
-	}
-	// slog's handler writes each line with one Write under its own lock,
-	// so lines never interleave.
-	a.cur.Store(&accessSink{logger: slog.New(slog.NewJSONHandler(w, nil)), sample: c.Sample})
-	old := a.file
-	a.file, a.cfg = f, c
-	if old != nil {
-		// A request that loaded the old sink may still write to it; a write
-		// to a closed file fails quietly, and only that line is lost.
+	if old := a.out.swap(w, f); old != nil {
 		return old.Close()
 	}
 	return nil
 }
 
 // Log writes info's line, if the log is on and the sample draws it; give it
-// to [Options].OnRequest.
+// to [Options].OnRequest. A line whose request finishes as the log is turned
+// off may be dropped.
 func (a *AccessLog) Log(info RequestInfo) {
 	s := a.cur.Load()
 	if s == nil || (s.sample < 1 && a.rand() >= s.sample) {
 		return
 	}
-	s.logger.LogAttrs(context.Background(), slog.LevelInfo, "request",
+	a.logger.LogAttrs(context.Background(), slog.LevelInfo, "request",
 		slog.String("route", info.Route),
 		slog.String("upstream", info.Upstream),
 		slog.String("endpoint", info.Endpoint),
@@ -121,17 +149,35 @@ func (a *AccessLog) Close() error {
 	defer a.mu.Unlock()
 	a.cur.Store(nil)
 	a.cfg.Enabled = false
-	return a.closeFileLocked()
+	return a.openLocked(nil, "")
 }
 
-func (a *AccessLog) closeFileLocked() error {
-	if a.file == nil {
-		return nil
+// accessWriter is the access log's destination, which Configure and Reopen
+// swap while lines are being written. The zero value discards.
+type accessWriter struct {
+	// mu guards w and f. Write holds it for the whole write, so a swap
+	// waits for the line in progress, no line is split between two files,
+	// and the file swapped out is never written again: it can be closed.
+	mu sync.Mutex
+	w  io.Writer // nil discards
+	f  *os.File  // the file behind w; nil when w is stdout or nil
+}
+
+func (w *accessWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.w == nil {
+		return len(p), nil
 	}
-	err := a.file.Close()
-	a.file = nil
-	if errors.Is(err, os.ErrClosed) {
-		return nil
-	}
-	return err
+	return w.w.Write(p)
+}
+
+// swap makes dst, backed by file f (nil for stdout), the destination, and
+// returns the previous file for the caller to close.
+func (w *accessWriter) swap(dst io.Writer, f *os.File) *os.File {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	old := w.f
+	w.w, w.f = dst, f
+	return old
 }

@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -112,7 +114,7 @@ func TestAccessLogReconfigure(t *testing.T) {
 	if err := a.Configure(config.AccessLog{Enabled: true, Sample: 1, Path: second}); err != nil {
 		t.Fatal(err)
 	}
-	a.Log(sampleInfo) // same path: same file, no reopen
+	a.Log(sampleInfo) // same path: reopened, the same file
 	if err := a.Configure(config.AccessLog{}); err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +173,181 @@ func TestAccessLogConcurrent(t *testing.T) {
 		if !json.Valid([]byte(l)) {
 			t.Fatalf("line %q is not JSON: lines interleaved", l)
 		}
+	}
+}
+
+// countLines reads path and checks that every line is whole JSON.
+func countLines(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for l := range strings.Lines(string(b)) {
+		if !strings.HasSuffix(l, "\n") || !json.Valid([]byte(l)) {
+			t.Fatalf("%s: line %q is not one whole JSON line", filepath.Base(path), l)
+		}
+		n++
+	}
+	return n
+}
+
+// TestAccessLogReopen is logrotate's create mode: the file is renamed, lines
+// keep going to it until the log reopens, then to a new file at the path.
+func TestAccessLogReopen(t *testing.T) {
+	tests := []struct {
+		name   string
+		reopen func(a *AccessLog, c config.AccessLog) error
+	}{
+		{"Reopen", func(a *AccessLog, _ config.AccessLog) error { return a.Reopen() }},
+		// A reload with an unchanged access_log block reopens too.
+		{"Configure", func(a *AccessLog, c config.AccessLog) error { return a.Configure(c) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path, rotated := filepath.Join(dir, "access.log"), filepath.Join(dir, "access.log.1")
+			c := config.AccessLog{Enabled: true, Path: path}
+			a, err := NewAccessLog(c, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			a.Log(sampleInfo)
+			a.Log(sampleInfo)
+			if err := os.Rename(path, rotated); err != nil {
+				t.Fatal(err)
+			}
+			a.Log(sampleInfo) // renamed, not yet reopened: still the old file
+			if err := tt.reopen(a, c); err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			for range 4 {
+				a.Log(sampleInfo)
+			}
+			if got := countLines(t, rotated); got != 3 {
+				t.Errorf("rotated file: got %d lines; want 3", got)
+			}
+			if got := countLines(t, path); got != 4 {
+				t.Errorf("new file: got %d lines; want 4", got)
+			}
+		})
+	}
+}
+
+// TestAccessLogReopenFails: when the path cannot be opened, Reopen says so
+// and the log keeps writing to the file it had.
+func TestAccessLogReopenFails(t *testing.T) {
+	dir := t.TempDir()
+	path, rotated := filepath.Join(dir, "access.log"), filepath.Join(dir, "access.log.1")
+	a, err := NewAccessLog(config.AccessLog{Enabled: true, Path: path}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := os.Rename(path, rotated); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o755); err != nil { // a directory cannot be opened for writing
+		t.Fatal(err)
+	}
+	if err := a.Reopen(); err == nil {
+		t.Errorf("Reopen onto a directory: got no error")
+	}
+	a.Log(sampleInfo)
+	if got := countLines(t, rotated); got != 1 {
+		t.Errorf("old file: got %d lines; want 1", got)
+	}
+}
+
+// TestAccessLogReopenNoop: Reopen leaves stdout, a log that is off and a
+// closed log as they are.
+func TestAccessLogReopenNoop(t *testing.T) {
+	stdout := &syncBuffer{}
+	a, err := NewAccessLog(config.AccessLog{Enabled: true}, stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reopen(); err != nil {
+		t.Errorf("Reopen on stdout: %v", err)
+	}
+	a.Log(sampleInfo)
+	if got := len(stdout.lines()); got != 1 {
+		t.Errorf("stdout: got %d lines; want 1", got)
+	}
+
+	path := filepath.Join(t.TempDir(), "access.log")
+	for _, c := range []config.AccessLog{{Path: path}, {Enabled: true, Path: path}} {
+		a, err := NewAccessLog(c, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+		os.Remove(path)
+		if err := a.Reopen(); err != nil {
+			t.Errorf("%+v, closed: Reopen: %v", c, err)
+		}
+		a.Log(sampleInfo)
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%+v, closed: after Reopen and Log, stat: %v; want the file absent", c, err)
+		}
+	}
+}
+
+// TestAccessLogReopenConcurrent rotates the file again and again, and moves
+// it to other paths, while requests log: every line lands whole in one of the
+// files, and none is lost to a file closed under it.
+func TestAccessLogReopenConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	paths := []string{filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")}
+	a, err := NewAccessLog(config.AccessLog{Enabled: true, Path: paths[0]}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, each, rotations = 4, 300, 40
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range each {
+				a.Log(sampleInfo)
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range rotations {
+			path := paths[i/2%2] // two rotations on each path, then switch
+			if i%2 == 1 {
+				if err := os.Rename(path, fmt.Sprintf("%s.%d", path, i)); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := a.Reopen(); err != nil {
+					t.Error(err)
+					return
+				}
+				continue
+			}
+			if err := a.Configure(config.AccessLog{Enabled: true, Path: path}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, f := range files {
+		total += countLines(t, f)
+	}
+	if total != goroutines*each {
+		t.Errorf("got %d lines in %d files; want %d", total, len(files), goroutines*each)
 	}
 }
 
