@@ -38,7 +38,7 @@ type outcome struct {
 	reason     string        // for outcomeLocal
 	retryAfter time.Duration // a wait hint from a rejection or a Retry-After header
 	ep         *upstream.Endpoint
-	cancel     context.CancelFunc // ends the attempt's own context, after its body is read
+	cancel     context.CancelFunc // a hedged winner's: releases the hedge once its body is read
 }
 
 // discard releases an outcome that will not be sent to the client.
@@ -184,8 +184,8 @@ var errAttemptFailed = errors.New("proxy: attempt failed")
 // hedged runs one attempt and, while it is slow, hedged extra attempts on
 // other endpoints: the hedger's Race, which keeps the winner's context live
 // while its body is relayed and hands every other outcome back to be
-// discarded. The returned outcome's cancel is the hedger's stop, which also
-// ends the attempt's per-try context, derived from it.
+// discarded. The returned outcome's cancel is the hedger's stop, which
+// releases the hedge once the winner's body is relayed.
 func (p *Proxy) hedged(ctx context.Context, x *exchange) *outcome {
 	var calls atomic.Int32
 	o, stop, _ := hedge.Race(ctx, x.rt.hedger, func(actx context.Context) (*outcome, error) {
@@ -237,27 +237,25 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 	}
 	n := int(x.attempts.Add(1))
 
-	// A per-try timeout that would end after the route's deadline changes
-	// nothing, so it costs no context and timer of its own then.
-	actx, cancel := ctx, context.CancelFunc(nil)
-	if ptt := x.rt.retryCfg.PerTryTimeout; ptt > 0 && !x.rt.cfg.LongLived {
-		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > ptt {
-			actx, cancel = context.WithTimeout(ctx, ptt)
-		}
-	}
-	out, err := x.outRequest(actx, ep)
+	out, err := x.outRequest(ctx, ep)
 	if err != nil {
 		tk.ignore()
-		if cancel != nil {
-			cancel()
-		}
 		return &outcome{kind: outcomeLocal, reason: ReasonInvalidRequest, err: err}
 	}
 	ep.Start()
 	begin := time.Now()
-	resp, err := cl.rt.RoundTrip(out)
+	// The per-try timeout bounds the attempt, its response body included.
+	// One that would end after the route's deadline changes nothing, so it
+	// is not set then; the transport keeps it on the connection.
+	var until time.Time
+	if ptt := x.rt.retryCfg.PerTryTimeout; ptt > 0 && !x.rt.cfg.LongLived {
+		if dl, ok := ctx.Deadline(); !ok || dl.Sub(begin) > ptt {
+			until = begin.Add(ptt)
+		}
+	}
+	resp, err := upstream.RoundTripUntil(cl.rt, out, until)
 	took := time.Since(begin)
-	o := &outcome{ep: ep, cancel: cancel, resp: resp, err: err}
+	o := &outcome{ep: ep, resp: resp, err: err}
 	switch {
 	case err == nil:
 		o.kind = outcomeResponse
@@ -279,30 +277,20 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 		// estimate hears of it.
 		ep.Done(took, upstream.Canceled)
 		tk.ignore()
-		if cancel != nil {
-			cancel()
-		}
 		p.reportAttempt(x, ep, n, took, AttemptClientFault, 0)
 		return &outcome{kind: outcomeClientFault, err: x.body.clientFault(err), ep: ep}
 	case ctx.Err() != nil:
 		ep.Done(took, upstream.ErrorOutcome(ctx, ctx.Err()))
 		tk.done(context.Canceled)
-		if cancel != nil {
-			cancel()
-		}
 		p.reportAttempt(x, ep, n, took, AttemptCanceled, 0)
 		return ctxOutcome(ctx)
-	case actx.Err() != nil:
+	case errors.Is(err, upstream.ErrTryTimeout):
 		o.kind = outcomeTryTimeout
 	default:
 		o.kind = transportFailure(err)
 	}
 	ep.Done(took, upstream.Failure)
 	tk.done(err)
-	if cancel != nil {
-		cancel()
-	}
-	o.cancel = nil
 	if p.opts.OnAttempt != nil {
 		outcome := AttemptReset
 		switch o.kind {

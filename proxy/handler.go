@@ -277,26 +277,30 @@ func (p *Proxy) relay(ctx context.Context, w http.ResponseWriter, o *outcome, at
 		h.Del("Content-Length")
 	}
 	rc := http.NewResponseController(w)
-	var wasCut atomic.Bool
-	cut := func() {
-		wasCut.Store(true)
-		rc.SetWriteDeadline(time.Unix(1, 0))
-		o.discard() // ends the upstream read
+	// When ctx ends, the upstream read ends with it: the attempt's context
+	// is ctx's child, and the transport cuts the connection. The client
+	// write is bounded by ctx's deadline, set on the connection (a timer
+	// the poller keeps, where watching ctx would cost a callback and its
+	// registration per request); a client that left needs no cut.
+	dl, bounded := ctx.Deadline()
+	if bounded && rc.SetWriteDeadline(dl) == nil {
+		defer rc.SetWriteDeadline(time.Time{})
 	}
-	stop := context.AfterFunc(ctx, cut)
+	var wasCut atomic.Bool
 	var guard *time.Timer
-	if dl, ok := ctx.Deadline(); idle > 0 && (!ok || time.Until(dl) > idle) {
-		guard = time.AfterFunc(idle, cut)
+	if idle > 0 && (!bounded || time.Until(dl) > idle) {
+		guard = time.AfterFunc(idle, func() {
+			wasCut.Store(true)
+			rc.SetWriteDeadline(time.Unix(1, 0))
+			o.discard() // ends the upstream read
+		})
 	}
 	w.WriteHeader(resp.StatusCode)
 	err := copyBody(w, rc, resp, guard, idle)
-	// A cut that started (stop or Stop says so) is as good as done: the
-	// write deadline is or will be in the past.
-	aborted := !stop()
-	if guard != nil && !guard.Stop() {
-		aborted = true
-	}
-	if err != nil || aborted || wasCut.Load() {
+	// A cut that started (Stop says so) is as good as done: the write
+	// deadline is or will be in the past.
+	aborted := guard != nil && !guard.Stop()
+	if err != nil || aborted || wasCut.Load() || ctx.Err() != nil {
 		// The upstream broke mid-body, or the exchange was cut: the only
 		// honest thing left is to break the client's response too, so it
 		// does not look complete.

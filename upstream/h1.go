@@ -95,9 +95,12 @@ type h1Conn struct {
 	// context ends; made once per connection, not once per request.
 	abort  func()
 	idleAt time.Time
-	// raw is the socket under nc (under TLS too), for peerClosed; nil when
-	// there is none to look at. Made once: SyscallConn allocates.
-	raw syscall.RawConn
+	// deadline is set while a per-call deadline (roundTripUntil) is on the
+	// connection, which put clears.
+	deadline bool
+	// peek looks into the socket under nc (under TLS too), for peerClosed;
+	// nil when there is none to look at. Made once: SyscallConn allocates.
+	peek *peeker
 }
 
 func newH1Conn(nc net.Conn, key connKey) *h1Conn {
@@ -111,7 +114,9 @@ func newH1Conn(nc net.Conn, key connKey) *h1Conn {
 		under = tc.NetConn()
 	}
 	if sc, ok := under.(syscall.Conn); ok {
-		c.raw, _ = sc.SyscallConn()
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.peek = newPeeker(rc)
+		}
 	}
 	return c
 }
@@ -146,6 +151,13 @@ func (l *headLimit) Read(p []byte) (int, error) {
 // the pool. A 101 answer to a request that asked to upgrade has a body that
 // is also an io.Writer: the connection, now the caller's.
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.roundTripUntil(req, time.Time{})
+}
+
+// roundTripUntil is RoundTrip bounded by until (none when zero): the
+// connection's deadline, so that past it the call fails with ErrTryTimeout
+// and reads of the body fail.
+func (t *h1Transport) roundTripUntil(req *http.Request, until time.Time) (*http.Response, error) {
 	key, err := keyFor(req.URL)
 	if err != nil {
 		closeBody(req)
@@ -162,7 +174,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			closeBody(req)
 			return nil, err
 		}
-		resp, gotBytes, err := t.roundTrip(c, req)
+		resp, gotBytes, err := t.roundTrip(c, req, until)
 		if err == nil {
 			return resp, nil
 		}
@@ -173,6 +185,9 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
+		}
+		if !until.IsZero() && !time.Now().Before(until) {
+			return nil, ErrTryTimeout
 		}
 		// A reused keep-alive connection that the endpoint closed just as it
 		// was taken fails before any response byte; resending is safe when
@@ -218,7 +233,13 @@ const maxInterim = 8
 
 // roundTrip writes req on c and reads the response head. gotBytes reports
 // whether any response byte arrived, after which resending is not safe.
-func (t *h1Transport) roundTrip(c *h1Conn, req *http.Request) (resp *http.Response, gotBytes bool, err error) {
+func (t *h1Transport) roundTrip(c *h1Conn, req *http.Request, until time.Time) (resp *http.Response, gotBytes bool, err error) {
+	if !until.IsZero() {
+		// Before the abort is armed: an abort that runs must not be
+		// overwritten by this deadline.
+		c.nc.SetDeadline(until)
+		c.deadline = true
+	}
 	stop := context.AfterFunc(req.Context(), c.abort)
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	w, err := writeHead(c.bw, req)
@@ -424,7 +445,7 @@ func (t *h1Transport) get(ctx context.Context, key connKey, host string) (*h1Con
 		t.mu.Unlock()
 		// Anything that arrived while the connection sat idle, or its
 		// close, disqualifies it: those bytes answer no request of ours.
-		if peerClosed(c.raw) {
+		if peerClosed(c.peek) {
 			c.close()
 			t.mu.Lock()
 			continue
@@ -493,12 +514,16 @@ func (t *h1Transport) dialWithHook(ctx context.Context, key connKey, host string
 
 var errNoConn = errors.New("upstream: Config.Dial returned neither a connection nor an error")
 
-// put pools c. Its deadline needs no reset: only abort sets one, and a
+// put pools c. A per-call deadline is cleared; abort's needs no reset, as a
 // connection whose abort ran is closed, never put.
 func (t *h1Transport) put(c *h1Conn) {
 	if c.br.Buffered() > 0 {
 		c.close() // bytes after the response: the endpoint broke framing
 		return
+	}
+	if c.deadline {
+		c.nc.SetDeadline(time.Time{})
+		c.deadline = false
 	}
 	c.idleAt = time.Now()
 	t.mu.Lock()

@@ -631,7 +631,7 @@ func TestIdleBytesOverTLS(t *testing.T) {
 			c = cs[0]
 		}
 		tr.h1.mu.Unlock()
-		if c == nil || peerClosed(c.raw) || time.Now().After(deadline) {
+		if c == nil || peerClosed(c.peek) || time.Now().After(deadline) {
 			break
 		}
 		runtime.Gosched()

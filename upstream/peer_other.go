@@ -4,6 +4,10 @@ package upstream
 
 import "syscall"
 
-// peerClosed cannot look into sockets on this platform and takes every
-// connection to be open; see peer_unix.go.
-func peerClosed(syscall.RawConn) bool { return false }
+// peeker cannot look into sockets on this platform; see peer_unix.go.
+type peeker struct{}
+
+func newPeeker(syscall.RawConn) *peeker { return nil }
+
+// peerClosed takes every connection to be open on this platform.
+func peerClosed(*peeker) bool { return false }

@@ -1,7 +1,9 @@
 package upstream
 
 import (
+	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -99,4 +101,52 @@ func (t *Transport) Close() {
 		return
 	}
 	t.h1.Close()
+}
+
+// ErrTryTimeout is the error of a call [RoundTripUntil] ended at its
+// deadline. It matches context.DeadlineExceeded with errors.Is.
+var ErrTryTimeout error = tryTimeoutError{}
+
+type tryTimeoutError struct{}
+
+func (tryTimeoutError) Error() string        { return "upstream: per-try timeout" }
+func (tryTimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// RoundTripUntil sends req through rt like RoundTrip, and ends the call, the
+// response body's reads included, at until: a call that has not answered by
+// then fails with [ErrTryTimeout], and body reads after it fail. A zero
+// until sets no deadline. On a [*Transport] over HTTP/1.1 the deadline is
+// the connection's own (no context and timer per call); elsewhere it is a
+// context deadline, cancelled when the body is closed.
+func RoundTripUntil(rt http.RoundTripper, req *http.Request, until time.Time) (*http.Response, error) {
+	if until.IsZero() {
+		return rt.RoundTrip(req)
+	}
+	if t, ok := rt.(*Transport); ok && t.h1 != nil {
+		return t.h1.roundTripUntil(req, until)
+	}
+	parent := req.Context()
+	ctx, cancel := context.WithDeadline(parent, until)
+	resp, err := rt.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		if parent.Err() == nil && ctx.Err() != nil {
+			return nil, ErrTryTimeout
+		}
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelBody cancels a call's context once its body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
