@@ -80,7 +80,7 @@ method:
 
 // TestFailedActionAborts: an action that fails stops the method unless it
 // may be ignored.
-func TestFailedActionAborts(t *testing.T) {
+func TestFailedActionFails(t *testing.T) {
 	var got []string
 	var mu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -104,8 +104,8 @@ method:
     http: {url: "%[1]s/fail", method: PUT}
   - http: {url: "%[1]s/never"}
 `, srv.URL)
-	if j.Status != StatusAborted || j.AbortReason != `action "must not fail" failed: PUT `+srv.URL+`/fail: status 409, want 2xx` {
-		t.Fatalf("status %s, reason %q; want aborted by the third action", j.Status, j.AbortReason)
+	if j.Status != StatusFailed || j.ExitCode() != ExitAborted || j.AbortReason != `action "must not fail" failed: PUT `+srv.URL+`/fail: status 409, want 2xx` {
+		t.Fatalf("status %s (exit %d), reason %q; want failed (exit 2) by the third action", j.Status, j.ExitCode(), j.AbortReason)
 	}
 	want := "POST /ok hello 1\nPOST /fail  \nPUT /fail  "
 	if strings.Join(got, "\n") != want {
@@ -159,7 +159,8 @@ func TestChaosAPIError(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := &chaosClient{base: srv.URL, client: srv.Client()}
-	err := c.removeToxic(context.Background(), &ToxicRef{Proxy: "a b", Name: "x"})
+	remove, _ := (&Action{RemoveToxic: &ToxicRef{Proxy: "a b", Name: "x"}}).chaosCall()
+	_, err := c.send(context.Background(), remove)
 	var ae *ChaosAPIError
 	if !errors.As(err, &ae) || ae.Status != 401 || ae.Message != "missing or wrong bearer token" || ae.Path != "/proxies/a%20b/toxics/x" {
 		t.Errorf("error %#v; want a 401 ChaosAPIError naming the escaped path", err)
@@ -168,7 +169,8 @@ func TestChaosAPIError(t *testing.T) {
 		t.Errorf("message %q", err)
 	}
 	c.token = "tok"
-	_, err = c.setEnabled(context.Background(), "a", true)
+	enable, _ := (&Action{EnableProxy: &ProxyRef{Proxy: "a"}}).chaosCall()
+	_, err = c.send(context.Background(), enable)
 	if !errors.Is(err, ErrChaosAPI) || !strings.HasSuffix(err.Error(), ": 409 plain text") {
 		t.Errorf("error %v; want ErrChaosAPI with the body as message", err)
 	}

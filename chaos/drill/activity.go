@@ -11,25 +11,17 @@ import (
 	"time"
 )
 
-// activity is v (a probe or an action) as the journal shows it, with its
-// type.
-func activity(kind string, v any) map[string]any {
-	m, _ := asValue(v).(map[string]any)
-	if m == nil {
-		m = map[string]any{}
-	}
-	m["type"] = kind
-	return m
-}
+// now is the current time as the journal holds it.
+func now() Time { return Time{time.Now()} }
 
 // finish sets the run's end, duration and outcome.
 func finish(run *ActivityRun, out any, err error) {
-	run.End = time.Now()
-	run.Duration = run.End.Sub(run.Start).Seconds()
+	run.End = now()
+	run.Duration = run.End.Sub(run.Start.Time).Seconds()
 	run.Output = out
 	if err != nil {
 		run.Status = "failed"
-		run.Exception = err.Error()
+		run.Exception = Exception{err.Error()}
 		return
 	}
 	run.Status = "succeeded"
@@ -37,7 +29,7 @@ func finish(run *ActivityRun, out any, err error) {
 
 // probe runs one probe and judges its reading.
 func (r *runner) probe(ctx context.Context, p *Probe) *ActivityRun {
-	run := &ActivityRun{Activity: activity("probe", p), Start: time.Now()}
+	run := &ActivityRun{Activity: r.probeForm(p), Start: now()}
 	var v verdict
 	var err error
 	switch {
@@ -123,14 +115,14 @@ func newRequest(ctx context.Context, method, url, body string, headers map[strin
 // act runs one action of the method or of the rollbacks (where says which)
 // and records the fault it injects or removes.
 func (r *runner) act(ctx context.Context, a *Action, where string) *ActivityRun {
-	run := &ActivityRun{Activity: activity("action", a), Start: time.Now()}
+	run := &ActivityRun{Activity: r.actionForm(a), Start: now()}
 	out, err := r.do(ctx, a)
 	finish(run, out, err)
 	if err != nil {
 		r.logf("%s: action %q FAILED: %v", where, a.Name, err)
 	} else {
 		r.logf("%s: action %q done", where, a.Name)
-		r.trackFault(a, run.End)
+		r.trackFault(a, run.End.Time)
 	}
 	return run
 }
@@ -142,21 +134,14 @@ func (r *runner) act(ctx context.Context, a *Action, where string) *ActivityRun 
 func (r *runner) do(ctx context.Context, a *Action) (any, error) {
 	call, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.Timeout)
 	defer cancel()
-	switch {
-	case a.AddToxic != nil:
-		return r.chaos.addToxic(call, a.AddToxic)
-	case a.UpdateToxic != nil:
-		return r.chaos.updateToxic(call, a.UpdateToxic)
-	case a.RemoveToxic != nil:
-		err := r.chaos.removeToxic(call, a.RemoveToxic)
-		if isNotFound(err) {
+	if c, ok := a.chaosCall(); ok {
+		out, err := r.chaos.send(call, c)
+		if a.RemoveToxic != nil && isNotFound(err) {
 			return map[string]any{"note": "nothing to remove: " + err.(*ChaosAPIError).Message}, nil
 		}
-		return nil, err
-	case a.DisableProxy != nil:
-		return r.chaos.setEnabled(call, a.DisableProxy.Proxy, false)
-	case a.EnableProxy != nil:
-		return r.chaos.setEnabled(call, a.EnableProxy.Proxy, true)
+		return out, err
+	}
+	switch {
 	case a.KillProcess != nil:
 		return r.procs[a.KillProcess.Process].kill(call, a.KillProcess.Signal)
 	case a.StartProcess != nil:
@@ -222,7 +207,7 @@ func (r *runner) trackFault(a *Action, t time.Time) {
 		if _, ok := r.open[key]; ok {
 			return // already in place: the first injection's span goes on
 		}
-		r.j.Faults = append(r.j.Faults, Fault{Name: a.Name, Kind: a.kind(), Target: a.target(), Start: t})
+		r.j.Faults = append(r.j.Faults, Fault{Name: a.Name, Kind: a.kind(), Target: a.target(), Start: Time{t}})
 		r.open[key] = len(r.j.Faults) - 1
 		return
 	}
@@ -231,7 +216,7 @@ func (r *runner) trackFault(a *Action, t time.Time) {
 
 func (r *runner) closeFaultLocked(key, by string, t time.Time) {
 	if i, ok := r.open[key]; ok {
-		r.j.Faults[i].End = t
+		r.j.Faults[i].End = Time{t}
 		r.j.Faults[i].EndedBy = by
 		delete(r.open, key)
 	}
@@ -239,7 +224,7 @@ func (r *runner) closeFaultLocked(key, by string, t time.Time) {
 
 // setupStep runs one step of the setup or teardown and records it.
 func (r *runner) setupStep(list *[]*ActivityRun, kind, name string, f func() (any, error)) error {
-	run := &ActivityRun{Activity: map[string]any{"type": kind, "name": name}, Start: time.Now()}
+	run := &ActivityRun{Activity: map[string]any{"type": kind, "name": name}, Start: now()}
 	out, err := f()
 	finish(run, out, err)
 	r.mu.Lock()
@@ -265,7 +250,7 @@ func (r *runner) setup(ctx context.Context) bool {
 				return nil, err
 			})
 			if err != nil {
-				r.abort("setup: " + err.Error())
+				r.fail("setup: " + err.Error())
 				ok = false
 				return
 			}
@@ -282,7 +267,7 @@ func (r *runner) setup(ctx context.Context) bool {
 				return
 			}
 			if err != nil {
-				r.abort(fmt.Sprintf("setup: starting process %q: %v", p.Name, err))
+				r.fail(fmt.Sprintf("setup: starting process %q: %v", p.Name, err))
 				ok = false
 				return
 			}
@@ -299,7 +284,7 @@ func (r *runner) setup(ctx context.Context) bool {
 				return
 			}
 			if err != nil {
-				r.abort("setup: creating chaos proxies: " + err.Error())
+				r.fail("setup: creating chaos proxies: " + err.Error())
 				ok = false
 			}
 		}

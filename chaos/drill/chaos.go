@@ -114,43 +114,50 @@ func (c *chaosClient) deleteProxy(ctx context.Context, name string) error {
 	return c.call(ctx, http.MethodDelete, proxyPath(name), nil, nil)
 }
 
-// setEnabled enables or disables a proxy (POST, which Toxiproxy and
-// holdfast chaos both take for updates).
-func (c *chaosClient) setEnabled(ctx context.Context, name string, on bool) (any, error) {
-	var out any
-	err := c.call(ctx, http.MethodPost, proxyPath(name), map[string]any{"enabled": on}, &out)
-	return out, err
+// chaosCall is one request to the chaos API: what a toxic or proxy action
+// sends, built once both for sending it and for the journal's provider.
+type chaosCall struct {
+	method, path string
+	body         any // nil for none
 }
 
-func (c *chaosClient) addToxic(ctx context.Context, t *AddToxic) (any, error) {
-	body := map[string]any{"name": t.toxicName(), "type": t.Type}
-	if t.Stream != "" {
-		body["stream"] = t.Stream
+// chaosCall is the request a toxic or proxy action sends; ok is false for
+// the other kinds.
+func (a *Action) chaosCall() (call chaosCall, ok bool) {
+	attrs := func(body map[string]any, toxicity *float64, at Attributes) map[string]any {
+		if toxicity != nil {
+			body["toxicity"] = *toxicity
+		}
+		if at != nil {
+			body["attributes"] = map[string]any(at)
+		}
+		return body
 	}
-	if t.Toxicity != nil {
-		body["toxicity"] = *t.Toxicity
+	switch {
+	case a.AddToxic != nil:
+		t := a.AddToxic
+		body := map[string]any{"name": t.toxicName(), "type": t.Type}
+		if t.Stream != "" {
+			body["stream"] = t.Stream
+		}
+		return chaosCall{http.MethodPost, proxyPath(t.Proxy) + "/toxics", attrs(body, t.Toxicity, t.Attributes)}, true
+	case a.UpdateToxic != nil:
+		t := a.UpdateToxic
+		return chaosCall{http.MethodPost, toxicPath(t.Proxy, t.Name), attrs(map[string]any{}, t.Toxicity, t.Attributes)}, true
+	case a.RemoveToxic != nil:
+		return chaosCall{http.MethodDelete, toxicPath(a.RemoveToxic.Proxy, a.RemoveToxic.Name), nil}, true
+	case a.DisableProxy != nil:
+		// POST, which Toxiproxy and holdfast chaos both take for updates.
+		return chaosCall{http.MethodPost, proxyPath(a.DisableProxy.Proxy), map[string]any{"enabled": false}}, true
+	case a.EnableProxy != nil:
+		return chaosCall{http.MethodPost, proxyPath(a.EnableProxy.Proxy), map[string]any{"enabled": true}}, true
 	}
-	if t.Attributes != nil {
-		body["attributes"] = map[string]any(t.Attributes)
-	}
-	var out any
-	err := c.call(ctx, http.MethodPost, proxyPath(t.Proxy)+"/toxics", body, &out)
-	return out, err
+	return chaosCall{}, false
 }
 
-func (c *chaosClient) updateToxic(ctx context.Context, t *UpdateToxic) (any, error) {
-	body := map[string]any{}
-	if t.Toxicity != nil {
-		body["toxicity"] = *t.Toxicity
-	}
-	if t.Attributes != nil {
-		body["attributes"] = map[string]any(t.Attributes)
-	}
+// send makes the call and returns the API's answer.
+func (c *chaosClient) send(ctx context.Context, call chaosCall) (any, error) {
 	var out any
-	err := c.call(ctx, http.MethodPost, toxicPath(t.Proxy, t.Name), body, &out)
+	err := c.call(ctx, call.method, call.path, call.body, &out)
 	return out, err
-}
-
-func (c *chaosClient) removeToxic(ctx context.Context, t *ToxicRef) error {
-	return c.call(ctx, http.MethodDelete, toxicPath(t.Proxy, t.Name), nil, nil)
 }

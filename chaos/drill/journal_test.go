@@ -3,10 +3,15 @@ package drill
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // sampleJournal builds, with explicit times, the journal of a run that
@@ -47,19 +52,20 @@ abort_when:
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
-	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	at := func(s float64) Time { return Time{t0.Add(time.Duration(s * float64(time.Second)))} }
 	yes, no := true, false
 	probe := func(p *Probe, s float64, met *bool, detail string) *ActivityRun {
-		return &ActivityRun{Activity: activity("probe", p), Status: "succeeded", ToleranceMet: met, Detail: detail,
+		return &ActivityRun{Activity: plain(ctkProbe(e, p)).(map[string]any), Status: "succeeded", ToleranceMet: met, Detail: detail,
 			Start: at(s), End: at(s + 0.01), Duration: 0.01}
 	}
-	action := func(a *Action, s float64, status, exc string) *ActivityRun {
-		return &ActivityRun{Activity: activity("action", a), Status: status, Exception: exc,
+	action := func(a *Action, s float64, status string, exc Exception) *ActivityRun {
+		return &ActivityRun{Activity: plain(ctkAction(e, a)).(map[string]any), Status: status, Exception: exc,
 			Output: map[string]any{"name": "errors"}, Start: at(s), End: at(s + 0.002), Duration: 0.002}
 	}
 	j := &Journal{
-		Generator: "holdfast drill test", Experiment: asValue(e),
-		Start: t0, End: at(20), Duration: 20,
+		ChaoslibVersion: ChaoslibVersion, Platform: "Linux-6.1.0-x86_64", Node: "drillhost",
+		Generator: "holdfast drill test", Experiment: ctkExperiment(e),
+		Start: at(0), End: at(20), Duration: 20,
 		Status: StatusAborted, AbortReason: `abort condition "errors over 3s": error rate 0.3, want ≤ 0.25 (120 requests in 3s)`,
 		SteadyStates: SteadyStates{
 			Before: &HypothesisRun{SteadyStateMet: true, Probes: []*ActivityRun{
@@ -69,10 +75,10 @@ abort_when:
 			During: []*HypothesisRun{},
 		},
 		Run: []*ActivityRun{
-			action(e.Method[0], 10, "succeeded", ""),
-			action(e.Method[1], 15, "succeeded", ""),
+			action(e.Method[0], 10, "succeeded", nil),
+			action(e.Method[1], 15, "succeeded", nil),
 		},
-		Rollbacks:   []*ActivityRun{action(e.Rollbacks[0], 16.6, "succeeded", "")},
+		Rollbacks:   []*ActivityRun{action(e.Rollbacks[0], 16.6, "succeeded", nil)},
 		AbortChecks: 13,
 		AbortProbe:  probe(e.AbortWhen.Probes[0], 16.5, &no, "error rate 0.3, want ≤ 0.25 (120 requests in 3s)"),
 		Phases: []Phase{
@@ -104,21 +110,39 @@ abort_when:
 }
 
 func TestExitCode(t *testing.T) {
+	met := &HypothesisRun{SteadyStateMet: true}
+	notMet := &HypothesisRun{}
 	tests := []struct {
-		s    Status
-		want int
+		name     string
+		s        Status
+		deviated bool
+		before   *HypothesisRun
+		want     int
 	}{
-		{StatusCompleted, 0}, {StatusFailed, 1}, {StatusAborted, 2}, {StatusInterrupted, 2}, {"", 2},
+		{"held", StatusCompleted, false, met, ExitHeld},
+		{"exploratory", StatusCompleted, false, nil, ExitHeld},
+		{"deviated after the method", StatusCompleted, true, met, ExitDeviated},
+		{"not met before the method", StatusCompleted, false, notMet, ExitDeviated},
+		{"a probe before could not run", StatusFailed, false, notMet, ExitDeviated},
+		{"a probe after could not run", StatusFailed, true, met, ExitDeviated},
+		{"an action could not run", StatusFailed, false, met, ExitAborted},
+		{"aborted", StatusAborted, false, met, ExitAborted},
+		{"aborted after deviating during", StatusAborted, true, met, ExitAborted},
+		{"interrupted", StatusInterrupted, false, met, ExitAborted},
+		{"no status", "", false, nil, ExitAborted},
 	}
 	for _, tt := range tests {
-		if got := (&Journal{Status: tt.s}).ExitCode(); got != tt.want {
-			t.Errorf("ExitCode(%q) = %d; want %d", tt.s, got, tt.want)
+		j := &Journal{Status: tt.s, Deviated: tt.deviated, SteadyStates: SteadyStates{Before: tt.before}}
+		if got := j.ExitCode(); got != tt.want {
+			t.Errorf("%s: ExitCode() = %d; want %d", tt.name, got, tt.want)
 		}
 	}
 }
 
-// TestJournalShape checks the JSON against Chaos Toolkit's journal keys.
-func TestJournalShape(t *testing.T) {
+// TestJournalValues checks values of the sample journal that the shape
+// test against Chaos Toolkit's journals (TestJournalShapeMatchesChaosToolkit)
+// does not: what each activity's provider and tolerance say.
+func TestJournalValues(t *testing.T) {
 	var buf bytes.Buffer
 	if err := sampleJournal(t).WriteJSON(&buf); err != nil {
 		t.Fatal(err)
@@ -127,50 +151,158 @@ func TestJournalShape(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
 		t.Fatal(err)
 	}
+	run0 := "run.0."
+	before0 := "steady_states.before.probes.0."
 	checks := []struct {
-		path []string
+		path string
 		want any
 	}{
-		{[]string{"status"}, "aborted"},
-		{[]string{"deviated"}, false},
-		{[]string{"start"}, "2026-01-02T15:04:05Z"},
-		{[]string{"duration"}, 20.0},
-		{[]string{"experiment", "title"}, "Escalating <errors>"},
-		{[]string{"experiment", "method"}, "list"},
-		{[]string{"steady_states", "before", "steady_state_met"}, true},
-		{[]string{"steady_states", "during"}, "list"},
-		{[]string{"steady_states", "after"}, nil},
-		{[]string{"run"}, "list"},
-		{[]string{"rollbacks"}, "list"},
-		{[]string{"abort_checks"}, 13.0},
-		{[]string{"abort_probe", "tolerance_met"}, false},
-		{[]string{"load", "sent"}, 760.0},
+		{"chaoslib-version", ChaoslibVersion},
+		{"status", "aborted"},
+		{"deviated", false},
+		{"start", "2026-01-02T15:04:05+00:00"},
+		{"end", "2026-01-02T15:04:25+00:00"},
+		{"duration", 20.0},
+		{"experiment.title", "Escalating <errors>"},
+		{"experiment.steady-state-hypothesis.title", "The steady state holds"},
+		{"experiment.dry", nil},
+		{"experiment.extensions.0.name", "holdfast"},
+		{"experiment.extensions.0.load.rate", 40.0},
+		{"experiment.extensions.0.abort_when.every", "500ms"},
+		{"experiment.extensions.0.abort_when.probes.0.tolerance.provider.arguments.error_rate.max", 0.25},
+		{"experiment.method.2.provider.url", "http://127.0.0.1:8474/proxies/backend"},
+		{"experiment.method.2.provider.arguments.enabled", false},
+		{"steady_states.after", nil},
+		{"abort_checks", 13.0},
+		{"abort_probe.tolerance_met", false},
+		{"load.sent", 760.0},
+		{"load.start", "2026-01-02T15:04:05.100000+00:00"},
+		{"faults.0.start", "2026-01-02T15:04:15.002000+00:00"},
+		{run0 + "status", "succeeded"},
+		{run0 + "start", "2026-01-02T15:04:15+00:00"},
+		{run0 + "end", "2026-01-02T15:04:15.002000+00:00"},
+		{run0 + "duration", 0.002},
+		{run0 + "activity.type", "action"},
+		{run0 + "activity.name", "10% of requests get 503"},
+		{run0 + "activity.pauses.after", 5.0},
+		{run0 + "activity.provider.type", "http"},
+		{run0 + "activity.provider.method", "POST"},
+		{run0 + "activity.provider.url", "http://127.0.0.1:8474/proxies/front/toxics"},
+		{run0 + "activity.provider.headers.Content-Type", "application/json"},
+		{run0 + "activity.provider.arguments.toxicity", 0.1},
+		{run0 + "activity.provider.arguments.attributes.status", 503.0},
+		{run0 + "activity.provider.timeout", 10.0},
+		{run0 + "activity.holdfast.add_toxic.type", "http_status"},
+		{run0 + "activity.holdfast.duration", "5s"},
+		{"run.1.activity.provider.url", "http://127.0.0.1:8474/proxies/front/toxics/errors"},
+		{"rollbacks.0.activity.provider.method", "DELETE"},
+		{before0 + "tolerance_met", true},
+		{before0 + "output", nil},
+		{before0 + "activity.type", "probe"},
+		{before0 + "activity.provider.type", "python"},
+		{before0 + "activity.provider.module", "holdfast.drill"},
+		{before0 + "activity.provider.func", "load"},
+		{before0 + "activity.provider.arguments.window", 5.0},
+		{before0 + "activity.tolerance.type", "probe"},
+		{before0 + "activity.tolerance.provider.arguments.success_rate.min", 0.95},
+		{before0 + "activity.holdfast.load.window", "5s"},
+		{"steady_states.before.probes.1.activity.provider.url", "http://127.0.0.1:9901/metrics"},
+		{"steady_states.before.probes.1.activity.tolerance.type", "range"},
+		{"steady_states.before.probes.1.activity.tolerance.target", "value"},
+		{"steady_states.before.probes.1.activity.tolerance.range.0", 2.0},
+		{"steady_states.before.probes.1.activity.tolerance.range.1", math.MaxFloat64},
 	}
 	for _, c := range checks {
-		got := dig(m, c.path...)
-		if c.want == "list" {
-			if _, ok := got.([]any); !ok {
-				t.Errorf("%s = %#v; want a list", strings.Join(c.path, "."), got)
+		got, ok := walk(m, c.path)
+		if !ok || got != c.want {
+			t.Errorf("%s = %#v (present %t); want %#v", c.path, got, ok, c.want)
+		}
+	}
+	// A run's activity is its activity in the experiment, as
+	// chaostoolkit-lib copies it.
+	runAct, _ := walk(m, "run.0.activity")
+	expAct, _ := walk(m, "experiment.method.0")
+	if diff := cmp.Diff(expAct, runAct); diff != "" {
+		t.Errorf("run[0].activity differs from experiment.method[0] (-experiment +run):\n%s", diff)
+	}
+}
+
+// walk follows a dotted path of keys and list indexes.
+func walk(v any, path string) (any, bool) {
+	for _, k := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = x[k]; !ok {
+				return nil, false
 			}
+		case []any:
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil, false
+			}
+			v = x[i]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+func TestTimeJSON(t *testing.T) {
+	tests := []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC), `"2026-01-02T15:04:05+00:00"`},
+		{time.Date(2026, 1, 2, 15, 4, 5, 123456789, time.UTC), `"2026-01-02T15:04:05.123456+00:00"`},
+		{time.Date(2026, 1, 2, 15, 4, 5, 999, time.UTC), `"2026-01-02T15:04:05+00:00"`}, // below a microsecond
+		{time.Date(2026, 1, 2, 17, 4, 5, 1000, time.FixedZone("CEST", 2*3600)), `"2026-01-02T15:04:05.000001+00:00"`},
+		{time.Time{}, `null`},
+	}
+	for _, tt := range tests {
+		b, err := json.Marshal(Time{tt.t})
+		if err != nil || string(b) != tt.want {
+			t.Errorf("Marshal(%v) = %s, %v; want %s", tt.t, b, err, tt.want)
 			continue
 		}
-		if got != c.want {
-			t.Errorf("%s = %#v; want %#v", strings.Join(c.path, "."), got, c.want)
+		var back Time
+		if err := json.Unmarshal(b, &back); err != nil || !back.Equal(tt.t.Truncate(time.Microsecond)) {
+			t.Errorf("Unmarshal(%s) = %v, %v; want %v", b, back, err, tt.t)
 		}
 	}
-	run := list(m["run"])[0].(map[string]any)
-	for k, want := range map[string]any{"status": "succeeded", "start": "2026-01-02T15:04:15Z", "duration": 0.002} {
-		if run[k] != want {
-			t.Errorf("run[0].%s = %#v; want %#v", k, run[k], want)
+	// Journals of earlier holdfast versions wrote RFC 3339.
+	var old Time
+	if err := json.Unmarshal([]byte(`"2026-01-02T15:04:05.5Z"`), &old); err != nil || !old.Equal(time.Date(2026, 1, 2, 15, 4, 5, 5e8, time.UTC)) {
+		t.Errorf("Unmarshal(RFC 3339) = %v, %v", old, err)
+	}
+	for _, bad := range []string{`12`, `"yesterday"`, `"2026-01-02 15:04:05"`} {
+		if err := json.Unmarshal([]byte(bad), &old); err == nil {
+			t.Errorf("Unmarshal(%s): no error", bad)
 		}
 	}
-	act := run["activity"].(map[string]any)
-	if act["type"] != "action" || act["name"] != "10% of requests get 503" || dig(act, "add_toxic", "type") != "http_status" || act["duration"] != "5s" {
-		t.Errorf("run[0].activity = %v; want the action as written, with type action and duration 5s", act)
+}
+
+func TestExceptionJSON(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Exception
+		ok   bool
+	}{
+		{`["Traceback\n", "ActivityFailed: boom\n"]`, Exception{"Traceback\n", "ActivityFailed: boom\n"}, true},
+		{`"boom"`, Exception{"boom"}, true}, // journals of earlier holdfast versions
+		{`{"a": 1}`, nil, false},
+		{`[1]`, nil, false},
 	}
-	probe := list(dig(m, "steady_states", "before", "probes"))[0].(map[string]any)
-	if probe["tolerance_met"] != true || dig(probe, "activity", "type") != "probe" || dig(probe, "activity", "load", "window") != "5s" {
-		t.Errorf("before.probes[0] = %v; want a met probe with its activity", probe)
+	for _, tt := range tests {
+		var e Exception
+		err := json.Unmarshal([]byte(tt.in), &e)
+		if (err == nil) != tt.ok || (tt.ok && !slices.Equal(e, tt.want)) {
+			t.Errorf("Unmarshal(%s) = %q, %v; want %q (ok %t)", tt.in, e, err, tt.want, tt.ok)
+		}
+	}
+	if got := (Exception{"Traceback\n", "ActivityFailed: boom\n"}).String(); got != "Traceback\nActivityFailed: boom" {
+		t.Errorf("String() = %q", got)
 	}
 }
 
@@ -205,7 +337,7 @@ func TestReportContents(t *testing.T) {
 	page := buf.String()
 	for _, want := range []string{
 		`<title>Escalating &lt;errors&gt; · holdfast drill</title>`,
-		`<header class="status-aborted">`,
+		`<header class="verdict-none">`,
 		`The experiment was aborted; the rollbacks ran.`,
 		`A &#34;quoted&#34; description &amp; more.`,
 		`abort condition &#34;errors over 3s&#34;: error rate 0.3`,
@@ -251,7 +383,7 @@ func TestReportContents(t *testing.T) {
 
 func TestReportWithoutLoad(t *testing.T) {
 	j := &Journal{Generator: "g", Experiment: map[string]any{"title": "quiet"}, Status: StatusCompleted,
-		Start: time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC), Duration: 1}
+		Start: Time{time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)}, Duration: 1}
 	var buf bytes.Buffer
 	if err := j.WriteHTML(&buf); err != nil {
 		t.Fatal(err)

@@ -36,6 +36,7 @@ type reportData struct {
 	Tags               []string
 	Status             string
 	Verdict            string
+	VerdictClass       string // held, not-held or none: the exit code's meaning
 	AbortReason        string
 	ExitCode           int
 	Start              string
@@ -98,11 +99,11 @@ type statusCount struct {
 
 func newReportData(j *Journal) *reportData {
 	exp, _ := j.Experiment.(map[string]any)
-	off := func(t time.Time) float64 {
+	off := func(t Time) float64 {
 		if t.IsZero() {
 			return j.Duration
 		}
-		return math.Max(0, t.Sub(j.Start).Seconds())
+		return math.Max(0, t.Sub(j.Start.Time).Seconds())
 	}
 	d := &reportData{
 		Title:       str(dig(exp, "title")),
@@ -120,20 +121,33 @@ func newReportData(j *Journal) *reportData {
 	if d.Title == "" {
 		d.Title = "Experiment"
 	}
+	switch d.ExitCode {
+	case ExitHeld:
+		d.VerdictClass = "held"
+	case ExitDeviated:
+		d.VerdictClass = "not-held"
+	default:
+		d.VerdictClass = "none"
+	}
 	for _, t := range list(dig(exp, "tags")) {
 		d.Tags = append(d.Tags, str(t))
 	}
+	before := j.SteadyStates.Before
 	switch {
-	case j.Status == StatusCompleted:
-		d.Verdict = "The steady-state hypothesis held."
-	case j.Status == StatusFailed && j.Deviated:
-		d.Verdict = "The system deviated from its steady state."
-	case j.Status == StatusFailed:
-		d.Verdict = "The steady state did not hold before the method, so the method did not run."
+	case j.Status == StatusInterrupted:
+		d.Verdict = "The experiment was interrupted; the rollbacks ran."
 	case j.Status == StatusAborted:
 		d.Verdict = "The experiment was aborted; the rollbacks ran."
+	case j.Deviated:
+		d.Verdict = "The system deviated from its steady state."
+	case before != nil && !before.SteadyStateMet:
+		d.Verdict = "The steady state did not hold before the method, so the method did not run."
+	case j.Status == StatusFailed:
+		d.Verdict = "Part of the experiment could not run, so it says nothing of the hypothesis; the rollbacks ran."
+	case j.Status == StatusCompleted:
+		d.Verdict = "The steady-state hypothesis held."
 	default:
-		d.Verdict = "The experiment was interrupted; the rollbacks ran."
+		d.Verdict = "The experiment ended with status " + string(j.Status) + "."
 	}
 
 	hyp := func(h *HypothesisRun) *hypothesisView {
@@ -191,7 +205,7 @@ func newReportData(j *Journal) *reportData {
 }
 
 // charts draws the success-rate and latency charts of the load.
-func charts(j *Journal, exp map[string]any, off func(time.Time) float64) ([]template.HTML, string) {
+func charts(j *Journal, exp map[string]any, off func(Time) float64) ([]template.HTML, string) {
 	l := j.Load
 	if l == nil {
 		return nil, "This experiment drove no load, so there is nothing to chart."
@@ -267,11 +281,11 @@ func charts(j *Journal, exp map[string]any, off func(time.Time) float64) ([]temp
 func thresholds(exp map[string]any) (succ, lat []hline) {
 	pct := func(v float64) string { return fmtFloat(math.Round(v*10000)/100) + "%" }
 	for _, src := range []struct {
-		path  []string
-		abort bool
+		probes []any
+		abort  bool
 	}{
-		{[]string{"steady_state_hypothesis", "probes"}, false},
-		{[]string{"abort_when", "probes"}, true},
+		{hypothesisProbes(exp), false},
+		{abortProbes(exp), true},
 	} {
 		// The hypothesis states what must hold; an abort condition what
 		// stops the run, so its label says the opposite of its bound.
@@ -279,8 +293,9 @@ func thresholds(exp map[string]any) (succ, lat []hline) {
 		if src.abort {
 			label, class = func(holds, breaks string) string { return "abort if " + breaks }, "t-abort"
 		}
-		for _, p := range list(dig(exp, src.path...)) {
-			lp, _ := dig(p, "load").(map[string]any)
+		for _, p := range src.probes {
+			pm, _ := p.(map[string]any)
+			lp, _ := holdfastOf(pm)["load"].(map[string]any)
 			if lp == nil {
 				continue
 			}
@@ -300,13 +315,44 @@ func thresholds(exp map[string]any) (succ, lat []hline) {
 	return succ, lat
 }
 
-func newProbeView(r *ActivityRun, off func(time.Time) float64) probeView {
+// hypothesisProbes are the probes of the journal's experiment's
+// hypothesis; abortProbes those of its abort conditions, in the holdfast
+// extension. Journals of holdfast before it wrote Chaos Toolkit's format
+// have them at steady_state_hypothesis and abort_when.
+func hypothesisProbes(exp map[string]any) []any {
+	if ps := list(dig(exp, "steady-state-hypothesis", "probes")); ps != nil {
+		return ps
+	}
+	return list(dig(exp, "steady_state_hypothesis", "probes"))
+}
+
+func abortProbes(exp map[string]any) []any {
+	for _, x := range list(dig(exp, "extensions")) {
+		if dig(x, "name") == "holdfast" {
+			return list(dig(x, "abort_when", "probes"))
+		}
+	}
+	return list(dig(exp, "abort_when", "probes"))
+}
+
+// holdfastOf is holdfast's own form of a journal's activity: its
+// "holdfast" key, or the activity itself in a journal of a holdfast before
+// Chaos Toolkit's format.
+func holdfastOf(activity map[string]any) map[string]any {
+	if m, ok := activity["holdfast"].(map[string]any); ok {
+		return m
+	}
+	return activity
+}
+
+func newProbeView(r *ActivityRun, off func(Time) float64) probeView {
 	kind, tol := describeProbe(r.Activity)
 	return probeView{Offset: off(r.Start), Name: r.name(), Kind: kind, Tolerance: tol, Detail: r.Detail, Met: r.met()}
 }
 
 // describeProbe states a probe's kind and tolerance from its journal form.
-func describeProbe(m map[string]any) (kind, tolerance string) {
+func describeProbe(activity map[string]any) (kind, tolerance string) {
+	m := holdfastOf(activity)
 	switch {
 	case m["http"] != nil:
 		h := m["http"]
@@ -359,11 +405,12 @@ func rangeText(lo, hi any) string {
 // searched for one.
 var actionKinds = []string{"add_toxic", "update_toxic", "remove_toxic", "disable_proxy", "enable_proxy", "kill_process", "start_process", "http", "wait"}
 
-func newActionView(r *ActivityRun, off func(time.Time) float64) actionView {
+func newActionView(r *ActivityRun, off func(Time) float64) actionView {
 	v := actionView{Offset: off(r.Start), Took: r.Duration, Name: r.name(), OK: r.Status == "succeeded"}
+	hf := holdfastOf(r.Activity)
 kinds:
 	for _, k := range actionKinds {
-		if x, ok := r.Activity[k]; ok {
+		if x, ok := hf[k]; ok {
 			v.Kind = k
 			switch k {
 			case "wait":
@@ -389,10 +436,10 @@ kinds:
 	if v.Kind == "" {
 		v.Kind = str(r.Activity["type"])
 	}
-	v.Hold = str(r.Activity["duration"])
+	v.Hold = str(hf["duration"])
 	switch {
-	case r.Exception != "":
-		v.Detail = r.Exception
+	case len(r.Exception) > 0:
+		v.Detail = r.Exception.String()
 	case r.Output != nil:
 		b, _ := json.Marshal(r.Output)
 		v.Detail = string(b)

@@ -107,11 +107,13 @@ type runner struct {
 	// outMu serialises progress lines from the method and its watchers.
 	outMu sync.Mutex
 
-	// mu guards j (once the watchers run), open, aborted and deviated.
+	// mu guards j (once the watchers run), open, aborted, failed and
+	// deviated.
 	mu       sync.Mutex
 	j        *Journal
 	open     map[string]int // open faults by key, as indexes into j.Faults
-	aborted  string         // why the run was aborted; "" when it was not
+	aborted  string         // why an abort condition stopped the run; "" when none did
+	failed   string         // what could not run; "" when everything could
 	deviated bool
 }
 
@@ -127,12 +129,15 @@ func (r *runner) logf(format string, args ...any) {
 func (r *runner) run(ctx context.Context) *Journal {
 	r.start = time.Now()
 	r.j = &Journal{
-		Generator:    r.opts.Generator,
-		Experiment:   asValue(r.e),
-		Start:        r.start,
-		SteadyStates: SteadyStates{During: []*HypothesisRun{}},
-		Run:          []*ActivityRun{},
-		Rollbacks:    []*ActivityRun{},
+		ChaoslibVersion: ChaoslibVersion,
+		Platform:        platform(),
+		Node:            node(),
+		Generator:       r.opts.Generator,
+		Experiment:      ctkExperiment(r.e),
+		Start:           Time{r.start},
+		SteadyStates:    SteadyStates{During: []*HypothesisRun{}},
+		Run:             []*ActivityRun{},
+		Rollbacks:       []*ActivityRun{},
 	}
 	// Rollbacks and teardown must run even after ctx has ended.
 	bg := context.WithoutCancel(ctx)
@@ -163,8 +168,8 @@ func (r *runner) run(ctx context.Context) *Journal {
 	r.teardown(bg)
 
 	j := r.j
-	j.End = time.Now()
-	j.Duration = j.End.Sub(j.Start).Seconds()
+	j.End = now()
+	j.Duration = j.End.Sub(j.Start.Time).Seconds()
 	j.Deviated = r.deviated
 	switch {
 	case interrupted != nil:
@@ -173,8 +178,12 @@ func (r *runner) run(ctx context.Context) *Journal {
 	case r.aborted != "":
 		j.Status = StatusAborted
 		j.AbortReason = r.aborted
-	case r.deviated || (j.SteadyStates.Before != nil && !j.SteadyStates.Before.SteadyStateMet):
+	case r.failed != "":
+		// As chaostoolkit-lib: failed is for what could not run, not for a
+		// hypothesis that did not hold (that is deviated, or a steady
+		// state before the method that was not met).
 		j.Status = StatusFailed
+		j.AbortReason = r.failed
 	default:
 		j.Status = StatusCompleted
 	}
@@ -187,16 +196,44 @@ func (r *runner) phase(name string, f func()) {
 	start := time.Now()
 	f()
 	r.mu.Lock()
-	r.j.Phases = append(r.j.Phases, Phase{Name: name, Start: start, End: time.Now()})
+	r.j.Phases = append(r.j.Phases, Phase{Name: name, Start: Time{start}, End: now()})
 	r.mu.Unlock()
 }
 
-// abort records the first reason the run was aborted.
+// abort records the first abort condition that stopped the run.
 func (r *runner) abort(reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.aborted == "" {
 		r.aborted = reason
+	}
+}
+
+// fail records the first thing the run needed that could not run.
+func (r *runner) fail(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failed == "" {
+		r.failed = reason
+	}
+}
+
+// stopped reports whether an abort condition or a failure stopped the run.
+func (r *runner) stopped() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.aborted != "" || r.failed != ""
+}
+
+// failedProbe records, as chaostoolkit-lib does, a probe of the hypothesis
+// that could not run (its run failed, rather than its reading missing the
+// tolerance).
+func (r *runner) failedProbe(when string, h *HypothesisRun) {
+	for _, p := range h.Probes {
+		if p.Status != "succeeded" {
+			r.fail(fmt.Sprintf("the steady state %s the method: probe %q could not run: %s", when, p.name(), p.Exception.String()))
+			return
+		}
 	}
 }
 
@@ -216,22 +253,23 @@ func (r *runner) experiment(ctx context.Context) {
 		r.j.SteadyStates.Before = before
 		if ctx.Err() != nil || !before.SteadyStateMet {
 			if ctx.Err() == nil {
+				r.failedProbe("before", before)
 				r.logf("the steady state does not hold before the method: not running it")
 			}
 			return
 		}
 	}
 	r.phase("method", func() { r.method(ctx) })
-	r.mu.Lock()
-	stopped := r.aborted != ""
-	r.mu.Unlock()
-	if stopped || ctx.Err() != nil || len(r.e.Hypothesis.Probes) == 0 {
+	if r.stopped() || ctx.Err() != nil || len(r.e.Hypothesis.Probes) == 0 {
 		return
 	}
 	var after *HypothesisRun
 	r.phase("after", func() { after = r.hypothesis(ctx, "after") })
 	if ctx.Err() != nil {
 		return
+	}
+	if !after.SteadyStateMet {
+		r.failedProbe("after", after)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -262,7 +300,7 @@ func (r *runner) method(ctx context.Context) {
 		r.j.Run = append(r.j.Run, run)
 		r.mu.Unlock()
 		if run.Status != "succeeded" && !a.IgnoreFailure {
-			r.abort(fmt.Sprintf("action %q failed: %s", a.Name, run.Exception))
+			r.fail(fmt.Sprintf("action %q failed: %s", a.Name, run.Exception.String()))
 			cancel(errAborted)
 			break
 		}
@@ -425,7 +463,7 @@ func (r *runner) startLoad(ctx context.Context) (stop func()) {
 
 func loadReport(l *Load, res *loadgen.Result) *LoadReport {
 	lr := &LoadReport{
-		Method: l.Method, URL: l.URL, Rate: l.Rate, Start: res.Start,
+		Method: l.Method, URL: l.URL, Rate: l.Rate, Start: Time{res.Start},
 		Sent: res.Sent, Succeeded: res.Succeeded, Failed: res.Failed, Dropped: res.Dropped,
 		Statuses: map[string]int{},
 		P50:      res.Latency.Quantile(0.5).Seconds(),

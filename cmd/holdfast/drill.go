@@ -121,10 +121,16 @@ func drillMain(ctx context.Context, o drillOptions, stdout, stderr io.Writer) in
 	}
 	for _, rb := range j.Rollbacks {
 		if rb.Status != "succeeded" {
-			fmt.Fprintf(stderr, "holdfast drill: WARNING: a rollback failed (%s); the system may still carry a fault\n", rb.Exception)
+			fmt.Fprintf(stderr, "holdfast drill: WARNING: a rollback failed (%s); the system may still carry a fault\n", rb.Exception.String())
 		}
 	}
 	fmt.Fprintf(stdout, "%s: %s", e.Title, j.Status)
+	if j.Deviated {
+		fmt.Fprint(stdout, ", deviated")
+	}
+	if b := j.SteadyStates.Before; b != nil && !b.SteadyStateMet {
+		fmt.Fprint(stdout, ", the steady state did not hold before the method")
+	}
 	if j.AbortReason != "" {
 		fmt.Fprintf(stdout, " (%s)", j.AbortReason)
 	}
