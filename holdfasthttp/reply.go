@@ -34,6 +34,16 @@ const (
 	ReasonUnavailable       = "unavailable"         // a policy refused the request for a reason of its own (503)
 )
 
+// Reasons lists every Reason constant above, for creating a metric series
+// per reason up front (a counter born at 0 alerts on its first increase; one
+// born at 1 does not). Do not modify it.
+var Reasons = []string{
+	ReasonRateLimited, ReasonBreakerOpen, ReasonOverloaded, ReasonQueueTimeout, ReasonSilenced,
+	ReasonTimeout, ReasonNoHealthyUpstream, ReasonNoRoute, ReasonUpstreamReset, ReasonInvalidRequest,
+	ReasonBodyTooLarge, ReasonTooManyHeaders, ReasonUpgradeNotAllowed, ReasonUpstreamError, ReasonFault,
+	ReasonUnavailable,
+}
+
 // HeaderReason names the header that carries a local reply's reason.
 const HeaderReason = "X-Holdfast-Reason"
 
