@@ -1,36 +1,67 @@
 package admin
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
+	"net/url"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/holdfast-dev/holdfast"
+	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/holdfasthttp"
+	"github.com/holdfast-dev/holdfast/holdfastprom"
 	"github.com/holdfast-dev/holdfast/proxy"
 )
 
 // UnmatchedRoute is the route label of requests that no route matched.
 const UnmatchedRoute = "_unmatched"
 
-// durationBuckets spans a fast local reply to a long route timeout.
-var durationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+// reasonClientClosed is the reason the proxy reports for a request whose
+// client went away (status 499). The proxy writes it as a literal, not as
+// one of the Reason constants; it is named here once so that its series
+// exists from the start like the others.
+const reasonClientClosed = "client_closed"
 
-// queueBuckets spans a queue wait, which queue_timeout bounds.
-var queueBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+// localReplyReasons are the reasons a local reply can carry: holdfasthttp's
+// one list, and the client leaving.
+var localReplyReasons = append(slices.Clone(holdfasthttp.Reasons), reasonClientClosed)
 
-// Metrics turns a proxy's finished requests ([Metrics.OnRequest]) and policy
-// events ([Metrics.OnEvent]) into Prometheus metrics, and reads gauges from
-// the watched proxy's [proxy.Status] when scraped. It also keeps each route's
-// recent traffic for the status page ([Metrics.Traffic]).
+// codeClasses are the status classes every route starts with. "other", a
+// status outside 100..599, exists only once seen.
+var codeClasses = []string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// Reload results, the values of holdfast_config_reloads_total's label.
+const (
+	reloadSuccess = "success"
+	reloadFailure = "failure"
+)
+
+// Metrics turns a proxy's finished requests ([Metrics.OnRequest]), sent
+// attempts ([Metrics.OnAttempt]) and policy events ([Metrics.OnEvent],
+// counted by [holdfastprom]) into Prometheus metrics, and reads gauges from
+// the watched proxy's [proxy.Status] when scraped. It also keeps each
+// route's recent traffic for the status page ([Metrics.Traffic]).
+//
+// Every series a route, upstream or endpoint of the watched proxy's config
+// can have exists from the moment it is watched, at 0, so that the first
+// failures show to rate() and increase(); when the proxy runs a new config
+// (checked at every scrape, and at once by [Metrics.Reloaded]), the series
+// of what it dropped are deleted, and later reports about them (a request
+// that was in flight across the reload) are not counted.
 //
 // Metrics registers on its own registry, never the global one. Every label
 // value comes from the config (route, upstream and endpoint names) or from a
-// fixed set (status class, reason, breaker state), so the number of series is
-// bounded by the config: no raw paths, no rate-limit keys.
+// fixed set (status class, reason, outcome, breaker state), so the number of
+// series is bounded by the config: no raw paths, no rate-limit keys.
 //
 // Create it with [NewMetrics]; the zero value is not usable. It is safe for
 // concurrent use.
@@ -38,6 +69,14 @@ type Metrics struct {
 	reg     *prometheus.Registry
 	proxy   atomic.Pointer[proxy.Proxy]
 	traffic *trafficWindows
+	events  *holdfastprom.Metrics
+
+	// mu guards known and gone. Reports hold it for reading while they
+	// count, a sync for writing, so that a sync's deletions are never
+	// undone by a report that looked at the old names.
+	mu    sync.RWMutex
+	known *names             // the config last synced; nil before Watch
+	gone  map[seriesKey]bool // what a sync deleted and no later config has
 
 	// Per route, from RequestInfo.
 	requests     *prometheus.CounterVec
@@ -48,32 +87,39 @@ type Metrics struct {
 
 	// Per upstream, from RequestInfo.
 	attempts *prometheus.CounterVec
-	retries  *prometheus.CounterVec
 	hedges   *prometheus.CounterVec
 
-	// From events.
-	budgetExhausted      *prometheus.CounterVec
-	hedgeBudgetExhausted *prometheus.CounterVec
-	rejections           *prometheus.CounterVec
-	breakerTransitions   *prometheus.CounterVec
-	endpointChanges      *prometheus.CounterVec
-	queueWait            *prometheus.HistogramVec
+	// Per endpoint, from AttemptInfo.
+	endpointAttempts  *prometheus.CounterVec
+	endpointResponses *prometheus.CounterVec
+	endpointDuration  *prometheus.HistogramVec
+
+	// The process: build and config.
+	buildInfo      *prometheus.GaugeVec
+	configInfo     *prometheus.GaugeVec
+	reloads        *prometheus.CounterVec
+	lastReloadOK   *prometheus.GaugeVec // no labels: absent until a config is loaded
+	lastReloadTime *prometheus.GaugeVec
 }
 
 // NewMetrics returns metrics on a fresh registry that also holds the Go
 // runtime and process collectors.
 func NewMetrics() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), traffic: newTrafficWindows()}
+	m := &Metrics{reg: prometheus.NewRegistry(), traffic: newTrafficWindows(), gone: map[seriesKey]bool{}}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	}
+	histogram := func(name, help string, labels ...string) *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(holdfastprom.HistogramOpts(name, help, holdfastprom.DurationBuckets), labels)
+	}
 	m.requests = counter("holdfast_route_requests_total",
 		"Requests answered by a route, by status class (1xx to 5xx).", "route", "code_class")
-	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "holdfast_route_request_duration_seconds",
-		Help:    "Time from receiving a request to its answer's headers and body being handed on, retries included.",
-		Buckets: durationBuckets,
-	}, []string{"route"})
+	m.duration = histogram("holdfast_route_request_duration_seconds",
+		"Time from receiving a request to its answer's headers and body being handed on, retries included, by status class.",
+		"route", "code_class")
 	m.localReplies = counter("holdfast_route_local_replies_total",
 		"Requests holdfast answered itself instead of relaying an upstream's answer, by reason.", "route", "reason")
 	m.fallbacks = counter("holdfast_route_fallbacks_total",
@@ -82,30 +128,40 @@ func NewMetrics() *Metrics {
 		"Requests refused by the route's rate limit.", "route")
 	m.attempts = counter("holdfast_upstream_attempts_total",
 		"Attempts sent to an upstream's endpoints, retries and hedges included.", "upstream")
-	m.retries = counter("holdfast_upstream_retries_total",
-		"Retry rounds after a request's first, by the upstream retried.", "upstream")
 	m.hedges = counter("holdfast_upstream_hedges_total",
 		"Hedged attempts started beyond the first of a round.", "upstream")
-	m.budgetExhausted = counter("holdfast_upstream_retry_budget_exhausted_total",
-		"Retries not made because the upstream's retry budget was spent.", "upstream")
-	m.hedgeBudgetExhausted = counter("holdfast_route_hedge_budget_exhausted_total",
-		"Hedges not started because the route's hedge budget was spent.", "route")
-	m.rejections = counter("holdfast_upstream_rejections_total",
-		"Attempts refused before reaching an endpoint: breaker_open, overloaded or queue_timeout.", "upstream", "reason")
-	m.breakerTransitions = counter("holdfast_upstream_breaker_transitions_total",
-		"Circuit breaker state changes.", "upstream", "from", "to")
-	m.endpointChanges = counter("holdfast_upstream_endpoint_changes_total",
-		"Endpoint health, ejection and panic-mode changes, by the state entered.", "upstream", "to")
-	m.queueWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "holdfast_upstream_queue_wait_seconds",
-		Help:    "Time attempts waited in the upstream's concurrency queue before getting a slot.",
-		Buckets: queueBuckets,
-	}, []string{"upstream"})
+	m.endpointAttempts = counter("holdfast_endpoint_attempts_total",
+		"Attempts sent to the endpoint, by how they ended: response, connect_failure, reset, try_timeout, canceled, client_fault.",
+		"upstream", "endpoint", "outcome")
+	m.endpointResponses = counter("holdfast_endpoint_responses_total",
+		"Attempts the endpoint answered, by status class.", "upstream", "endpoint", "code_class")
+	m.endpointDuration = histogram("holdfast_endpoint_attempt_duration_seconds",
+		"Time from sending an attempt to the endpoint to its response head or its failure.", "upstream", "endpoint")
+	m.buildInfo = gauge("holdfast_build_info",
+		"Always 1; the labels tell the holdfast build.", "version", "revision", "goversion")
+	m.configInfo = gauge("holdfast_config_info",
+		"Always 1; sha256 is the first 12 hex digits of the SHA-256 of the running config file.", "sha256")
+	m.reloads = counter("holdfast_config_reloads_total",
+		"Config reloads (SIGHUP or POST /reload), by result: success or failure.", "result")
+	m.lastReloadOK = gauge("holdfast_config_last_reload_successful",
+		"1 if the last config load or reload succeeded, 0 if it failed.")
+	m.lastReloadTime = gauge("holdfast_config_last_reload_success_timestamp_seconds",
+		"When the running config was loaded, in seconds since the Unix epoch.")
+	for _, r := range []string{reloadSuccess, reloadFailure} {
+		m.reloads.WithLabelValues(r)
+	}
+	events, err := holdfastprom.New(holdfastprom.Config{Registerer: m.reg})
+	if err != nil {
+		// A fresh registry has none of the names.
+		panic(err)
+	}
+	m.events = events
 
 	m.reg.MustRegister(
 		m.requests, m.duration, m.localReplies, m.fallbacks, m.rateLimited,
-		m.attempts, m.retries, m.hedges,
-		m.budgetExhausted, m.hedgeBudgetExhausted, m.rejections, m.breakerTransitions, m.endpointChanges, m.queueWait,
+		m.attempts, m.hedges,
+		m.endpointAttempts, m.endpointResponses, m.endpointDuration,
+		m.buildInfo, m.configInfo, m.reloads, m.lastReloadOK, m.lastReloadTime,
 		&statusCollector{m: m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -113,18 +169,66 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// Registry returns the registry the metrics are on, for adding more.
+// Registry returns the registry the metrics are on, for adding more. Gather
+// through [Metrics.Gather] (as [Metrics.Handler] does) to have the series
+// follow the watched proxy's config.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Handler serves the metrics in the Prometheus text exposition format.
+// Gather brings the series in line with the watched proxy's running config,
+// then gathers the registry.
+func (m *Metrics) Gather() ([]*dto.MetricFamily, error) {
+	m.sync()
+	return m.reg.Gather()
+}
+
+var _ prometheus.Gatherer = (*Metrics)(nil)
+
+// Handler serves the metrics in the Prometheus exposition formats (text,
+// or protobuf to a scraper that asks for native histograms).
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	return promhttp.HandlerFor(m, promhttp.HandlerOpts{Registry: m.reg})
 }
 
 // Watch makes the gauges (breaker state, endpoint health and ejection,
-// in-flight, limits, panic mode) follow p. Before Watch, or with nil, they
-// are absent.
-func (m *Metrics) Watch(p *proxy.Proxy) { m.proxy.Store(p) }
+// in-flight, limits, panic mode) follow p, and creates at 0 every series
+// of p's config. Before Watch, or with nil, the gauges are absent.
+func (m *Metrics) Watch(p *proxy.Proxy) {
+	m.proxy.Store(p)
+	m.sync()
+}
+
+// SetBuildInfo sets holdfast_build_info's labels: the version, the VCS
+// revision and the Go version the binary was built with.
+func (m *Metrics) SetBuildInfo(version, revision, goVersion string) {
+	m.buildInfo.Reset()
+	m.buildInfo.WithLabelValues(version, revision, goVersion).Set(1)
+}
+
+// ConfigLoaded records the config the proxy runs now, loaded at time at
+// from a file whose bytes have the SHA-256 sum: at start, and through
+// [Metrics.Reloaded] after every successful reload.
+func (m *Metrics) ConfigLoaded(sum [sha256.Size]byte, at time.Time) {
+	m.configInfo.Reset()
+	m.configInfo.WithLabelValues(hex.EncodeToString(sum[:6])).Set(1)
+	m.lastReloadOK.WithLabelValues().Set(1)
+	m.lastReloadTime.WithLabelValues().Set(float64(at.UnixNano()) / 1e9)
+}
+
+// Reloaded records a successful reload to the config of the given sum,
+// loaded at time at, and brings the series in line with the proxy's new
+// config at once.
+func (m *Metrics) Reloaded(sum [sha256.Size]byte, at time.Time) {
+	m.reloads.WithLabelValues(reloadSuccess).Inc()
+	m.ConfigLoaded(sum, at)
+	m.sync()
+}
+
+// ReloadFailed records a reload that was refused; the running config, and
+// its hash, stay.
+func (m *Metrics) ReloadFailed() {
+	m.reloads.WithLabelValues(reloadFailure).Inc()
+	m.lastReloadOK.WithLabelValues().Set(0)
+}
 
 // OnRequest records one finished request; give it to
 // [proxy.Options].OnRequest.
@@ -137,60 +241,72 @@ func (m *Metrics) onRequestAt(info proxy.RequestInfo, now time.Time) {
 	if route == "" {
 		route = UnmatchedRoute
 	}
-	m.requests.WithLabelValues(route, codeClass(info.Status)).Inc()
-	m.duration.WithLabelValues(route).Observe(info.Duration.Seconds())
-	switch {
-	case info.Fallback:
-		m.fallbacks.WithLabelValues(route, info.Reason).Inc()
-	case info.Reason != "":
-		m.localReplies.WithLabelValues(route, info.Reason).Inc()
-	}
-	if info.Reason == proxy.ReasonRateLimited {
-		m.rateLimited.WithLabelValues(route).Inc()
-	}
-	if info.Upstream != "" {
-		if info.Attempts > 0 {
-			m.attempts.WithLabelValues(info.Upstream).Add(float64(info.Attempts))
+	m.traffic.record(route, info.Status, info.Duration, now)
+
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if !m.gone[routeKey(route)] {
+		class := codeClass(info.Status)
+		m.requests.WithLabelValues(route, class).Inc()
+		m.duration.WithLabelValues(route, class).Observe(info.Duration.Seconds())
+		switch {
+		case info.Fallback:
+			if !m.gone[fallbackKey(route, info.Reason)] {
+				m.fallbacks.WithLabelValues(route, info.Reason).Inc()
+			}
+		case info.Reason != "":
+			m.localReplies.WithLabelValues(route, info.Reason).Inc()
 		}
-		if info.Retries > 0 {
-			m.retries.WithLabelValues(info.Upstream).Add(float64(info.Retries))
+		if info.Reason == proxy.ReasonRateLimited {
+			m.rateLimited.WithLabelValues(route).Inc()
+		}
+	}
+	if u := info.Upstream; u != "" && !m.gone[upstreamKey(u)] {
+		if info.Attempts > 0 {
+			m.attempts.WithLabelValues(u).Add(float64(info.Attempts))
 		}
 		if info.Hedges > 0 {
-			m.hedges.WithLabelValues(info.Upstream).Add(float64(info.Hedges))
+			m.hedges.WithLabelValues(u).Add(float64(info.Hedges))
 		}
 	}
-	m.traffic.record(route, info.Status, info.Duration, now)
+}
+
+// OnAttempt records one attempt sent to an endpoint; give it to
+// [proxy.Options].OnAttempt. Attempts are counted once a proxy is
+// watched, whose config names the endpoint.
+func (m *Metrics) OnAttempt(a proxy.AttemptInfo) {
+	if !slices.Contains(proxy.AttemptOutcomes, a.Outcome) {
+		return
+	}
+	m.mu.RLock()
+	ep, ok := m.endpointLocked(a.Upstream, a.Endpoint)
+	if !ok && m.staleLocked() {
+		// An endpoint of a config not synced yet.
+		m.mu.RUnlock()
+		m.sync()
+		m.mu.RLock()
+		ep, ok = m.endpointLocked(a.Upstream, a.Endpoint)
+	}
+	defer m.mu.RUnlock()
+	if !ok || m.gone[endpointKey(a.Upstream, ep)] {
+		return
+	}
+	m.endpointAttempts.WithLabelValues(a.Upstream, ep, a.Outcome).Inc()
+	m.endpointDuration.WithLabelValues(a.Upstream, ep).Observe(a.Duration.Seconds())
+	if a.Outcome == proxy.AttemptResponse {
+		m.endpointResponses.WithLabelValues(a.Upstream, ep, codeClass(a.Status)).Inc()
+	}
 }
 
 // OnEvent records a policy event; give it to [proxy.Options].Listener.
-// Events name their route (retry, hedge, rate limit) or upstream (breaker,
-// concurrency limit, endpoints) in Policy; which one is told by the kind of
-// event, so a route and an upstream may share a name.
+// [holdfastprom] counts it: events name their route (hedge) or upstream
+// (retry, breaker, concurrency limit, endpoints) in Policy, and their kind
+// in Source, so a route and an upstream may share a name.
 func (m *Metrics) OnEvent(e holdfast.Event) {
-	switch e.Kind {
-	case holdfast.EventStateChange:
-		switch e.Source {
-		case holdfast.KindBreaker:
-			m.breakerTransitions.WithLabelValues(e.Policy, e.From, e.To).Inc()
-		case holdfast.KindUpstream:
-			m.endpointChanges.WithLabelValues(e.Policy, e.To).Inc()
-		}
-	case holdfast.EventRejected:
-		switch e.Reason {
-		case holdfast.ReasonBudgetExhausted:
-			// A route's retry policies are named for their upstreams, whose
-			// budgets they spend; a hedger is named for its route.
-			switch e.Source {
-			case holdfast.KindRetry:
-				m.budgetExhausted.WithLabelValues(e.Policy).Inc()
-			case holdfast.KindHedge:
-				m.hedgeBudgetExhausted.WithLabelValues(e.Policy).Inc()
-			}
-		case holdfast.ReasonBreakerOpen, holdfast.ReasonOverloaded, holdfast.ReasonQueueTimeout:
-			m.rejections.WithLabelValues(e.Policy, e.Reason).Inc()
-		}
-	case holdfast.EventQueued:
-		m.queueWait.WithLabelValues(e.Policy).Observe(e.Delay.Seconds())
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if !m.gone[policyKey(e.Source, e.Policy)] {
+		m.events.OnEvent(e)
 	}
 }
 
@@ -216,4 +332,197 @@ func codeClass(status int) string {
 		return "5xx"
 	}
 	return "other"
+}
+
+// seriesKey names what a group of series belongs to: a route, one of its
+// fallback reasons, an upstream, an endpoint or a policy (for
+// holdfastprom). A config is the set of its keys.
+type seriesKey struct {
+	kind seriesKind
+	a, b string
+	k    holdfast.Kind
+}
+
+type seriesKind uint8
+
+const (
+	keyRoute seriesKind = iota + 1
+	keyFallback
+	keyUpstream
+	keyEndpoint
+	keyPolicy
+)
+
+func routeKey(route string) seriesKey { return seriesKey{kind: keyRoute, a: route} }
+func fallbackKey(route, reason string) seriesKey {
+	return seriesKey{kind: keyFallback, a: route, b: reason}
+}
+func upstreamKey(u string) seriesKey { return seriesKey{kind: keyUpstream, a: u} }
+func endpointKey(u, ep string) seriesKey {
+	return seriesKey{kind: keyEndpoint, a: u, b: ep}
+}
+func policyKey(k holdfast.Kind, name string) seriesKey {
+	return seriesKey{kind: keyPolicy, a: name, k: k}
+}
+
+// names is what one config has series for.
+type names struct {
+	cfg  *config.Config
+	keys map[seriesKey]bool
+	// endpoints maps an upstream's endpoints from the host that attempts
+	// report (AttemptInfo.Endpoint) to the endpoint label, the address as
+	// the proxy's status gives it.
+	endpoints map[string]map[string]string
+}
+
+// namesOf lists the series of cfg. st, a status read after cfg, gives the
+// endpoints' addresses.
+func namesOf(cfg *config.Config, st proxy.Status) *names {
+	n := &names{cfg: cfg, keys: map[seriesKey]bool{routeKey(UnmatchedRoute): true}, endpoints: map[string]map[string]string{}}
+	for _, rc := range cfg.Routes {
+		n.keys[routeKey(rc.Name)] = true
+		if rc.Fallback != nil {
+			for _, reason := range rc.Fallback.On.Names() {
+				n.keys[fallbackKey(rc.Name, reason)] = true
+			}
+		}
+		if rc.Hedge != nil {
+			n.keys[policyKey(holdfast.KindHedge, rc.Name)] = true
+		}
+	}
+	for name, uc := range cfg.Upstreams {
+		n.keys[upstreamKey(name)] = true
+		// Every route's retry policy for an upstream is named for it.
+		n.keys[policyKey(holdfast.KindRetry, name)] = true
+		n.keys[policyKey(holdfast.KindUpstream, name)] = true
+		if uc.CircuitBreaker != nil {
+			n.keys[policyKey(holdfast.KindBreaker, name)] = true
+		}
+		if uc.Concurrency != nil {
+			n.keys[policyKey(holdfast.KindBulkhead, name)] = true
+		}
+	}
+	for _, us := range st.Upstreams {
+		if _, ok := cfg.Upstreams[us.Name]; !ok {
+			continue // a newer config's, which the next sync takes
+		}
+		hosts := map[string]string{}
+		for _, es := range us.Endpoints {
+			if u, err := url.Parse(es.Address); err == nil {
+				hosts[u.Host] = es.Address
+			}
+			n.keys[endpointKey(us.Name, es.Address)] = true
+		}
+		n.endpoints[us.Name] = hosts
+	}
+	return n
+}
+
+// endpointLocked returns the endpoint label of an attempt's host; m.mu is
+// held.
+func (m *Metrics) endpointLocked(upstream, host string) (string, bool) {
+	if m.known == nil {
+		return "", false
+	}
+	ep, ok := m.known.endpoints[upstream][host]
+	return ep, ok
+}
+
+// staleLocked reports whether the watched proxy runs a config other than
+// the one synced; m.mu is held.
+func (m *Metrics) staleLocked() bool {
+	p := m.proxy.Load()
+	return p != nil && (m.known == nil || m.known.cfg != p.Config())
+}
+
+// sync brings the series in line with the watched proxy's config: creates
+// at 0 those of what it has, deletes those of what the last synced config
+// had and it has not.
+func (m *Metrics) sync() {
+	p := m.proxy.Load()
+	if p == nil {
+		return
+	}
+	cfg := p.Config()
+	m.mu.RLock()
+	fresh := m.known != nil && m.known.cfg == cfg
+	m.mu.RUnlock()
+	if fresh {
+		return
+	}
+	n := namesOf(cfg, p.Status())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.known != nil && m.known.cfg == cfg {
+		return
+	}
+	if m.known != nil {
+		for k := range m.known.keys {
+			if !n.keys[k] {
+				m.deleteLocked(k)
+				m.gone[k] = true
+			}
+		}
+	}
+	for k := range n.keys {
+		delete(m.gone, k)
+		m.createLocked(k)
+	}
+	m.known = n
+}
+
+// createLocked creates the series of k at 0 (those that exist already keep
+// their values).
+func (m *Metrics) createLocked(k seriesKey) {
+	switch k.kind {
+	case keyRoute:
+		for _, class := range codeClasses {
+			m.requests.WithLabelValues(k.a, class)
+			m.duration.WithLabelValues(k.a, class)
+		}
+		for _, reason := range localReplyReasons {
+			m.localReplies.WithLabelValues(k.a, reason)
+		}
+		m.rateLimited.WithLabelValues(k.a)
+	case keyFallback:
+		m.fallbacks.WithLabelValues(k.a, k.b)
+	case keyUpstream:
+		m.attempts.WithLabelValues(k.a)
+		m.hedges.WithLabelValues(k.a)
+	case keyEndpoint:
+		for _, o := range proxy.AttemptOutcomes {
+			m.endpointAttempts.WithLabelValues(k.a, k.b, o)
+		}
+		for _, class := range codeClasses {
+			m.endpointResponses.WithLabelValues(k.a, k.b, class)
+		}
+		m.endpointDuration.WithLabelValues(k.a, k.b)
+	case keyPolicy:
+		m.events.AddName(k.k, k.a)
+	}
+}
+
+// deleteLocked deletes every series of k.
+func (m *Metrics) deleteLocked(k seriesKey) {
+	switch k.kind {
+	case keyRoute:
+		route := prometheus.Labels{"route": k.a}
+		for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+			m.requests, m.duration, m.localReplies, m.fallbacks, m.rateLimited,
+		} {
+			v.DeletePartialMatch(route)
+		}
+	case keyFallback:
+		m.fallbacks.DeleteLabelValues(k.a, k.b)
+	case keyUpstream:
+		m.attempts.DeleteLabelValues(k.a)
+		m.hedges.DeleteLabelValues(k.a)
+	case keyEndpoint:
+		ep := prometheus.Labels{"upstream": k.a, "endpoint": k.b}
+		m.endpointAttempts.DeletePartialMatch(ep)
+		m.endpointResponses.DeletePartialMatch(ep)
+		m.endpointDuration.DeletePartialMatch(ep)
+	case keyPolicy:
+		m.events.Remove(k.k, k.a)
+	}
 }
