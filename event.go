@@ -1,6 +1,7 @@
 package holdfast
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -114,9 +115,10 @@ func (e Event) String() string {
 	return s
 }
 
-// Listener receives the events of every policy it is given to. OnEvent may be
-// called from many goroutines at once, and never while a policy holds a lock;
-// it should return quickly.
+// Listener receives the events of every policy it is given to, or, attached
+// to a context with [WithListener], of every call made under that context.
+// OnEvent may be called from many goroutines at once, and never while a
+// policy holds a lock; it should return quickly.
 type Listener interface {
 	OnEvent(Event)
 }
@@ -127,12 +129,66 @@ type ListenerFunc func(Event)
 // OnEvent calls f(e).
 func (f ListenerFunc) OnEvent(e Event) { f(e) }
 
-// Emit sends e to l when l is not nil. Policies call it instead of checking for
-// a nil listener themselves.
+// Emit sends e to l when l is not nil. Policies call it, for events no call's
+// context is behind (a timer's, a background probe's), instead of checking
+// for a nil listener themselves; for the events of a call they use
+// [EmitContext].
 func Emit(l Listener, e Event) {
 	if l != nil {
 		l.OnEvent(e)
 	}
+}
+
+// listenersKey is the context key of the listeners [WithListener] attaches.
+type listenersKey struct{}
+
+// WithListener returns a copy of ctx that carries l, for the events of the
+// calls made under it: every policy that runs a call with that context, or
+// one derived from it, sends the call's events to l as well as to the
+// Listener it was configured with (see [EmitContext]). Listeners stack:
+// when ctx already carries some, the copy carries them and then l, so a
+// span, a request log and a test can each listen to the same call. A nil
+// l returns ctx itself.
+//
+// Attaching allocates; a call under a context that carries no listener
+// costs a context lookup per event and no allocation.
+//
+// A listener attached this way hears events as they happen, on the
+// goroutine that emits them; some may come after the call returned, such
+// as a timeout's overrun or an abandoned hedge attempt's events.
+func WithListener(ctx context.Context, l Listener) context.Context {
+	if l == nil {
+		return ctx
+	}
+	old := contextListeners(ctx)
+	ls := make(Listeners, len(old), len(old)+1)
+	copy(ls, old) // never append to old: another context may share its array
+	ls = append(ls, l)
+	return context.WithValue(ctx, listenersKey{}, ls)
+}
+
+// EmitContext sends e to l when l is not nil, as [Emit] does, and then to
+// every listener ctx carries ([WithListener]), the first attached first.
+// Policies call it for the events of a call, with the call's context. A
+// listener both configured and attached hears e twice. A nil ctx carries
+// no listener.
+func EmitContext(ctx context.Context, l Listener, e Event) {
+	if l != nil {
+		l.OnEvent(e)
+	}
+	for _, cl := range contextListeners(ctx) {
+		cl.OnEvent(e)
+	}
+}
+
+// contextListeners returns the listeners ctx carries, or nil. The slice is
+// shared with ctx and must not be modified.
+func contextListeners(ctx context.Context) Listeners {
+	if ctx == nil {
+		return nil
+	}
+	ls, _ := ctx.Value(listenersKey{}).(Listeners)
+	return ls
 }
 
 // Listeners fans one event out to several listeners, in order.

@@ -17,7 +17,7 @@ import (
 // per-call state is recycled.
 type Pipeline[T any] struct {
 	stages   []stage[T]
-	checkers []Checker[T]
+	checkers []func(context.Context, T) error // Checkers' CheckContext, or Check
 	// concurrent is set when a stage may call next concurrently or return
 	// before next does (hedge, timeout). Then per-call state is locked and
 	// never recycled, because a straggling attempt may still write to it.
@@ -55,8 +55,10 @@ func New[T any](policies ...Policy) (*Pipeline[T], error) {
 		if r, ok := pol.(Recoverer[T]); ok {
 			s.recover = r
 		}
-		if c, ok := pol.(Checker[T]); ok {
-			p.checkers = append(p.checkers, c)
+		if c, ok := pol.(ContextChecker[T]); ok {
+			p.checkers = append(p.checkers, c.CheckContext)
+		} else if c, ok := pol.(Checker[T]); ok {
+			p.checkers = append(p.checkers, func(_ context.Context, v T) error { return c.Check(v) })
 		}
 		if isConcurrent(pol) {
 			p.concurrent = true
@@ -215,7 +217,7 @@ func (f *frame[T]) call(ctx context.Context) error {
 	}
 	if err == nil {
 		for _, c := range f.p.checkers {
-			if cerr := c.Check(v); cerr != nil {
+			if cerr := c(ctx, v); cerr != nil {
 				var zero T
 				v, err = zero, cerr // a result that breaks an invariant is never returned
 				break

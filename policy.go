@@ -77,3 +77,11 @@ type Recoverer[T any] interface {
 type Checker[T any] interface {
 	Check(result T) error
 }
+
+// ContextChecker is implemented by Checkers that can also be given the call's
+// context, so that the events they emit reach the listeners the context
+// carries ([WithListener]). A Pipeline calls CheckContext in place of Check
+// when a policy has it.
+type ContextChecker[T any] interface {
+	CheckContext(ctx context.Context, result T) error
+}

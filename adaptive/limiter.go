@@ -108,7 +108,7 @@ func (l *Limiter) Execute(ctx context.Context, next func(context.Context) error)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	tok, err := l.Acquire()
+	tok, err := l.acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -138,22 +138,27 @@ func Get[T any](ctx context.Context, l *Limiter, fn func(context.Context) (T, er
 // Acquire admits one call if fewer than Limit are in flight, and returns
 // the Token that must end it. Otherwise it returns a [*LimitedError]
 // matching [ErrLimited] and a zero Token. It never waits and, on success,
-// never allocates.
-func (l *Limiter) Acquire() (Token, error) {
+// never allocates. Acquire has no call context: its events, and those of
+// the Token's end, go to the configured Listener only.
+func (l *Limiter) Acquire() (Token, error) { return l.acquire(context.Background()) }
+
+// acquire is Acquire for a call whose context's listeners hear the events
+// of its admission and of its end.
+func (l *Limiter) acquire(ctx context.Context) (Token, error) {
 	for {
 		n, lim := l.inFlight.Load(), l.limit.Load()
 		if n >= lim {
-			return Token{}, l.reject(n, lim)
+			return Token{}, l.reject(ctx, n, lim)
 		}
 		if l.inFlight.CompareAndSwap(n, n+1) {
-			return Token{l: l, start: time.Now()}, nil
+			return Token{l: l, start: time.Now(), ctx: ctx}, nil
 		}
 	}
 }
 
-func (l *Limiter) reject(inFlight, limit int64) error {
+func (l *Limiter) reject(ctx context.Context, inFlight, limit int64) error {
 	err := &LimitedError{Limit: int(limit), InFlight: int(inFlight)}
-	holdfast.Emit(l.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: l.name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonOverloaded, Err: err})
+	holdfast.EmitContext(ctx, l.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: l.name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonOverloaded, Err: err})
 	if l.logger != nil {
 		l.logger.LogAttrs(context.Background(), slog.LevelDebug, "adaptive: call refused",
 			slog.String("policy", l.name), slog.Int64("limit", limit), slog.Int64("in_flight", inFlight))
@@ -170,7 +175,8 @@ const (
 	outcomeIgnore
 )
 
-func (l *Limiter) finish(start time.Time, o outcome) {
+// finish ends a call admitted at start under ctx with outcome o.
+func (l *Limiter) finish(ctx context.Context, start time.Time, o outcome) {
 	n := l.inFlight.Add(-1)
 	if n < 0 {
 		panic("adaptive: Token ended twice")
@@ -186,20 +192,21 @@ func (l *Limiter) finish(start time.Time, o outcome) {
 	}
 	noload := l.ctl.noload
 	l.mu.Unlock()
-	l.report(ch, noload)
+	l.report(ctx, ch, noload)
 }
 
-// report emits the events for ch; it runs without the lock. A state change
-// comes before the limit change it causes.
-func (l *Limiter) report(ch change, noload time.Duration) {
+// report emits the events for ch, which the end of the call whose context
+// is ctx caused; it runs without the lock. A state change comes before the
+// limit change it causes.
+func (l *Limiter) report(ctx context.Context, ch change, noload time.Duration) {
 	switch {
 	case ch.probeStarted:
-		holdfast.Emit(l.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: l.name, Kind: holdfast.EventStateChange, From: StateLimiting, To: StateProbing})
+		holdfast.EmitContext(ctx, l.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: l.name, Kind: holdfast.EventStateChange, From: StateLimiting, To: StateProbing})
 	case ch.probeEnded:
-		holdfast.Emit(l.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: l.name, Kind: holdfast.EventStateChange, From: StateProbing, To: StateLimiting})
+		holdfast.EmitContext(ctx, l.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: l.name, Kind: holdfast.EventStateChange, From: StateProbing, To: StateLimiting})
 	}
 	if ch.to != ch.from {
-		holdfast.Emit(l.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: l.name, Kind: holdfast.EventLimitChanged, Value: float64(ch.to)})
+		holdfast.EmitContext(ctx, l.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: l.name, Kind: holdfast.EventLimitChanged, Value: float64(ch.to)})
 		if l.logger != nil {
 			l.logger.LogAttrs(context.Background(), slog.LevelDebug, "adaptive: limit changed",
 				slog.String("policy", l.name), slog.Int("from", ch.from), slog.Int("to", ch.to), slog.Duration("min_rtt", noload))
@@ -215,12 +222,13 @@ func (l *Limiter) report(ch change, noload time.Duration) {
 type Token struct {
 	l     *Limiter
 	start time.Time
+	ctx   context.Context // the call's, whose listeners hear what its end changes
 }
 
 // Done ends a call that succeeded; its latency since Acquire is a sample.
 func (t Token) Done() {
 	if t.l != nil {
-		t.l.finish(t.start, outcomeDone)
+		t.l.finish(t.ctx, t.start, outcomeDone)
 	}
 }
 
@@ -228,7 +236,7 @@ func (t Token) Done() {
 // from the dependency; the limiter backs off.
 func (t Token) Drop() {
 	if t.l != nil {
-		t.l.finish(t.start, outcomeDrop)
+		t.l.finish(t.ctx, t.start, outcomeDrop)
 	}
 }
 
@@ -237,7 +245,7 @@ func (t Token) Drop() {
 // sample.
 func (t Token) Ignore() {
 	if t.l != nil {
-		t.l.finish(t.start, outcomeIgnore)
+		t.l.finish(t.ctx, t.start, outcomeIgnore)
 	}
 }
 

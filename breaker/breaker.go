@@ -90,7 +90,7 @@ func (b *Breaker) Kind() holdfast.Kind { return holdfast.KindBreaker }
 // default), a successful call costs a few atomic operations: no lock, no
 // allocation and no clock read.
 func (b *Breaker) Execute(ctx context.Context, next func(context.Context) error) error {
-	p, err := b.Allow()
+	p, err := b.allow(ctx)
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func (b *Breaker) Execute(ctx context.Context, next func(context.Context) error)
 // Get runs fn through b like [Breaker.Execute] and returns its result. When
 // the breaker refuses the call, it returns the zero T and an [*OpenError].
 func Get[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (T, error) {
-	p, err := b.Allow()
+	p, err := b.allow(ctx)
 	if err != nil {
 		var zero T
 		return zero, err
@@ -238,14 +238,15 @@ func (b *Breaker) force(to State, forced bool, reason string) {
 	c, ok := b.toLocked(b.cur.Load(), to, forced, b.now(), reason, nil)
 	b.mu.Unlock()
 	if ok {
-		b.report(c)
+		b.report(context.Background(), c)
 	}
 }
 
-// report tells the listener and the logger about a state change. It must be
+// report tells the listener and the logger about a state change, and the
+// listeners of ctx, the context of the call that caused it. It must be
 // called without b.mu held.
-func (b *Breaker) report(c change) {
-	holdfast.Emit(b.cfg.Listener, holdfast.Event{Source: holdfast.KindBreaker,
+func (b *Breaker) report(ctx context.Context, c change) {
+	holdfast.EmitContext(ctx, b.cfg.Listener, holdfast.Event{Source: holdfast.KindBreaker,
 		Policy: b.cfg.Name,
 		Kind:   holdfast.EventStateChange,
 		From:   c.from.String(),
@@ -272,13 +273,14 @@ func (b *Breaker) report(c change) {
 }
 
 // reject builds the error for a call refused by epoch e at time now and
-// reports it. It must be called without b.mu held.
-func (b *Breaker) reject(e *epoch, now int64) error {
+// reports it, to the listeners of the call's context ctx too. It must be
+// called without b.mu held.
+func (b *Breaker) reject(ctx context.Context, e *epoch, now int64) error {
 	err := &OpenError{Name: b.cfg.Name, State: e.state, Forced: e.forced}
 	if e.state == Open && !e.forced && e.until > now {
 		err.Remaining = time.Duration(e.until - now)
 	}
-	holdfast.Emit(b.cfg.Listener, holdfast.Event{Source: holdfast.KindBreaker,
+	holdfast.EmitContext(ctx, b.cfg.Listener, holdfast.Event{Source: holdfast.KindBreaker,
 		Policy: b.cfg.Name,
 		Kind:   holdfast.EventRejected,
 		Reason: holdfast.ReasonBreakerOpen,

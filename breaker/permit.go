@@ -22,6 +22,10 @@ import (
 type Permit struct {
 	e     *epoch
 	start int64 // admission time on the breaker's clock, or noTime when not measured
+	// ctx is the call's context, whose listeners hear the state change its
+	// outcome causes; Allow and AllowAt have none to give (nil or
+	// context.Background(), which carry no listener).
+	ctx context.Context
 }
 
 type outcome uint8
@@ -41,16 +45,22 @@ var errAborted = errors.New("breaker: call panicked or exited without returning"
 // the breaker refuses the call.
 //
 // On a closed breaker Allow takes no lock and allocates nothing, and it reads
-// the clock only when a slow-call threshold is set.
-func (b *Breaker) Allow() (Permit, error) {
+// the clock only when a slow-call threshold is set. Allow has no call
+// context: its events, and those of the permit's outcome, go to the
+// configured Listener only.
+func (b *Breaker) Allow() (Permit, error) { return b.allow(context.Background()) }
+
+// allow is Allow for a call whose context's listeners hear the events of
+// its admission and its outcome.
+func (b *Breaker) allow(ctx context.Context) (Permit, error) {
 	e := b.cur.Load()
 	if e.state == Closed {
 		if b.slowCall == 0 {
-			return Permit{e: e, start: noTime}, nil
+			return Permit{e: e, start: noTime, ctx: ctx}, nil
 		}
-		return Permit{e: e, start: b.now()}, nil
+		return Permit{e: e, start: b.now(), ctx: ctx}, nil
 	}
-	return b.allowSlow(e, b.now())
+	return b.allowSlow(ctx, e, b.now())
 }
 
 // AllowAt is like [Breaker.Allow] with an explicit current time, for callers
@@ -63,16 +73,16 @@ func (b *Breaker) AllowAt(now time.Time) (Permit, error) {
 	if e.state == Closed {
 		return Permit{e: e, start: t}, nil
 	}
-	return b.allowSlow(e, t)
+	return b.allowSlow(context.Background(), e, t)
 }
 
 // allowSlow admits or refuses a call on a breaker that was not closed when
 // last looked at: it half-opens an open breaker whose time is over, and hands
 // out a half-open breaker's probe slots under the lock, which is what keeps
 // the probes in flight from ever exceeding half_open_requests.
-func (b *Breaker) allowSlow(e *epoch, now int64) (Permit, error) {
+func (b *Breaker) allowSlow(ctx context.Context, e *epoch, now int64) (Permit, error) {
 	if e.state == Open && (e.forced || now < e.until) {
-		return Permit{}, b.reject(e, now) // the common open case needs no lock
+		return Permit{}, b.reject(ctx, e, now) // the common open case needs no lock
 	}
 	b.mu.Lock()
 	e = b.cur.Load()
@@ -81,7 +91,7 @@ func (b *Breaker) allowSlow(e *epoch, now int64) (Permit, error) {
 	if e.state == Open {
 		if e.forced || now < e.until {
 			b.mu.Unlock()
-			return Permit{}, b.reject(e, now)
+			return Permit{}, b.reject(ctx, e, now)
 		}
 		c, changed = b.toLocked(e, HalfOpen, false, now, ReasonOpenElapsed, nil)
 		e = b.cur.Load()
@@ -96,12 +106,12 @@ func (b *Breaker) allowSlow(e *epoch, now int64) (Permit, error) {
 	}
 	b.mu.Unlock()
 	if changed {
-		b.report(c)
+		b.report(ctx, c)
 	}
 	if !admitted {
-		return Permit{}, b.reject(e, now)
+		return Permit{}, b.reject(ctx, e, now)
 	}
-	return Permit{e: e, start: now}, nil
+	return Permit{e: e, start: now, ctx: ctx}, nil
 }
 
 // Done records the outcome of the call: a nil error is a success; an error
@@ -205,9 +215,9 @@ func (p Permit) finish(o outcome, err error, end, d int64) {
 	failed := o == outcomeFailure
 	switch e.state {
 	case Closed:
-		b.recordClosed(e, failed, slow, err, end)
+		b.recordClosed(p.ctx, e, failed, slow, err, end)
 	case HalfOpen:
-		b.recordProbe(e, failed, slow, err, end)
+		b.recordProbe(p.ctx, e, failed, slow, err, end)
 	}
 }
 
@@ -224,7 +234,7 @@ func (b *Breaker) when(t int64) int64 {
 // recordClosed counts an outcome in closed epoch e and trips the breaker if
 // that was the last straw. Only a failure or a slow call can trip it: a fast
 // success only lowers the rates.
-func (b *Breaker) recordClosed(e *epoch, failed, slow bool, err error, end int64) {
+func (b *Breaker) recordClosed(ctx context.Context, e *epoch, failed, slow bool, err error, end int64) {
 	var bits uint32
 	if failed {
 		bits |= failBit
@@ -276,14 +286,14 @@ func (b *Breaker) recordClosed(e *epoch, failed, slow bool, err error, end int64
 	}
 	b.mu.Unlock()
 	if changed {
-		b.report(c)
+		b.report(ctx, c)
 	}
 }
 
 // recordProbe counts the outcome of a probe admitted by half-open epoch e: a
 // failure or a slow call reopens the breaker, and the last of
 // half_open_requests successes closes it.
-func (b *Breaker) recordProbe(e *epoch, failed, slow bool, err error, end int64) {
+func (b *Breaker) recordProbe(ctx context.Context, e *epoch, failed, slow bool, err error, end int64) {
 	b.mu.Lock()
 	if b.cur.Load() != e {
 		b.mu.Unlock()
@@ -304,6 +314,6 @@ func (b *Breaker) recordProbe(e *epoch, failed, slow bool, err error, end int64)
 	}
 	b.mu.Unlock()
 	if changed {
-		b.report(c)
+		b.report(ctx, c)
 	}
 }

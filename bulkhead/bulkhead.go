@@ -164,7 +164,7 @@ func (b *Bulkhead) wait(ctx context.Context, w *waiter) error {
 	defer timer.Stop()
 	select {
 	case <-w.ready:
-		b.queued(time.Since(start))
+		b.queued(ctx, time.Since(start))
 		return nil
 	case <-ctx.Done():
 		if b.leave(w) {
@@ -176,7 +176,7 @@ func (b *Bulkhead) wait(ctx context.Context, w *waiter) error {
 	case <-timer.C:
 		waited := time.Since(start)
 		if b.leave(w) {
-			b.queued(waited) // the slot won the race: use it
+			b.queued(ctx, waited) // the slot won the race: use it
 			return nil
 		}
 		return b.reject(ctx, &FullError{Reason: holdfast.ReasonQueueTimeout, Limit: b.limit, Queue: b.queueCap, Waited: waited})
@@ -196,12 +196,12 @@ func (b *Bulkhead) leave(w *waiter) (granted bool) {
 	return false
 }
 
-func (b *Bulkhead) queued(d time.Duration) {
-	holdfast.Emit(b.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: b.name, Kind: holdfast.EventQueued, Delay: d})
+func (b *Bulkhead) queued(ctx context.Context, d time.Duration) {
+	holdfast.EmitContext(ctx, b.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: b.name, Kind: holdfast.EventQueued, Delay: d})
 }
 
 func (b *Bulkhead) reject(ctx context.Context, err *FullError) error {
-	holdfast.Emit(b.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: b.name, Kind: holdfast.EventRejected, Reason: err.Reason, Delay: err.Waited, Err: err})
+	holdfast.EmitContext(ctx, b.listener, holdfast.Event{Source: holdfast.KindBulkhead, Policy: b.name, Kind: holdfast.EventRejected, Reason: err.Reason, Delay: err.Waited, Err: err})
 	if b.logger != nil {
 		b.logger.LogAttrs(ctx, slog.LevelDebug, "bulkhead: call refused",
 			slog.String("policy", b.name), slog.String("reason", err.Reason), slog.Duration("waited", err.Waited))

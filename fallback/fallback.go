@@ -71,7 +71,7 @@ func (f *Fallback[T]) Recover(ctx context.Context, err error) (result T, rerr er
 	if f.cfg.Logger != nil {
 		f.cfg.Logger.DebugContext(ctx, "fallback used", "policy", f.cfg.Name, "cause", err)
 	}
-	holdfast.Emit(f.cfg.Listener, holdfast.Event{Source: holdfast.KindFallback, Policy: f.cfg.Name, Kind: holdfast.EventFallback, Err: err})
+	holdfast.EmitContext(ctx, f.cfg.Listener, holdfast.Event{Source: holdfast.KindFallback, Policy: f.cfg.Name, Kind: holdfast.EventFallback, Err: err})
 	return result, nil, true
 }
 

@@ -61,10 +61,11 @@ type Guard[T any] struct {
 }
 
 var (
-	_ holdfast.Policy       = (*Guard[int])(nil)
-	_ holdfast.Checker[int] = (*Guard[int])(nil)
-	_ holdfast.Named        = (*Guard[int])(nil)
-	_ holdfast.Kinded       = (*Guard[int])(nil)
+	_ holdfast.Policy              = (*Guard[int])(nil)
+	_ holdfast.Checker[int]        = (*Guard[int])(nil)
+	_ holdfast.ContextChecker[int] = (*Guard[int])(nil)
+	_ holdfast.Named               = (*Guard[int])(nil)
+	_ holdfast.Kinded              = (*Guard[int])(nil)
 )
 
 // New returns a Guard for cfg after applying defaults, or the
@@ -104,8 +105,14 @@ func (g *Guard[T]) State() State { return State(g.state.Load()) }
 
 // Check runs [Config.Check] on result, implementing [holdfast.Checker]. A
 // violation is counted toward silencing and returned as an
-// [*InvariantError]; the caller must then drop result.
-func (g *Guard[T]) Check(result T) error {
+// [*InvariantError]; the caller must then drop result. Its events go to the
+// configured Listener only; see [Guard.CheckContext].
+func (g *Guard[T]) Check(result T) error { return g.CheckContext(context.Background(), result) }
+
+// CheckContext is [Guard.Check] for a result of the call whose context is
+// ctx, whose listeners hear the violation too, implementing
+// [holdfast.ContextChecker]: a [holdfast.Pipeline] calls it.
+func (g *Guard[T]) CheckContext(ctx context.Context, result T) error {
 	if g.cfg.Check == nil {
 		return nil
 	}
@@ -114,7 +121,7 @@ func (g *Guard[T]) Check(result T) error {
 		return nil
 	}
 	ie := &InvariantError{Policy: g.cfg.Name, Err: err, owner: g}
-	g.violation(ie)
+	g.violation(ctx, ie)
 	return ie
 }
 
@@ -127,7 +134,7 @@ func (g *Guard[T]) Check(result T) error {
 // allocate when fn succeeds and Check passes without allocating.
 func (g *Guard[T]) Get(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
-	trial, err := g.admit()
+	trial, err := g.admit(ctx)
 	if err != nil {
 		return zero, err
 	}
@@ -143,11 +150,11 @@ func (g *Guard[T]) get(ctx context.Context, fn func(context.Context) (T, error))
 	v, err := fn(ctx)
 	if err != nil {
 		if g.counts(err) {
-			g.violation(err)
+			g.violation(ctx, err)
 		}
 		return zero, err
 	}
-	if err := g.Check(v); err != nil {
+	if err := g.CheckContext(ctx, v); err != nil {
 		return zero, err
 	}
 	return v, nil
@@ -168,7 +175,7 @@ func (g *Guard[T]) getTrial(ctx context.Context, fn func(context.Context) (T, er
 // own Check already counted it. When next succeeds Execute does not
 // allocate.
 func (g *Guard[T]) Execute(ctx context.Context, next func(context.Context) error) error {
-	trial, err := g.admit()
+	trial, err := g.admit(ctx)
 	if err != nil {
 		return err
 	}
@@ -182,7 +189,7 @@ func (g *Guard[T]) Execute(ctx context.Context, next func(context.Context) error
 func (g *Guard[T]) execute(ctx context.Context, next func(context.Context) error) error {
 	err := next(ctx)
 	if err != nil && g.counts(err) {
-		g.violation(err)
+		g.violation(ctx, err)
 	}
 	return err
 }

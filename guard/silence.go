@@ -8,10 +8,11 @@ import (
 	"github.com/holdfast-dev/holdfast"
 )
 
-// violation records err, a result withheld for breaking an invariant, and
-// silences the guard when it is the last straw. Violations while silenced are
-// reported but not counted: the guard is already doing all it can.
-func (g *Guard[T]) violation(err error) {
+// violation records err, a result withheld for breaking an invariant in the
+// call whose context is ctx, and silences the guard when it is the last
+// straw. Violations while silenced are reported but not counted: the guard is
+// already doing all it can.
+func (g *Guard[T]) violation(ctx context.Context, err error) {
 	now := time.Now()
 	g.mu.Lock()
 	silence := false
@@ -21,12 +22,12 @@ func (g *Guard[T]) violation(err error) {
 	}
 	g.mu.Unlock()
 
-	holdfast.Emit(g.cfg.Listener, holdfast.Event{Source: holdfast.KindGuard, Policy: g.cfg.Name, Kind: holdfast.EventViolation, Err: err})
+	holdfast.EmitContext(ctx, g.cfg.Listener, holdfast.Event{Source: holdfast.KindGuard, Policy: g.cfg.Name, Kind: holdfast.EventViolation, Err: err})
 	if g.cfg.Logger != nil {
 		g.cfg.Logger.Debug("invariant violated", "policy", g.cfg.Name, "err", err)
 	}
 	if silence {
-		holdfast.Emit(g.cfg.Listener, holdfast.Event{Source: holdfast.KindGuard, Policy: g.cfg.Name, Kind: holdfast.EventSilenced, Err: err})
+		holdfast.EmitContext(ctx, g.cfg.Listener, holdfast.Event{Source: holdfast.KindGuard, Policy: g.cfg.Name, Kind: holdfast.EventSilenced, Err: err})
 		if g.cfg.Logger != nil {
 			g.cfg.Logger.Warn("component silenced", "policy", g.cfg.Name, "violations", g.cfg.Violations, "window", g.cfg.Window, "err", err)
 		}
@@ -57,9 +58,11 @@ func (g *Guard[T]) recoverLocked() {
 	g.passes = 0
 }
 
-// recovered reports a recovery; it must be called without g.mu held.
-func (g *Guard[T]) recovered(passes int) {
-	holdfast.Emit(g.cfg.Listener, holdfast.Event{Source: holdfast.KindGuard, Policy: g.cfg.Name, Kind: holdfast.EventRecovered, Attempt: passes})
+// recovered reports a recovery, brought about by the trial call whose
+// context is ctx or by a probe (context.Background()); it must be called
+// without g.mu held.
+func (g *Guard[T]) recovered(ctx context.Context, passes int) {
+	holdfast.EmitContext(ctx, g.cfg.Listener, holdfast.Event{Source: holdfast.KindGuard, Policy: g.cfg.Name, Kind: holdfast.EventRecovered, Attempt: passes})
 	if g.cfg.Logger != nil {
 		g.cfg.Logger.Info("component recovered", "policy", g.cfg.Name, "probes", passes)
 	}
@@ -67,8 +70,8 @@ func (g *Guard[T]) recovered(passes int) {
 
 // admit decides whether a call may run. trial is true when the call is a
 // trial of a silenced guard without a Probe; the caller must then report its
-// outcome with endTrial.
-func (g *Guard[T]) admit() (trial bool, err error) {
+// outcome with endTrial. A refusal is reported to ctx's listeners too.
+func (g *Guard[T]) admit(ctx context.Context) (trial bool, err error) {
 	if State(g.state.Load()) == StateActive {
 		return false, nil
 	}
@@ -85,7 +88,7 @@ func (g *Guard[T]) admit() (trial bool, err error) {
 	}
 	serr := &SilencedError{Policy: g.cfg.Name, Wait: g.waitLocked(now), Cause: g.cause}
 	g.mu.Unlock()
-	holdfast.Emit(g.cfg.Listener, holdfast.Event{Source: holdfast.KindGuard, Policy: g.cfg.Name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonSilenced, Err: serr})
+	holdfast.EmitContext(ctx, g.cfg.Listener, holdfast.Event{Source: holdfast.KindGuard, Policy: g.cfg.Name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonSilenced, Err: serr})
 	return false, serr
 }
 
@@ -124,7 +127,7 @@ func (g *Guard[T]) endTrial(ctx context.Context, err error) {
 	}
 	g.mu.Unlock()
 	if recovered {
-		g.recovered(passes)
+		g.recovered(ctx, passes)
 	} else if err != nil && g.cfg.Logger != nil {
 		g.cfg.Logger.Debug("trial call failed", "policy", g.cfg.Name, "err", err)
 	}
@@ -165,7 +168,7 @@ func (g *Guard[T]) probeLoop() {
 		}
 		g.mu.Unlock()
 		if recovered {
-			g.recovered(passes)
+			g.recovered(context.Background(), passes)
 			return
 		}
 		if g.cfg.Logger != nil {

@@ -217,13 +217,13 @@ func (c *hedging[T, C]) hedge(at time.Duration, cause error) {
 	h := c.h
 	if !h.budget.spend() {
 		c.canHedge = false
-		h.denied(c.started + 1)
+		h.denied(c.ctx, c.started+1)
 		return
 	}
 	c.started++
 	c.running++
 	go attempt[T](c.ctx, c.fn, c.results)
-	holdfast.Emit(h.cfg.Listener, holdfast.Event{Source: holdfast.KindHedge, Policy: h.cfg.Name, Kind: holdfast.EventHedge, Attempt: c.started, Delay: at, Err: cause})
+	holdfast.EmitContext(c.ctx, h.cfg.Listener, holdfast.Event{Source: holdfast.KindHedge, Policy: h.cfg.Name, Kind: holdfast.EventHedge, Attempt: c.started, Delay: at, Err: cause})
 	if h.cfg.Logger != nil {
 		h.cfg.Logger.Debug("hedging", "policy", h.cfg.Name, "attempt", c.started, "after", at, "cause", cause)
 	}
@@ -244,7 +244,7 @@ func direct[T any, C caller[T]](ctx context.Context, h *Hedger, fn C, delay time
 		h.observe(took)
 	}
 	if took >= delay {
-		h.denied(2)
+		h.denied(ctx, 2)
 	}
 	return v, err
 }
@@ -258,9 +258,10 @@ func (h *Hedger) observe(took time.Duration) {
 	}
 }
 
-// denied reports that the budget refused to pay for the given attempt.
-func (h *Hedger) denied(attempt int) {
-	holdfast.Emit(h.cfg.Listener, holdfast.Event{Source: holdfast.KindHedge, Policy: h.cfg.Name, Kind: holdfast.EventRejected, Attempt: attempt, Reason: holdfast.ReasonBudgetExhausted})
+// denied reports that the budget refused to pay for the given attempt of
+// the call whose context is ctx.
+func (h *Hedger) denied(ctx context.Context, attempt int) {
+	holdfast.EmitContext(ctx, h.cfg.Listener, holdfast.Event{Source: holdfast.KindHedge, Policy: h.cfg.Name, Kind: holdfast.EventRejected, Attempt: attempt, Reason: holdfast.ReasonBudgetExhausted})
 	if h.cfg.Logger != nil {
 		h.cfg.Logger.Debug("hedge budget exhausted", "policy", h.cfg.Name, "attempt", attempt)
 	}

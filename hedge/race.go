@@ -43,7 +43,7 @@ func Race[T any](ctx context.Context, h *Hedger, fn func(context.Context) (T, er
 			h.observe(took)
 		}
 		if took >= delay {
-			h.denied(2)
+			h.denied(ctx, 2)
 		}
 		return v, cancel, err
 	}
@@ -198,12 +198,12 @@ func (r *racing[T]) hedge(at time.Duration, cause error) {
 	h := r.h
 	if !h.budget.spend() {
 		r.canHedge = false
-		h.denied(len(r.cancels) + 1)
+		h.denied(r.ctx, len(r.cancels)+1)
 		return
 	}
 	r.launch()
 	started := len(r.cancels)
-	holdfast.Emit(h.cfg.Listener, holdfast.Event{Source: holdfast.KindHedge, Policy: h.cfg.Name, Kind: holdfast.EventHedge, Attempt: started, Delay: at, Err: cause})
+	holdfast.EmitContext(r.ctx, h.cfg.Listener, holdfast.Event{Source: holdfast.KindHedge, Policy: h.cfg.Name, Kind: holdfast.EventHedge, Attempt: started, Delay: at, Err: cause})
 	if h.cfg.Logger != nil {
 		h.cfg.Logger.Debug("hedging", "policy", h.cfg.Name, "attempt", started, "after", at, "cause", cause)
 	}

@@ -315,12 +315,12 @@ func (k *Keyed) await(ctx context.Context, key string, n, maxWait int64) error {
 	}
 	if !ok {
 		pastDeadline := limit < maxWait && wait <= min(maxWait, maxWindow)
-		return refuse(k.name, k.listener, k.logger, wait, pastDeadline)
+		return refuse(ctx, k.name, k.listener, k.logger, wait, pastDeadline)
 	}
 	if !sleep(ctx, time.Duration(wait)) {
 		k.untake(key, k.now(), n, tat-k.g.window, tat)
 		return ctx.Err()
 	}
-	holdfast.Emit(k.listener, holdfast.Event{Source: holdfast.KindRateLimit, Policy: k.name, Kind: holdfast.EventQueued, Delay: time.Duration(wait)})
+	holdfast.EmitContext(ctx, k.listener, holdfast.Event{Source: holdfast.KindRateLimit, Policy: k.name, Kind: holdfast.EventQueued, Delay: time.Duration(wait)})
 	return nil
 }

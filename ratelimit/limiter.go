@@ -153,7 +153,7 @@ func (l *Limiter) acquire(ctx context.Context) error {
 		return l.await(ctx, 1, l.maxWait)
 	}
 	if wait := l.takeOne(l.now()); wait > 0 {
-		return refuse(l.name, l.listener, l.logger, wait, false)
+		return refuse(ctx, l.name, l.listener, l.logger, wait, false)
 	}
 	return nil
 }
@@ -225,27 +225,28 @@ func (l *Limiter) await(ctx context.Context, n, maxWait int64) error {
 	}
 	if !ok {
 		pastDeadline := limit < maxWait && wait <= min(maxWait, maxWindow)
-		return refuse(l.name, l.listener, l.logger, wait, pastDeadline)
+		return refuse(ctx, l.name, l.listener, l.logger, wait, pastDeadline)
 	}
 	if !sleep(ctx, time.Duration(wait)) {
 		l.untake(l.now(), n, tat-l.g.window, tat)
 		return ctx.Err()
 	}
-	holdfast.Emit(l.listener, holdfast.Event{Source: holdfast.KindRateLimit, Policy: l.name, Kind: holdfast.EventQueued, Delay: time.Duration(wait)})
+	holdfast.EmitContext(ctx, l.listener, holdfast.Event{Source: holdfast.KindRateLimit, Policy: l.name, Kind: holdfast.EventQueued, Delay: time.Duration(wait)})
 	return nil
 }
 
 // refuse builds the error of a refused call whose tokens would have come
-// after wait, reports it, and returns it. pastDeadline says that the wait
-// was refused only because of the caller's deadline.
-func refuse(name string, lis holdfast.Listener, log *slog.Logger, wait int64, pastDeadline bool) error {
+// after wait, reports it (to the listeners of the call's context ctx too),
+// and returns it. pastDeadline says that the wait was refused only because
+// of the caller's deadline.
+func refuse(ctx context.Context, name string, lis holdfast.Listener, log *slog.Logger, wait int64, pastDeadline bool) error {
 	err := &LimitedError{Delay: time.Duration(wait)}
 	if pastDeadline {
 		err.Err = context.DeadlineExceeded
 	}
-	holdfast.Emit(lis, holdfast.Event{Source: holdfast.KindRateLimit, Policy: name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited, Delay: err.Delay, Err: err})
+	holdfast.EmitContext(ctx, lis, holdfast.Event{Source: holdfast.KindRateLimit, Policy: name, Kind: holdfast.EventRejected, Reason: holdfast.ReasonRateLimited, Delay: err.Delay, Err: err})
 	if log != nil {
-		log.LogAttrs(context.Background(), slog.LevelDebug, "rate limited",
+		log.LogAttrs(ctx, slog.LevelDebug, "rate limited",
 			slog.String("policy", name), slog.Duration("retry_after", err.Delay), slog.Bool("past_deadline", pastDeadline))
 	}
 	return err

@@ -107,7 +107,7 @@ func (r *Retry) Execute(ctx context.Context, next func(context.Context) error) e
 	}
 	var prev time.Duration
 	for n := 1; ; n++ {
-		holdfast.Emit(r.cfg.Listener, holdfast.Event{Source: holdfast.KindRetry, Policy: r.cfg.Name, Kind: holdfast.EventAttempt, Attempt: n})
+		holdfast.EmitContext(ctx, r.cfg.Listener, holdfast.Event{Source: holdfast.KindRetry, Policy: r.cfg.Name, Kind: holdfast.EventAttempt, Attempt: n})
 		err := r.attempt(ctx, next)
 		if err == nil {
 			return nil
@@ -141,7 +141,7 @@ func (r *Retry) decide(ctx context.Context, n int, prev time.Duration, err error
 		return 0, err
 	}
 	deadline, _ := ctx.Deadline()
-	return r.DecideAt(time.Now(), deadline, n, prev, err)
+	return r.decideAt(ctx, time.Now(), deadline, n, prev, err)
 }
 
 // DecideAt is the decision [Retry.Execute] makes after attempt n (1 for the
@@ -157,8 +157,15 @@ func (r *Retry) decide(ctx context.Context, n int, prev time.Duration, err error
 // EventRejected for the budget).
 //
 // Callers that run attempts themselves, such as the proxy, use it to retry
-// exactly as Execute does; the caller checks its own context first.
+// exactly as Execute does; the caller checks its own context first. Having
+// no context, DecideAt sends its events to the configured Listener only.
 func (r *Retry) DecideAt(now, deadline time.Time, n int, prev time.Duration, err error) (wait time.Duration, final error) {
+	return r.decideAt(context.Background(), now, deadline, n, prev, err)
+}
+
+// decideAt is DecideAt for the call whose context is ctx, which hears the
+// events too.
+func (r *Retry) decideAt(ctx context.Context, now, deadline time.Time, n int, prev time.Duration, err error) (wait time.Duration, final error) {
 	if !r.Retryable(err) {
 		return 0, err
 	}
@@ -167,27 +174,27 @@ func (r *Retry) DecideAt(now, deadline time.Time, n int, prev time.Duration, err
 	}
 	wait, ok := r.Backoff(n, prev, err)
 	if !ok {
-		r.debug(context.Background(), "retry: Retry-After hint exceeds max_retry_after; giving up", n, wait, err)
+		r.debug(ctx, "retry: Retry-After hint exceeds max_retry_after; giving up", n, wait, err)
 		return 0, err
 	}
 	// Reaching the deadline exactly is giving up too: the next attempt would
 	// start with a context that is already done.
 	if !deadline.IsZero() && !now.Add(wait).Before(deadline) {
-		r.debug(context.Background(), "retry: backoff would reach the deadline; giving up", n, wait, err)
+		r.debug(ctx, "retry: backoff would reach the deadline; giving up", n, wait, err)
 		return 0, err
 	}
 	if r.budget != nil && !r.budget.TryRetryAt(now) {
-		holdfast.Emit(r.cfg.Listener, holdfast.Event{Source: holdfast.KindRetry,
+		holdfast.EmitContext(ctx, r.cfg.Listener, holdfast.Event{Source: holdfast.KindRetry,
 			Policy: r.cfg.Name, Kind: holdfast.EventRejected, Attempt: n,
 			Reason: holdfast.ReasonBudgetExhausted, Err: err,
 		})
-		r.debug(context.Background(), "retry: budget exhausted", n, 0, err)
+		r.debug(ctx, "retry: budget exhausted", n, 0, err)
 		return 0, &ExhaustedError{Reason: ErrBudgetExhausted, Attempts: n, Last: err}
 	}
-	holdfast.Emit(r.cfg.Listener, holdfast.Event{Source: holdfast.KindRetry,
+	holdfast.EmitContext(ctx, r.cfg.Listener, holdfast.Event{Source: holdfast.KindRetry,
 		Policy: r.cfg.Name, Kind: holdfast.EventRetry, Attempt: n, Delay: wait, Err: err,
 	})
-	r.debug(context.Background(), "retry: retrying", n, wait, err)
+	r.debug(ctx, "retry: retrying", n, wait, err)
 	return wait, nil
 }
 

@@ -189,7 +189,7 @@ func (t *Timeout) runInline(ctx, cctx context.Context, cancel context.CancelFunc
 		return c.err, true
 	}
 	if overrun := time.Since(deadline); overrun >= t.cfg.OverrunThreshold {
-		t.overran(overrun, c)
+		t.overran(ctx, overrun, c)
 	}
 	cause := c.err
 	if cause == nil {
@@ -233,7 +233,7 @@ func (t *Timeout) call(c *call, ctx context.Context, cancel context.CancelFunc, 
 		overrun := time.Since(c.gaveUp)
 		cancel()
 		if overrun >= t.cfg.OverrunThreshold {
-			t.overran(overrun, c)
+			t.overran(ctx, overrun, c)
 		}
 		if c.panicked {
 			panic(c.panicVal)
@@ -244,19 +244,22 @@ func (t *Timeout) call(c *call, ctx context.Context, cancel context.CancelFunc, 
 }
 
 func (t *Timeout) timedOut(ctx context.Context, err error) {
-	holdfast.Emit(t.cfg.Listener, holdfast.Event{Source: holdfast.KindTimeout, Policy: t.cfg.Name, Kind: holdfast.EventTimeout, Err: err})
+	holdfast.EmitContext(ctx, t.cfg.Listener, holdfast.Event{Source: holdfast.KindTimeout, Policy: t.cfg.Name, Kind: holdfast.EventTimeout, Err: err})
 	if l := t.cfg.Logger; l != nil && l.Enabled(ctx, slog.LevelDebug) {
 		l.LogAttrs(ctx, slog.LevelDebug, "timeout: call timed out",
 			slog.String("policy", t.cfg.Name), slog.Duration("timeout", t.cfg.Timeout))
 	}
 }
 
-func (t *Timeout) overran(overrun time.Duration, c *call) {
+// overran reports that call c, run under ctx, returned overrun after its
+// deadline. For an abandoned call that is after Execute returned; ctx's
+// listeners hear it all the same, late.
+func (t *Timeout) overran(ctx context.Context, overrun time.Duration, c *call) {
 	err := c.err
 	if c.exited {
 		err = errGoexit
 	}
-	holdfast.Emit(t.cfg.Listener, holdfast.Event{Source: holdfast.KindTimeout, Policy: t.cfg.Name, Kind: holdfast.EventOverrun, Delay: overrun, Err: err})
+	holdfast.EmitContext(ctx, t.cfg.Listener, holdfast.Event{Source: holdfast.KindTimeout, Policy: t.cfg.Name, Kind: holdfast.EventOverrun, Delay: overrun, Err: err})
 	if t.cfg.OnOverrun != nil {
 		t.cfg.OnOverrun(overrun, err)
 	}

@@ -281,7 +281,7 @@ func (s *settings) report(ctx context.Context, r Report, err error) {
 	case !r.Unanimous():
 		reason = "dissent"
 	}
-	holdfast.Emit(s.listener, holdfast.Event{Source: holdfast.KindVote, Policy: s.name, Kind: holdfast.EventVote, Reason: reason, Value: float64(len(r.Agreed)), Err: err})
+	holdfast.EmitContext(ctx, s.listener, holdfast.Event{Source: holdfast.KindVote, Policy: s.name, Kind: holdfast.EventVote, Reason: reason, Value: float64(len(r.Agreed)), Err: err})
 	if s.logger == nil {
 		return
 	}
