@@ -40,6 +40,8 @@ type Config struct {
 	Drain Drain `yaml:"drain" json:"drain"`
 	// AccessLog turns on one JSON log line per request.
 	AccessLog AccessLog `yaml:"access_log" json:"access_log"`
+	// Tracing sends OpenTelemetry traces of requests. Default off.
+	Tracing Tracing `yaml:"tracing" json:"tracing"`
 	// PathNormalization says how request paths are normalized before
 	// routing.
 	PathNormalization PathNormalization `yaml:"path_normalization" json:"path_normalization"`
@@ -127,6 +129,32 @@ type AccessLog struct {
 	Sample float64 `yaml:"sample" json:"sample"`
 	// Path is the file to write; default standard output.
 	Path string `yaml:"path" json:"path"`
+}
+
+// Tracing configures OpenTelemetry tracing: a server span per request and
+// a client span per attempt, exported over OTLP/HTTP.
+type Tracing struct {
+	// OTLPEndpoint is the OTLP/HTTP receiver's base URL, such as
+	// http://127.0.0.1:4318; spans go to its /v1/traces unless it names a
+	// path of its own. Empty (the default) turns tracing off.
+	OTLPEndpoint string `yaml:"otlp_endpoint" json:"otlp_endpoint"`
+	// SamplingRatio is the fraction of new traces recorded, in [0, 1];
+	// a request whose traceparent says sampled or not is followed.
+	// Default 1.
+	SamplingRatio *float64 `yaml:"sampling_ratio" json:"sampling_ratio,omitempty"`
+	// ServiceName is the service.name of the spans. Default "holdfast".
+	ServiceName string `yaml:"service_name" json:"service_name"`
+}
+
+// Enabled reports whether tracing is on.
+func (t Tracing) Enabled() bool { return t.OTLPEndpoint != "" }
+
+// Ratio returns the sampling ratio, its default applied.
+func (t Tracing) Ratio() float64 {
+	if t.SamplingRatio == nil {
+		return 1
+	}
+	return *t.SamplingRatio
 }
 
 // Upstream is a cluster of endpoints with its balancing, health checking,

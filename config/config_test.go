@@ -117,6 +117,8 @@ var badConfigs = []struct {
 	{"unknown upstream", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    upstream: b\n", []string{`routes[0].upstream (line 6): unknown upstream "b" (have a)`}},
 	{"duplicate route", base + "  - name: r0\n    upstream: a\n", []string{`routes[1].name (line 8): duplicate route name "r0" (also routes[0])`}},
 	{"empty endpoints", "upstreams:\n  a:\n    endpoints: []\nroutes:\n  - name: r\n    upstream: a\n", []string{`upstreams.a.endpoints (line 3): `}},
+	{"tracing ratio", "tracing: {otlp_endpoint: http://127.0.0.1:4318, sampling_ratio: 1.5}\n" + base, []string{`tracing.sampling_ratio (line 1): must be in [0, 1], got 1.5`}},
+	{"tracing endpoint scheme", "tracing: {otlp_endpoint: \"grpc://u:hunter2@collector:4317\"}\n" + base, []string{`tracing.otlp_endpoint (line 1): must be an http:// or https:// URL, got "grpc://u:xxxxx@collector:4317"`}},
 	{"budget ratio", base + "    retry:\n      budget: {ratio: 1.5}\n", []string{`routes[0].retry.budget.ratio (line 9): must be in (0, 1], got 1.5`}},
 	{"retry_on", base + "    retry:\n      retry_on: [5xx, sometimes]\n", []string{`routes[0].retry.retry_on[1] (line 9): unknown condition "sometimes"`}},
 	{"breaker rate", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\n    circuit_breaker: {failure_rate: 2}\nroutes:\n  - name: r\n    upstream: a\n", []string{`upstreams.a.circuit_breaker.failure_rate (line 4): `}},

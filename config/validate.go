@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
@@ -88,6 +89,9 @@ func (c *Config) applyDefaults() {
 	if c.AccessLog.Sample == 0 {
 		c.AccessLog.Sample = 1
 	}
+	if c.Tracing.ServiceName == "" {
+		c.Tracing.ServiceName = "holdfast"
+	}
 	for name, u := range c.Upstreams {
 		if u == nil {
 			continue
@@ -129,6 +133,7 @@ func (c *Config) validate(errs *errorList) {
 	c.validateAdmin(errs)
 	c.validateLimits(errs)
 	c.validateAccessLog(errs)
+	c.validateTracing(errs)
 	c.validateUpstreams(errs)
 	c.validateRoutes(errs)
 }
@@ -169,6 +174,22 @@ func (c *Config) validateLimits(errs *errorList) {
 func (c *Config) validateAccessLog(errs *errorList) {
 	if s := c.AccessLog.Sample; s <= 0 || s > 1 {
 		errs.add("access_log.sample", "must be in (0, 1], got %g", s)
+	}
+}
+
+func (c *Config) validateTracing(errs *errorList) {
+	t := c.Tracing
+	if t.OTLPEndpoint != "" {
+		u, err := url.Parse(t.OTLPEndpoint)
+		switch {
+		case err != nil:
+			errs.add("tracing.otlp_endpoint", "must be a URL, got %q", redact(t.OTLPEndpoint))
+		case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+			errs.add("tracing.otlp_endpoint", "must be an http:// or https:// URL, got %q", u.Redacted())
+		}
+	}
+	if r := t.SamplingRatio; r != nil && !(*r >= 0 && *r <= 1) {
+		errs.add("tracing.sampling_ratio", "must be in [0, 1], got %g", *r)
 	}
 }
 

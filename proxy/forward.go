@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/hedge"
 	"github.com/holdfast-dev/holdfast/holdfasthttp"
@@ -74,6 +77,9 @@ type exchange struct {
 	// grpcTimeout: the client sent grpc-timeout, which each attempt passes
 	// on reduced to what is left of the exchange's deadline.
 	grpcTimeout bool
+	// traced: the proxy traces, so each attempt is a span whose context
+	// the attempt's header carries.
+	traced bool
 
 	// mu guards exclude, which hedged attempts share.
 	mu      sync.Mutex
@@ -98,7 +104,7 @@ func (p *Proxy) forward(ctx context.Context, x *exchange) *outcome {
 		if retryable && rt.hedger != nil {
 			o = p.hedged(ctx, x)
 		} else {
-			o = p.attempt(ctx, x)
+			o = p.attempt(ctx, x, false)
 		}
 		// A success, or a failure retry_on does not name, is final: no
 		// decision to ask for (and nothing to allocate for one).
@@ -189,10 +195,11 @@ var errAttemptFailed = errors.New("proxy: attempt failed")
 func (p *Proxy) hedged(ctx context.Context, x *exchange) *outcome {
 	var calls atomic.Int32
 	o, stop, _ := hedge.Race(ctx, x.rt.hedger, func(actx context.Context) (*outcome, error) {
-		if calls.Add(1) > 1 {
+		hedge := calls.Add(1) > 1
+		if hedge {
 			x.hedges.Add(1)
 		}
-		o := p.attempt(actx, x)
+		o := p.attempt(actx, x, hedge)
 		if o.failed() {
 			return o, errAttemptFailed
 		}
@@ -208,7 +215,7 @@ func (p *Proxy) hedged(ctx context.Context, x *exchange) *outcome {
 
 // attempt makes one upstream call: pick an endpoint not tried yet, pass the
 // upstream's breaker and concurrency limit, and send.
-func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
+func (p *Proxy) attempt(ctx context.Context, x *exchange, hedge bool) *outcome {
 	cl := x.cl
 	x.mu.Lock()
 	ep, err := cl.up.Pick(x.exclude)
@@ -222,12 +229,18 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 	}
 	x.mu.Unlock()
 	if err != nil {
+		if x.traced {
+			refusedAttempt(ctx, ReasonNoHealthyUpstream)
+		}
 		return &outcome{kind: outcomeLocal, reason: ReasonNoHealthyUpstream, err: err}
 	}
 	tk, reason, err := cl.admit(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctxOutcome(ctx)
+		}
+		if x.traced {
+			refusedAttempt(ctx, reason)
 		}
 		o := &outcome{kind: outcomeLocal, reason: reason, err: err}
 		if ra, ok := holdfast.RetryAfter(err); ok {
@@ -237,9 +250,16 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 	}
 	n := int(x.attempts.Add(1))
 
-	out, err := x.outRequest(ctx, ep)
+	actx, span := ctx, trace.Span(nil)
+	if x.traced {
+		actx, span = p.startAttemptSpan(ctx, x, ep, n, hedge)
+	}
+	out, err := x.outRequest(actx, ep)
 	if err != nil {
 		tk.ignore()
+		if span != nil {
+			endAttemptSpan(span, AttemptClientFault, 0, err)
+		}
 		return &outcome{kind: outcomeLocal, reason: ReasonInvalidRequest, err: err}
 	}
 	ep.Start()
@@ -268,7 +288,7 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 		}
 		ep.Done(took, upstream.StatusOutcome(resp.StatusCode))
 		tk.done(oerr)
-		p.reportAttempt(x, ep, n, took, AttemptResponse, resp.StatusCode)
+		p.reportAttempt(x, ep, n, took, AttemptResponse, resp.StatusCode, nil, span)
 		return o
 	case x.body.clientFault(err) != nil:
 		// The client's body failed (malformed, too large, the client
@@ -277,12 +297,12 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 		// estimate hears of it.
 		ep.Done(took, upstream.Canceled)
 		tk.ignore()
-		p.reportAttempt(x, ep, n, took, AttemptClientFault, 0)
+		p.reportAttempt(x, ep, n, took, AttemptClientFault, 0, err, span)
 		return &outcome{kind: outcomeClientFault, err: x.body.clientFault(err), ep: ep}
 	case ctx.Err() != nil:
 		ep.Done(took, upstream.ErrorOutcome(ctx, ctx.Err()))
 		tk.done(context.Canceled)
-		p.reportAttempt(x, ep, n, took, AttemptCanceled, 0)
+		p.reportAttempt(x, ep, n, took, AttemptCanceled, 0, ctx.Err(), span)
 		return ctxOutcome(ctx)
 	case errors.Is(err, upstream.ErrTryTimeout):
 		o.kind = outcomeTryTimeout
@@ -291,7 +311,7 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 	}
 	ep.Done(took, upstream.Failure)
 	tk.done(err)
-	if p.opts.OnAttempt != nil {
+	if p.opts.OnAttempt != nil || span != nil {
 		outcome := AttemptReset
 		switch o.kind {
 		case outcomeTryTimeout:
@@ -299,13 +319,17 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange) *outcome {
 		case outcomeConnectFailure:
 			outcome = AttemptConnectFailure
 		}
-		p.reportAttempt(x, ep, n, took, outcome, 0)
+		p.reportAttempt(x, ep, n, took, outcome, 0, err, span)
 	}
 	return o
 }
 
-// reportAttempt passes one sent attempt to Options.OnAttempt, if set.
-func (p *Proxy) reportAttempt(x *exchange, ep *upstream.Endpoint, n int, took time.Duration, outcome string, status int) {
+// reportAttempt ends a sent attempt's span, if it has one, and passes the
+// attempt to Options.OnAttempt, if set.
+func (p *Proxy) reportAttempt(x *exchange, ep *upstream.Endpoint, n int, took time.Duration, outcome string, status int, err error, span trace.Span) {
+	if span != nil {
+		endAttemptSpan(span, outcome, status, err)
+	}
 	if p.opts.OnAttempt == nil {
 		return
 	}
@@ -339,14 +363,20 @@ func (x *exchange) outRequest(ctx context.Context, ep *upstream.Endpoint) (*http
 		Header:     x.header,
 		Host:       x.r.Host,
 	}).WithContext(ctx)
-	if x.grpcTimeout {
+	dl, hasDeadline := ctx.Deadline()
+	if x.traced || x.grpcTimeout && hasDeadline {
+		out.Header = x.header.Clone() // this attempt's own
+	}
+	if x.grpcTimeout && hasDeadline {
 		// The client's grpc-timeout, less the time already spent: the
 		// upstream must give up when the client does, not later, whichever
 		// attempt this is (gRPC's PROTOCOL-HTTP2.md, Timeout).
-		if dl, ok := ctx.Deadline(); ok {
-			out.Header = x.header.Clone()
-			out.Header.Set("Grpc-Timeout", formatGRPCTimeout(max(time.Until(dl), time.Nanosecond)))
-		}
+		out.Header.Set("Grpc-Timeout", formatGRPCTimeout(max(time.Until(dl), time.Nanosecond)))
+	}
+	if x.traced {
+		// The attempt's span is the upstream's parent, in place of
+		// whatever trace context the client sent.
+		propagator.Inject(ctx, propagation.HeaderCarrier(out.Header))
 	}
 	if err := x.body.attach(out); err != nil {
 		return nil, err

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/holdfast-dev/holdfast/holdfasthttp"
 )
 
@@ -23,7 +25,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := p.state.Load()
 	start := time.Now()
 	info := RequestInfo{Method: r.Method}
+	var span trace.Span
+	if p.opts.Tracer != nil {
+		r, span = p.startRequestSpan(r)
+	}
 	defer func() {
+		if span != nil {
+			endRequestSpan(span, &info)
+		}
 		if p.opts.OnRequest != nil {
 			info.Duration = time.Since(start)
 			p.opts.OnRequest(info)
@@ -151,7 +160,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body.finish(w)
 	}()
 
-	x := &exchange{r: r, rt: rt, cl: cl, retry: tg.retry, header: hdr, body: body}
+	x := &exchange{r: r, rt: rt, cl: cl, retry: tg.retry, header: hdr, body: body, traced: span != nil}
 	_, x.grpcTimeout = hdr["Grpc-Timeout"]
 	o := p.forward(ctx, x)
 	if headTimer != nil && o.kind == outcomeResponse && !headTimer.Stop() {

@@ -44,7 +44,7 @@ type memHandler func(b *memBackend, w http.ResponseWriter, r *http.Request, n in
 // upstreams reach the backends named in handlers: the handler under "a"
 // serves endpoint address http://a. It must be called inside a synctest
 // bubble; everything is closed when the test ends.
-func newMemProxy(t *testing.T, cfg string, handlers map[string]memHandler) *memProxy {
+func newMemProxy(t *testing.T, cfg string, handlers map[string]memHandler, opts ...func(*Options)) *memProxy {
 	t.Helper()
 	c, err := config.Parse([]byte(cfg))
 	if err != nil {
@@ -61,7 +61,7 @@ func newMemProxy(t *testing.T, cfg string, handlers map[string]memHandler) *memP
 	for _, u := range c.Upstreams {
 		u.Dial = m.dial
 	}
-	p, err := New(c, Options{OnRequest: func(ri RequestInfo) {
+	o := Options{OnRequest: func(ri RequestInfo) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		m.infos = append(m.infos, ri)
@@ -69,7 +69,11 @@ func newMemProxy(t *testing.T, cfg string, handlers map[string]memHandler) *memP
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		m.attempts = append(m.attempts, ai)
-	}})
+	}}
+	for _, f := range opts {
+		f(&o)
+	}
+	p, err := New(c, o)
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
 	}
@@ -124,7 +128,11 @@ type memResult struct {
 
 // do sends a request through ServeHTTP and returns the response recorded.
 func (m *memProxy) do(method, target string, body io.Reader) memResult {
-	r := httptest.NewRequest(method, target, body)
+	return m.doWith(httptest.NewRequest(method, target, body))
+}
+
+// doWith sends r through ServeHTTP and returns the response recorded.
+func (m *memProxy) doWith(r *http.Request) memResult {
 	w := httptest.NewRecorder()
 	begin := time.Now()
 	aborted := func() (aborted bool) {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/config"
 )
@@ -40,6 +42,11 @@ type Options struct {
 	// (hedged ones included), when its response head arrived or it failed.
 	// It must be safe for concurrent use.
 	OnAttempt func(AttemptInfo)
+	// Tracer, when set, traces every request: a server span per request
+	// continuing the client's W3C trace context, a client span per attempt
+	// passed on in the attempt's traceparent. Nil (the default) traces
+	// nothing and costs nothing.
+	Tracer trace.Tracer
 }
 
 // AttemptInfo describes one attempt sent to an upstream endpoint, passed to
