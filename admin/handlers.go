@@ -21,6 +21,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.serveReadyz)
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /status", s.serveStatus)
+	mux.HandleFunc("GET /status/series", s.serveSeries)
+	mux.HandleFunc("GET /status/timeline", s.serveTimeline)
 	mux.HandleFunc("GET /config", s.serveConfig)
 
 	// Browsers send a simple POST cross-origin without asking first; the
@@ -85,6 +87,14 @@ func (s *Server) serveReadyz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.Status())
+}
+
+func (s *Server) serveSeries(w http.ResponseWriter, r *http.Request) {
+	writeCompactJSON(w, http.StatusOK, s.Series())
+}
+
+func (s *Server) serveTimeline(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.timeline.Snapshot())
 }
 
 // serveConfig shows the running config with its secrets redacted, as YAML,

@@ -7,7 +7,9 @@ import (
 )
 
 // The status page is plain HTML, CSS and JavaScript with no build step and
-// no external assets; it polls GET /status once a second.
+// no external assets; it polls GET /status once a second, and GET
+// /status/series and /status/timeline every five seconds for its charts
+// (SVG drawn by its own script) and event list.
 //
 //go:embed ui
 var uiFiles embed.FS

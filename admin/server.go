@@ -46,8 +46,16 @@ type Config struct {
 	// only, since nothing feeds it requests or events.
 	Metrics *Metrics `yaml:"-" json:"-"`
 
+	// Timeline is served at GET /status/timeline and drawn on the status
+	// page. Nil means a fresh [NewTimeline] that watches Proxy: empty, since
+	// nothing feeds it events or reloads.
+	Timeline *Timeline `yaml:"-" json:"-"`
+
 	// Reload re-reads and applies the config file for POST /reload. Nil
-	// means POST /reload answers 501.
+	// means POST /reload answers 501. The server does not record reloads on
+	// the Timeline: Reload (or what it calls) does, with
+	// [Timeline.RecordReload], so that reloads asked for otherwise (a
+	// signal) are recorded the same way.
 	Reload func(context.Context) error `yaml:"-" json:"-"`
 
 	// Logger logs admin actions and refused requests (never a token or an
@@ -75,6 +83,7 @@ type Server struct {
 	cfg      Config
 	token    token
 	metrics  *Metrics
+	timeline *Timeline
 	loopback bool
 	handler  http.Handler
 	ln       net.Listener
@@ -95,7 +104,7 @@ func New(c Config) (*Server, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: c, metrics: c.Metrics, loopback: config.IsLoopback(c.Listen), served: make(chan struct{})}
+	s := &Server{cfg: c, metrics: c.Metrics, timeline: c.Timeline, loopback: config.IsLoopback(c.Listen), served: make(chan struct{})}
 	if c.TokenFile != "" {
 		secret, err := config.ReadSecretFile(c.TokenFile)
 		if err != nil {
@@ -106,6 +115,10 @@ func New(c Config) (*Server, error) {
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 		s.metrics.Watch(c.Proxy)
+	}
+	if s.timeline == nil {
+		s.timeline = NewTimeline(0)
+		s.timeline.Watch(c.Proxy)
 	}
 	s.handler = s.routes()
 	ln, err := net.Listen("tcp", c.Listen)
@@ -143,6 +156,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Metrics returns the metrics the server exposes.
 func (s *Server) Metrics() *Metrics { return s.metrics }
 
+// Timeline returns the timeline the server shows.
+func (s *Server) Timeline() *Timeline { return s.timeline }
+
 // SetDraining makes /readyz fail from now on: the process is shutting down.
 func (s *Server) SetDraining() { s.draining.Store(true) }
 
@@ -175,6 +191,17 @@ func (s *Server) log(level slog.Level, msg string, args ...any) {
 // writeJSON answers with v as indented JSON, never cached.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.MarshalIndent(v, "", "  ")
+	writeJSONBody(w, status, body, err)
+}
+
+// writeCompactJSON answers with v as JSON without indentation, for answers
+// made of long arrays of numbers, which indentation would put one a line.
+func writeCompactJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	writeJSONBody(w, status, body, err)
+}
+
+func writeJSONBody(w http.ResponseWriter, status int, body []byte, err error) {
 	if err != nil {
 		http.Error(w, "cannot encode the answer", http.StatusInternalServerError)
 		return

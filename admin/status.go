@@ -55,3 +55,49 @@ func orIdle(t map[string]Traffic, route string) Traffic {
 	}
 	return Traffic{SuccessRate: 1}
 }
+
+// SeriesStatus is what GET /status/series answers: each route's traffic over
+// the last [SeriesWindow], in buckets of [SeriesBucket].
+type SeriesStatus struct {
+	Time time.Time `json:"time"`
+	// Start is when the first bucket starts; bucket i covers
+	// [Start + i*BucketSeconds, Start + (i+1)*BucketSeconds), and the last
+	// one, which holds Time, has only partly passed.
+	Start         time.Time `json:"start"`
+	BucketSeconds float64   `json:"bucket_seconds"`
+	WindowSeconds float64   `json:"window_seconds"`
+	// Routes are the running config's routes in match order, each with a
+	// value per bucket in every series (a route without traffic too).
+	Routes    []RouteSeries `json:"routes"`
+	Unmatched RouteSeries   `json:"unmatched"`
+}
+
+// Series returns the history GET /status/series serves.
+func (s *Server) Series() SeriesStatus {
+	return s.seriesAt(time.Now())
+}
+
+func (s *Server) seriesAt(now time.Time) SeriesStatus {
+	ps := s.cfg.Proxy.Status()
+	series := s.metrics.traffic.series(now)
+	st := SeriesStatus{
+		Time:          now.UTC(),
+		Start:         seriesStart(now),
+		BucketSeconds: SeriesBucket.Seconds(),
+		WindowSeconds: SeriesWindow.Seconds(),
+		Routes:        make([]RouteSeries, len(ps.Routes)),
+		Unmatched:     orIdleSeries(series, UnmatchedRoute),
+	}
+	for i, r := range ps.Routes {
+		st.Routes[i] = orIdleSeries(series, r.Name)
+	}
+	return st
+}
+
+// orIdleSeries returns route's series, or that of a route with no requests.
+func orIdleSeries(s map[string]RouteSeries, route string) RouteSeries {
+	if rs, ok := s[route]; ok {
+		return rs
+	}
+	return newSeries(route)
+}

@@ -2,8 +2,11 @@ package admin
 
 import (
 	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestStatusJSON(t *testing.T) {
@@ -95,5 +98,110 @@ func TestStatusJSON(t *testing.T) {
 	}
 	if found != 2 {
 		t.Errorf("got %d of the 2 upstreams", found)
+	}
+}
+
+func TestSeriesJSON(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	shop, ledger := e.breakThings()
+	status, body, _ := e.do("GET", "/status/series", nil, nil)
+	if status != 200 {
+		t.Fatalf("GET /status/series: got status %d", status)
+	}
+	var s SeriesStatus
+	if err := json.Unmarshal([]byte(body), &s); err != nil {
+		t.Fatalf("GET /status/series: %v\n%.500s", err, body)
+	}
+	if s.BucketSeconds != 10 || s.WindowSeconds != 900 {
+		t.Errorf("got buckets of %gs over %gs; want 10s over 900s", s.BucketSeconds, s.WindowSeconds)
+	}
+	// The last bucket holds the answer's time.
+	if last := s.Start.Add(time.Duration(seriesBuckets-1) * SeriesBucket); s.Start.Unix()%10 != 0 || s.Time.Before(last) || !s.Time.Before(last.Add(SeriesBucket)) {
+		t.Errorf("got start %v at %v; want a multiple of 10s whose 90th bucket holds the time", s.Start, s.Time)
+	}
+	var order []string
+	for _, r := range s.Routes {
+		order = append(order, r.Route)
+	}
+	if diff := cmp.Diff([]string{"shop", "ledger", "limited"}, order); diff != "" {
+		t.Errorf("routes (-want +got):\n%s", diff)
+	}
+	tests := []struct {
+		route              int
+		requests, failures int
+	}{
+		{0, shop, 0},
+		{1, ledger, ledger},
+		{2, 0, 0},
+	}
+	for _, tt := range tests {
+		r := s.Routes[tt.route]
+		for name, n := range map[string]int{"requests": len(r.Requests), "failures": len(r.Failures), "rps": len(r.RPS),
+			"success_rate": len(r.SuccessRate), "p50_seconds": len(r.P50Seconds), "p99_seconds": len(r.P99Seconds)} {
+			if n != seriesBuckets {
+				t.Errorf("route %s: %d values of %s; want %d", r.Route, n, name, seriesBuckets)
+			}
+		}
+		var requests, failures int64
+		for i := range r.Requests {
+			requests += r.Requests[i]
+			failures += r.Failures[i]
+		}
+		if requests != int64(tt.requests) || failures != int64(tt.failures) {
+			t.Errorf("route %s: got %d requests, %d failed; want %d, %d", r.Route, requests, failures, tt.requests, tt.failures)
+		}
+	}
+}
+
+// TestSeriesAt fills the series at explicit times and reads them as GET
+// /status/series would at a given time.
+func TestSeriesAt(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	tr := e.metrics.traffic
+	tr.record("shop", 200, 2*time.Millisecond, t0.Add(-10*time.Second))
+	tr.record("ledger", 503, 2*time.Millisecond, t0)
+	tr.record(UnmatchedRoute, 404, time.Millisecond, t0)
+	tr.record("gone", 200, time.Millisecond, t0) // a route the config no longer has
+	s := e.srv.seriesAt(t0)
+	last := seriesBuckets - 1
+	want := SeriesStatus{
+		Time: t0, Start: t0SeriesBeg, BucketSeconds: 10, WindowSeconds: 900,
+		Routes: []RouteSeries{
+			seriesOf("shop", map[int]point{last - 1: {1, 0, 0.1, 1, 0.002, 0.002}}),
+			seriesOf("ledger", map[int]point{last: {1, 1, 0.2, 0, 0.002, 0.002}}),
+			newSeries("limited"),
+		},
+		Unmatched: seriesOf(UnmatchedRoute, map[int]point{last: {1, 0, 0.2, 1, 0.001, 0.001}}),
+	}
+	within := cmp.Comparer(func(a, b float64) bool { // percentiles read up to a bin high
+		return a == b || (a >= b && a <= b*latencyGrowth) || (b >= a && b <= a*latencyGrowth)
+	})
+	if diff := cmp.Diff(want, s, within); diff != "" {
+		t.Errorf("seriesAt (-want +got):\n%s", diff)
+	}
+}
+
+// TestHistoryEndpointsGuarded checks that the history endpoints sit behind
+// the same guards as GET /status: a foreign Host is refused, and they need
+// no token (they change nothing).
+func TestHistoryEndpointsGuarded(t *testing.T) {
+	e := startEnv(t, envOptions{token: true})
+	for _, path := range []string{"/status", "/status/series", "/status/timeline"} {
+		if status, body, _ := e.do("GET", path, nil, nil); status != 200 {
+			t.Errorf("GET %s without a token: got %d %s; want 200", path, status, body)
+		}
+		if status, _, _ := e.do("POST", path, nil, nil); status != http.StatusMethodNotAllowed {
+			t.Errorf("POST %s: got %d; want 405", path, status)
+		}
+		req, _ := http.NewRequest("GET", e.base+path, nil)
+		req.Host = "attacker.example"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMisdirectedRequest {
+			t.Errorf("GET %s with Host attacker.example: got %d; want 421", path, resp.StatusCode)
+		}
 	}
 }

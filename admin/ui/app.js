@@ -1,9 +1,24 @@
-// The status page: polls GET /status every second and renders it. Built
-// with DOM calls and textContent only, so names from the config can never
-// inject markup.
+// The status page: polls GET /status every second, and GET /status/series
+// and /status/timeline every few seconds, and renders them. Built with DOM
+// calls and textContent only, so names from the config can never inject
+// markup. The charts are plain SVG drawn here: no library, no network.
 'use strict';
 
 const POLL_MS = 1000;
+const HISTORY_EVERY = 5; // polls of /status per poll of the history
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// A script error shows on the page (and in data-errors, which the browser
+// test reads) instead of leaving it silently stale.
+function scriptError(msg) {
+  const e = document.getElementById('script-error');
+  if (!e) return;
+  e.dataset.errors = String(Number(e.dataset.errors || 0) + 1);
+  e.textContent = 'page error: ' + msg;
+  e.hidden = false;
+}
+window.addEventListener('error', (ev) => scriptError(ev.message || 'error'));
+window.addEventListener('unhandledrejection', (ev) => scriptError(String(ev.reason)));
 
 function el(tag, props, ...children) {
   const e = document.createElement(tag);
@@ -177,20 +192,215 @@ function render(s) {
   document.getElementById('upstreams').replaceChildren(...(ups.length ? ups : [el('div', { class: 'empty', text: 'no upstreams' })]));
 }
 
+// svg makes an SVG element; attributes are set with setAttribute, text
+// with textContent.
+function svg(tag, attrs, ...children) {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null) continue;
+    if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) if (c) e.append(c);
+  return e;
+}
+
+// Chart geometry, in viewBox units; the SVG scales to its box.
+const W = 300, H = 80, PAD = 6;
+
+function num(v) {
+  return Number.isFinite(v) ? Number(v.toPrecision(6)) : '';
+}
+
+function timeText(ms) {
+  return new Date(ms).toLocaleTimeString();
+}
+
+// chart draws lines of values per bucket. lines: [{name, values}], where a
+// value of null is a gap (a bucket without requests). yMax fixes the top of
+// the scale, or null for the data's peak. markers: [{ms, kind, severity,
+// label}] drawn as vertical lines at their times.
+function chart(h, metric, title, lines, fmt, yMax, markers) {
+  const n = h.buckets;
+  let peak = 0;
+  for (const l of lines) for (const v of l.values) if (v !== null && v > peak) peak = v;
+  const top = yMax !== null ? yMax : (peak > 0 ? peak * 1.1 : 1);
+  const x = (i) => ((i + 0.5) / n) * W;
+  const y = (v) => H - PAD - (Math.min(v, top) / top) * (H - 2 * PAD);
+  const root = svg('svg', {
+    class: 'chart', viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'none', role: 'img',
+    'aria-label': title, 'data-route': h.route, 'data-metric': metric,
+  });
+  root.append(svg('line', { class: 'axis', x1: 0, y1: H - PAD, x2: W, y2: H - PAD }));
+  for (const m of markers) {
+    const mx = ((m.ms - h.startMs) / (n * h.bucketMs)) * W;
+    if (!(mx >= 0 && mx <= W)) continue;
+    root.append(svg('line', { class: 'marker sev-' + m.severity, x1: mx, y1: 0, x2: mx, y2: H, 'data-kind': m.kind },
+      svg('title', { text: timeText(m.ms) + ' ' + m.label })));
+  }
+  for (const l of lines) {
+    let d = '';
+    const dots = [];
+    for (let i = 0; i < n; i++) {
+      const v = l.values[i];
+      if (v === null || v === undefined) continue;
+      const joined = i > 0 && l.values[i - 1] !== null && l.values[i - 1] !== undefined;
+      d += (joined ? ' L' : ' M') + x(i).toFixed(1) + ',' + y(v).toFixed(1);
+      const next = i + 1 < n ? l.values[i + 1] : null;
+      if (!joined && (next === null || next === undefined)) dots.push(svg('circle', { class: 'dot ' + l.name, cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 1.5 }));
+    }
+    root.append(svg('path', { class: 'line ' + l.name, d: d.trim(), 'data-series': l.name, 'data-values': l.values.map((v) => v === null ? '' : num(v)).join(',') }), ...dots);
+  }
+  // A readout of the bucket under the pointer.
+  const caption = el('span', { class: 'readout muted' });
+  const last = (l) => { for (let i = n - 1; i >= 0; i--) if (l.values[i] !== null) return l.values[i]; return null; };
+  const describe = (pick) => lines.map((l) => (lines.length > 1 ? l.name + ' ' : '') + (pick(l) === null ? '–' : fmt(pick(l)))).join(' · ');
+  const idle = 'now ' + describe(last);
+  caption.textContent = idle;
+  root.addEventListener('mousemove', (ev) => {
+    const box = root.getBoundingClientRect();
+    if (!box.width) return;
+    const i = Math.max(0, Math.min(n - 1, Math.floor(((ev.clientX - box.left) / box.width) * n)));
+    caption.textContent = timeText(h.startMs + i * h.bucketMs) + ' ' + describe((l) => l.values[i] === undefined ? null : l.values[i]);
+  });
+  root.addEventListener('mouseleave', () => { caption.textContent = idle; });
+  return el('figure', { class: 'chart-box', 'data-metric': metric },
+    el('figcaption', {}, el('span', { text: title }), caption),
+    root,
+    el('div', { class: 'scale muted' }, el('span', { text: '−' + Math.round(n * h.bucketMs / 60000) + ' min' }), el('span', { text: 'top ' + fmt(top) })),
+  );
+}
+
+// markersFor returns the timeline entries that concern a route: its own
+// (fallbacks), its upstreams' and the process's (reloads).
+function markersFor(route, upstreams, events) {
+  return events.filter((ev) =>
+    ev.scope === 'process' ||
+    (ev.scope === 'route' && ev.subject === route) ||
+    (ev.scope === 'upstream' && upstreams.has(ev.subject)))
+    .map((ev) => ({ ms: Date.parse(ev.time), kind: ev.kind, severity: ev.severity, label: eventText(ev) }));
+}
+
+function renderRouteHistory(rs, h, upstreams, events) {
+  const gapped = (vals) => vals.map((v, i) => rs.requests[i] > 0 ? v : null);
+  const route = Object.assign({}, h, { route: rs.route });
+  const markers = markersFor(rs.route, upstreams, events);
+  const total = rs.requests.reduce((a, b) => a + b, 0);
+  const failed = rs.failures.reduce((a, b) => a + b, 0);
+  return el('div', { class: 'route-history', 'data-route': rs.route },
+    el('div', { class: 'head' },
+      el('h3', { text: rs.route === '_unmatched' ? 'unmatched requests' : rs.route }),
+      el('span', { class: 'muted', text: total + ' requests, ' + failed + ' failed' })),
+    el('div', { class: 'charts' },
+      chart(route, 'rps', 'requests/s', [{ name: 'rps', values: rs.rps }], (v) => v.toFixed(v < 10 ? 2 : 0), null, markers),
+      chart(route, 'success_rate', 'success rate', [{ name: 'success', values: gapped(rs.success_rate) }], pct, 1, markers),
+      chart(route, 'latency', 'latency p50 / p99', [{ name: 'p50', values: gapped(rs.p50_seconds) }, { name: 'p99', values: gapped(rs.p99_seconds) }], secs, null, markers),
+    ),
+  );
+}
+
+function renderHistory(series, timeline, status) {
+  const h = {
+    buckets: series.routes.length ? series.routes[0].requests.length : series.unmatched.requests.length,
+    startMs: Date.parse(series.start),
+    bucketMs: series.bucket_seconds * 1000,
+  };
+  document.getElementById('history-window').textContent = 'per ' + series.bucket_seconds + ' s, up to ' + timeText(Date.parse(series.time));
+  const targets = new Map();
+  for (const r of (status ? status.routes : [])) targets.set(r.name, new Set(r.targets.map((x) => x.upstream)));
+  const events = timeline.events;
+  const cards = series.routes.map((rs) => renderRouteHistory(rs, h, targets.get(rs.route) || new Set(), events));
+  if (series.unmatched.requests.some((n) => n > 0)) cards.push(renderRouteHistory(series.unmatched, h, new Set(), events));
+  document.getElementById('history').replaceChildren(...(cards.length ? cards : [el('div', { class: 'empty', text: 'no routes' })]));
+}
+
+function arrow(from, to) {
+  return from ? from.replace('_', '-') + ' → ' + to.replace('_', '-') : to.replace('_', '-');
+}
+
+// eventText is one line describing a timeline entry.
+function eventText(ev) {
+  const who = ev.subject || '';
+  switch (ev.kind) {
+    case 'breaker': return 'breaker of ' + who + ': ' + arrow(ev.from, ev.to);
+    case 'endpoint': return who + ' endpoint ' + (ev.endpoint || '(one of them)') + ': ' + arrow(ev.from, ev.to);
+    case 'health': return who + ' endpoint ' + (ev.endpoint || '(one of them)') + ' ' + ev.to;
+    case 'panic': return who + (ev.to === 'panic' ? ': panic mode, no usable endpoint' : ': panic mode over');
+    case 'failover': return who + ': traffic moved from priority ' + ev.from + ' to priority ' + ev.to;
+    case 'fallback': return (ev.scope === 'route' ? 'route ' : '') + who + ' answered by its fallback' + (ev.count > 1 ? ' ×' + ev.count : '');
+    case 'guard': return 'guard ' + who + ': ' + arrow(ev.from, ev.to);
+    case 'reload': return ev.to === 'ok' ? 'config reloaded' : 'reload refused; the running config keeps serving';
+  }
+  return who + ' ' + ev.kind;
+}
+
+let shownTimeline = '';
+
+function renderTimeline(tl) {
+  // Re-render only on a change: a new entry or a coalesced one grown.
+  const key = tl.recorded + ':' + tl.events.reduce((a, ev) => a + ev.count, 0);
+  if (key === shownTimeline) return;
+  shownTimeline = key;
+  const dropped = tl.recorded - tl.events.length;
+  document.getElementById('timeline-count').textContent =
+    tl.events.length + ' kept of the last ' + tl.capacity + (dropped > 0 ? ' (' + dropped + ' older dropped)' : '');
+  const items = tl.events.slice().reverse().map((ev) => el('li', {
+    class: 'event', 'data-id': ev.id, 'data-kind': ev.kind, 'data-scope': ev.scope, 'data-subject': ev.subject || '',
+    'data-from': ev.from || '', 'data-to': ev.to || '', 'data-endpoint': ev.endpoint || '', 'data-count': ev.count,
+  },
+    el('time', { dateTime: ev.time, text: timeText(Date.parse(ev.time)) }),
+    badge(ev.kind, ev.severity === 'info' ? 'neutral' : ev.severity),
+    el('span', { class: 'what', text: eventText(ev) }),
+    ev.reason ? el('span', { class: 'muted', text: ev.reason.replaceAll('_', ' ') }) : null,
+    ev.last ? el('span', { class: 'muted', text: 'until ' + timeText(Date.parse(ev.last)) }) : null,
+    ev.error ? el('span', { class: 'err', text: ev.error }) : null,
+  ));
+  if (!items.length) items.push(el('li', { class: 'empty', text: 'nothing has happened yet' }));
+  document.getElementById('timeline').replaceChildren(...items);
+}
+
 function setConn(ok, why) {
   const c = document.getElementById('conn');
   c.textContent = ok ? 'updated ' + new Date().toLocaleTimeString() : 'cannot reach the admin API: ' + why;
   c.className = ok ? 'muted' : 'text-bad';
 }
 
+const NO_STORE = { cache: 'no-store' };
+
+async function json(request) {
+  const r = await request;
+  if (!r.ok) throw new Error(new URL(r.url).pathname + ': HTTP ' + r.status);
+  return r.json();
+}
+
+let polls = 0;
+
 async function poll() {
+  const history = polls % HISTORY_EVERY === 0;
+  polls++;
   try {
-    const r = await fetch('status', { cache: 'no-store' });
-    if (!r.ok) throw new Error('HTTP ' + r.status);
-    render(await r.json());
-    setConn(true);
-  } catch (e) {
-    setConn(false, e.message);
+    let status, series, timeline;
+    try {
+      [status, series, timeline] = await Promise.all([
+        json(fetch('status', NO_STORE)),
+        history ? json(fetch('status/series', NO_STORE)) : null,
+        history ? json(fetch('status/timeline', NO_STORE)) : null,
+      ]);
+    } catch (e) {
+      setConn(false, e.message);
+      return;
+    }
+    // A failure from here on is the page's own, not the admin API's.
+    try {
+      render(status);
+      if (history) {
+        renderTimeline(timeline);
+        renderHistory(series, timeline, status);
+      }
+      setConn(true);
+    } catch (e) {
+      scriptError(e.message);
+    }
   } finally {
     setTimeout(poll, POLL_MS);
   }
