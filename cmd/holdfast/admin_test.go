@@ -1,16 +1,24 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/internal/testkit"
@@ -190,4 +198,244 @@ func waitMetric(t *testing.T, e *serveEnv, line string) {
 			t.Fatalf("/metrics never showed %s:\n%s", line, body)
 		}
 	}
+}
+
+// metricLine returns the value of the exposition line that starts with
+// series (name and labels, as the text format spells them), and whether
+// there is one.
+func metricLine(body, series string) (string, bool) {
+	for line := range strings.Lines(body) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// TestServeConfigMetrics checks the metrics `holdfast serve` keeps about
+// itself: the build, the running config's hash, reloads by result and the
+// last good load's time; and that a fresh route's series are there at 0 and
+// a reload that drops a route takes its series away.
+func TestServeConfigMetrics(t *testing.T) {
+	e, b := startServe(t)
+	hashOf := func() string {
+		data, err := os.ReadFile(e.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		return hex.EncodeToString(sum[:])[:12]
+	}
+	_, body := e.do("GET", e.admin+"/metrics", "")
+	for _, tt := range []struct{ series, want string }{
+		{`holdfast_route_requests_total{code_class="5xx",route="api"}`, "0"},
+		{`holdfast_route_local_replies_total{reason="no_healthy_upstream",route="api"}`, "0"},
+		{`holdfast_config_info{sha256="` + hashOf() + `"}`, "1"},
+		{`holdfast_config_reloads_total{result="success"}`, "0"},
+		{`holdfast_config_reloads_total{result="failure"}`, "0"},
+		{`holdfast_config_last_reload_successful`, "1"},
+		{`holdfast_build_info{goversion="` + runtime.Version() + `",revision="` + buildRevision() + `",version="` + buildVersion() + `"}`, "1"},
+	} {
+		if got, ok := metricLine(body, tt.series); !ok || got != tt.want {
+			t.Errorf("%s: got %q (present %v); want %s", tt.series, got, ok, tt.want)
+		}
+	}
+	started, ok := metricLine(body, "holdfast_config_last_reload_success_timestamp_seconds")
+	if v, err := strconv.ParseFloat(started, 64); !ok || err != nil || v < float64(time.Now().Add(-time.Hour).Unix()) {
+		t.Errorf("holdfast_config_last_reload_success_timestamp_seconds: got %q; want the start time", started)
+	}
+
+	// A reload adds route more; its series are there at once, at 0.
+	e.write(b.URL(), "access.log", "  - name: more\n    match: {path_prefix: /more}\n    upstream: api\n")
+	if status, body := e.do("POST", e.admin+"/reload", "s3cret-token"); status != 200 {
+		t.Fatalf("POST /reload: got %d %s", status, body)
+	}
+	_, body = e.do("GET", e.admin+"/metrics", "")
+	for _, tt := range []struct{ series, want string }{
+		{`holdfast_route_requests_total{code_class="5xx",route="more"}`, "0"},
+		{`holdfast_config_info{sha256="` + hashOf() + `"}`, "1"},
+		{`holdfast_config_reloads_total{result="success"}`, "1"},
+	} {
+		if got, ok := metricLine(body, tt.series); !ok || got != tt.want {
+			t.Errorf("after the reload: %s: got %q (present %v); want %s", tt.series, got, ok, tt.want)
+		}
+	}
+	if status, _ := e.do("GET", e.data+"/more/x", ""); status != 200 {
+		t.Fatalf("GET /more/x: got %d; want 200", status)
+	}
+	waitMetric(t, e, `holdfast_route_requests_total{code_class="2xx",route="more"} 1`)
+
+	// A reload that drops route more takes its series away; one that fails
+	// counts as a failure and keeps the running config's hash.
+	e.write(b.URL(), "access.log", "")
+	want := hashOf()
+	if status, body := e.do("POST", e.admin+"/reload", "s3cret-token"); status != 200 {
+		t.Fatalf("POST /reload: got %d %s", status, body)
+	}
+	if err := os.WriteFile(e.file, []byte("routes: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := e.do("POST", e.admin+"/reload", "s3cret-token"); status != 422 {
+		t.Fatalf("POST /reload of a broken file: got %d; want 422", status)
+	}
+	_, body = e.do("GET", e.admin+"/metrics", "")
+	if strings.Contains(body, `route="more"`) {
+		t.Errorf("after the reload that dropped route more, /metrics still has its series:\n%s", grepLines(body, `route="more"`))
+	}
+	for _, tt := range []struct{ series, want string }{
+		{`holdfast_config_info{sha256="` + want + `"}`, "1"},
+		{`holdfast_config_reloads_total{result="success"}`, "2"},
+		{`holdfast_config_reloads_total{result="failure"}`, "1"},
+		{`holdfast_config_last_reload_successful`, "0"},
+	} {
+		if got, ok := metricLine(body, tt.series); !ok || got != tt.want {
+			t.Errorf("after the failed reload: %s: got %q (present %v); want %s", tt.series, got, ok, tt.want)
+		}
+	}
+	if n := strings.Count(body, "holdfast_config_info{"); n != 1 {
+		t.Errorf("got %d holdfast_config_info series; want 1, the running config's", n)
+	}
+}
+
+func grepLines(body, s string) string {
+	var out []string
+	for line := range strings.Lines(body) {
+		if strings.Contains(line, s) {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestPrometheusSeesFirstFailures is the issue's check with a real
+// Prometheus: it scrapes a running `holdfast serve` every second, the fresh
+// route's first 20 requests fail, and increase() over them must be above 0.
+// Before holdfast created the 5xx series at 0, the series was born at 20
+// and increase() said 0, so no alert fired. The scrape also passes
+// `promtool check metrics`. It runs on real time: Prometheus scrapes by
+// the wall clock; the bounds only catch a test that would otherwise hang.
+func TestPrometheusSeesFirstFailures(t *testing.T) {
+	prometheusBin := lookTool(t, "prometheus")
+	promtool := lookTool(t, "promtool")
+	e, b := startServe(t)
+	b.Fail(500)
+
+	_, body := e.do("GET", e.admin+"/metrics", "")
+	check := exec.Command(promtool, "check", "metrics")
+	check.Stdin = strings.NewReader(body)
+	if out, err := check.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+
+	dir := t.TempDir()
+	admin := strings.TrimPrefix(e.admin, "http://")
+	promCfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(promCfg, fmt.Appendf(nil, `global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: holdfast
+    static_configs: [{targets: ["%s"]}]
+`, admin), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	promAddr := freePort(t)
+	var promOut bytes.Buffer
+	prom := exec.Command(prometheusBin,
+		"--config.file="+promCfg,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+promAddr,
+	)
+	prom.Stdout, prom.Stderr = &promOut, &promOut
+	if err := prom.Start(); err != nil {
+		t.Fatalf("starting prometheus: %v", err)
+	}
+	t.Cleanup(func() {
+		prom.Process.Kill()
+		prom.Wait()
+		if t.Failed() {
+			t.Logf("prometheus output:\n%s", promOut.String())
+		}
+	})
+
+	const series = `holdfast_route_requests_total{route="api",code_class="5xx"}`
+	deadline := time.Now().Add(45 * time.Second)
+	// until polls the query q until ok accepts its result.
+	until := func(what, q string, ok func([]promSample) bool) []promSample {
+		t.Helper()
+		for {
+			got, err := promQuery(promAddr, q)
+			if err == nil && ok(got) {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Prometheus never saw %s: %s gave %v, %v", what, q, got, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	// A scrape from before the failures.
+	until("a scrape", `up{job="holdfast"}`, func(s []promSample) bool { return len(s) == 1 && s[0].value == 1 })
+	if got, err := promQuery(promAddr, series); err != nil || len(got) != 1 || got[0].value != 0 {
+		t.Errorf("%s before any request: got %v, %v; want one series at 0", series, got, err)
+	}
+	for i := range 20 {
+		if status, _ := e.do("GET", e.data+"/api/fail", ""); status != 500 {
+			t.Fatalf("request %d: got status %d; want the backend's 500", i, status)
+		}
+	}
+	until("the 20 failures", series, func(s []promSample) bool { return len(s) == 1 && s[0].value == 20 })
+	got := until("an increase", "increase("+series+"[1m])", func(s []promSample) bool { return len(s) == 1 })
+	if got[0].value <= 0 {
+		t.Errorf("increase(%s[1m]) after 20 failures: got %g; want > 0", series, got[0].value)
+	}
+}
+
+// lookTool returns the path of bin, which the Makefile's tools target
+// installs (Debian package prometheus has both prometheus and promtool).
+func lookTool(t *testing.T, bin string) string {
+	t.Helper()
+	p, err := exec.LookPath(bin)
+	if err != nil {
+		t.Fatalf("%s is not installed: run make tools (Debian package prometheus)", bin)
+	}
+	return p
+}
+
+type promSample struct {
+	labels map[string]string
+	value  float64
+}
+
+// promQuery runs an instant query against Prometheus's HTTP API.
+func promQuery(addr, q string) ([]promSample, error) {
+	resp, err := http.Get("http://" + addr + "/api/v1/query?query=" + url.QueryEscape(q))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var answer struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+		return nil, err
+	}
+	if answer.Status != "success" {
+		return nil, fmt.Errorf("query %s: %s %s", q, answer.Status, answer.Error)
+	}
+	var out []promSample
+	for _, r := range answer.Data.Result {
+		s, _ := r.Value[1].(string)
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("query %s: value %v: %v", q, r.Value[1], err)
+		}
+		out = append(out, promSample{labels: r.Metric, value: v})
+	}
+	return out, nil
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -108,7 +110,13 @@ func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr 
 		return nil, fmt.Errorf("access_log.path: %w", err)
 	}
 	inst := &instance{file: file, logger: logger, metrics: admin.NewMetrics(), access: access}
-	p, err := proxy.New(cfg, proxy.Options{Logger: logger, Listener: inst.metrics, OnRequest: inst.onRequest})
+	inst.metrics.SetBuildInfo(buildVersion(), buildRevision(), buildGoVersion())
+	p, err := proxy.New(cfg, proxy.Options{
+		Logger:    logger,
+		Listener:  inst.metrics,
+		OnRequest: inst.onRequest,
+		OnAttempt: inst.metrics.OnAttempt,
+	})
 	if err != nil {
 		access.Close()
 		return nil, err
@@ -121,6 +129,11 @@ func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr 
 	}
 	inst.proxy, inst.server = p, srv
 	inst.metrics.Watch(p)
+	// The caller read the file a moment ago; its hash is of the file now.
+	// A reload hashes exactly the bytes it parses (loadConfig).
+	if sum, err := fileSum(file); err == nil {
+		inst.metrics.ConfigLoaded(sum, time.Now())
+	}
 	inst.admin, err = admin.New(admin.Config{
 		Admin:   cfg.Admin,
 		Proxy:   p,
@@ -151,15 +164,18 @@ func (inst *instance) adminAddr() string { return inst.admin.Addr() }
 func (inst *instance) reload() error {
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
-	cfg, err := config.Load(inst.file)
+	cfg, sum, err := loadConfig(inst.file)
 	if err != nil {
+		inst.metrics.ReloadFailed()
 		inst.logger.Error("reload rejected; the running config keeps serving", "file", inst.file, "err", err.Error())
 		return err
 	}
 	if err := inst.proxy.Reload(cfg); err != nil {
+		inst.metrics.ReloadFailed()
 		inst.logger.Error("reload failed; the running config keeps serving", "err", err.Error())
 		return err
 	}
+	inst.metrics.Reloaded(sum, time.Now())
 	// Every reload, SIGHUP or POST /reload, comes through here.
 	if err := inst.access.Configure(cfg.AccessLog); err != nil {
 		inst.logger.Error("access log not reconfigured; it keeps its previous settings", "err", err.Error())
@@ -192,4 +208,45 @@ func (inst *instance) close() {
 	inst.admin.Close()
 	inst.proxy.Close()
 	inst.access.Close()
+}
+
+// loadConfig reads, parses and validates the config file at path, as
+// config.Load does, and returns the SHA-256 of the bytes it parsed, so that
+// the hash the metrics show is that of the config running. It reads at
+// most config.MaxFileBytes, whatever the file is.
+func loadConfig(path string) (*config.Config, [sha256.Size]byte, error) {
+	data, err := readConfigFile(path)
+	if err != nil {
+		return nil, [sha256.Size]byte{}, err
+	}
+	cfg, err := config.Parse(data)
+	return cfg, sha256.Sum256(data), err
+}
+
+// fileSum returns the SHA-256 of the file at path, read as loadConfig
+// reads it.
+func fileSum(path string) ([sha256.Size]byte, error) {
+	data, err := readConfigFile(path)
+	if err != nil {
+		return [sha256.Size]byte{}, err
+	}
+	return sha256.Sum256(data), nil
+}
+
+// readConfigFile reads at most config.MaxFileBytes of path and fails, as
+// config.Load does, on a larger file.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, config.MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > config.MaxFileBytes {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: config.ErrFileTooLarge}
+	}
+	return data, nil
 }
