@@ -3,6 +3,7 @@ package drill
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -10,7 +11,7 @@ import (
 
 // Action is one step of the method or of the rollbacks. Exactly one of the
 // kinds (AddToxic, UpdateToxic, RemoveToxic, DisableProxy, EnableProxy,
-// KillProcess, StartProcess, HTTP, Wait) is set.
+// KillProcess, StartProcess, HTTP, Process, Wait) is set.
 type Action struct {
 	// Name names the action in the journal and the report. Default: its
 	// kind and target, such as "add_toxic shop-3/slow".
@@ -26,6 +27,10 @@ type Action struct {
 	// false: a failed action aborts the experiment (it cannot say anything
 	// about a fault it could not inject).
 	IgnoreFailure bool `yaml:"ignore_failure,omitempty" json:"ignore_failure,omitempty"`
+	// Probe marks an http or process action that only reads, such as a
+	// probe in a Chaos Toolkit method: the journal calls it a probe.
+	// Default false.
+	Probe bool `yaml:"probe,omitempty" json:"probe,omitempty"`
 
 	// AddToxic adds a toxic to a chaos proxy.
 	AddToxic *AddToxic `yaml:"add_toxic,omitempty" json:"add_toxic,omitempty"`
@@ -47,6 +52,8 @@ type Action struct {
 	StartProcess *ProcessRef `yaml:"start_process,omitempty" json:"start_process,omitempty"`
 	// HTTP sends a request, such as POST /reload to holdfast's admin API.
 	HTTP *HTTPAction `yaml:"http,omitempty" json:"http,omitempty"`
+	// Process runs a program to its end.
+	Process *ProcessRun `yaml:"process,omitempty" json:"process,omitempty"`
 	// Wait does nothing for this long (the method's pause between faults).
 	Wait time.Duration `yaml:"wait,omitempty" json:"wait,omitempty"`
 }
@@ -75,6 +82,7 @@ func (a *Action) kinds() []string {
 	add(a.KillProcess != nil, "kill_process")
 	add(a.StartProcess != nil, "start_process")
 	add(a.HTTP != nil, "http")
+	add(a.Process != nil, "process")
 	add(a.Wait != 0, "wait")
 	return ks
 }
@@ -98,6 +106,8 @@ func (a *Action) target() string {
 		return a.StartProcess.Process
 	case a.HTTP != nil:
 		return a.HTTP.URL
+	case a.Process != nil:
+		return strings.Join(append([]string{a.Process.Path}, a.Process.Arguments...), " ")
 	case a.Wait != 0:
 		return a.Wait.String()
 	}

@@ -2,13 +2,16 @@ package drill
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/holdfast-dev/holdfast/config"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/holdfast-dev/holdfast/config"
 )
 
 // now is the current time as the journal holds it.
@@ -34,7 +37,15 @@ func (r *runner) probe(ctx context.Context, p *Probe) *ActivityRun {
 	var err error
 	switch {
 	case p.HTTP != nil:
-		v, err = r.httpProbe(ctx, p.HTTP)
+		v, err = r.httpProbe(ctx, p.HTTP, p.Tolerance)
+	case p.Process != nil:
+		var out map[string]any
+		out, err = r.runProcess(ctx, p.Process)
+		if err != nil {
+			v = verdict{detail: err.Error(), output: out}
+		} else {
+			v = judgeProcess(p.Tolerance, out)
+		}
 	case p.Metric != nil:
 		v, err = r.metricProbe(ctx, p.Metric)
 	case p.Load != nil:
@@ -47,7 +58,11 @@ func (r *runner) probe(ctx context.Context, p *Probe) *ActivityRun {
 	return run
 }
 
-func (r *runner) httpProbe(ctx context.Context, h *HTTPProbe) (verdict, error) {
+// maxProbeBody bounds the body an http probe with a tolerance keeps to
+// judge; the rest is read and dropped.
+const maxProbeBody = 1 << 20
+
+func (r *runner) httpProbe(ctx context.Context, h *HTTPProbe, tol *Tolerance) (verdict, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
 	defer cancel()
 	req, err := newRequest(ctx, h.Method, h.URL, h.Body, h.Headers)
@@ -56,15 +71,41 @@ func (r *runner) httpProbe(ctx context.Context, h *HTTPProbe) (verdict, error) {
 	}
 	start := time.Now()
 	resp, err := r.client.Do(req)
+	var out map[string]any
 	if err == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
+		if tol != nil {
+			var body []byte
+			body, err = io.ReadAll(io.LimitReader(resp.Body, maxProbeBody))
+			out = httpOutput(resp, body)
+		}
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+		}
 		resp.Body.Close()
 	}
 	took := time.Since(start)
 	if err != nil {
-		return judgeHTTP(h, 0, took, err), err
+		return judgeHTTP(h, tol, 0, took, out, err), err
 	}
-	return judgeHTTP(h, resp.StatusCode, took, nil), nil
+	return judgeHTTP(h, tol, resp.StatusCode, took, out, nil), nil
+}
+
+// httpOutput is an answer as Chaos Toolkit's http provider returns it:
+// its status, its headers (the first value of each), and its body,
+// decoded when the answer says it is JSON.
+func httpOutput(resp *http.Response, body []byte) map[string]any {
+	headers := map[string]any{}
+	for k, v := range resp.Header {
+		headers[k] = strings.Join(v, ", ")
+	}
+	var decoded any = string(body)
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && mt == "application/json" {
+		var v any
+		if json.Unmarshal(body, &v) == nil {
+			decoded = v
+		}
+	}
+	return map[string]any{"status": resp.StatusCode, "headers": headers, "body": decoded}
 }
 
 func (r *runner) metricProbe(ctx context.Context, m *MetricProbe) (verdict, error) {
@@ -148,6 +189,12 @@ func (r *runner) do(ctx context.Context, a *Action) (any, error) {
 		return r.procs[a.StartProcess.Process].start(ctx)
 	case a.HTTP != nil:
 		return r.httpAction(call, a.HTTP)
+	case a.Process != nil:
+		out, err := r.runProcess(context.WithoutCancel(ctx), a.Process)
+		if err == nil && !a.Process.AnyExitStatus && out["status"] != 0 {
+			err = fmt.Errorf("%s exited with status %v; stderr: %q", a.target(), out["status"], out["stderr"])
+		}
+		return out, err
 	case a.Wait > 0:
 		r.logf("waiting %s", a.Wait)
 		if !sleep(ctx, a.Wait) {

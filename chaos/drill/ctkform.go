@@ -96,7 +96,10 @@ func ctkProbe(e *Experiment, p *Probe) map[string]any {
 	case p.HTTP != nil:
 		h := p.HTTP
 		m["provider"] = httpProvider(h.URL, h.Method, h.Headers, h.Timeout.Seconds())
-		m["tolerance"] = httpTolerance(h)
+		m["tolerance"] = httpTolerance(h, p.Tolerance)
+	case p.Process != nil:
+		m["provider"] = processProvider(p.Process)
+		m["tolerance"] = p.Tolerance.raw
 	case p.Metric != nil:
 		mp := p.Metric
 		m["provider"] = httpProvider(mp.URL, "GET", mp.Headers, mp.Timeout.Seconds())
@@ -125,11 +128,18 @@ func ctkProbe(e *Experiment, p *Probe) map[string]any {
 	return m
 }
 
-// httpTolerance is an HTTP probe's statuses as Chaos Toolkit's tolerance
-// of an HTTP provider: one status code, or a list of them (a class such as
-// 2xx is its hundred codes). With a latency bound as well, it is a
-// tolerance probe of holdfast's that judges both.
-func httpTolerance(h *HTTPProbe) any {
+// httpTolerance is an HTTP probe's tolerance, or its statuses as Chaos
+// Toolkit's tolerance of an HTTP provider: one status code, or a list of
+// them (a class such as 2xx is its hundred codes). With a latency bound as
+// well, it is a tolerance probe of holdfast's that judges both.
+func httpTolerance(h *HTTPProbe, tol *Tolerance) any {
+	if tol != nil {
+		if h.MaxLatency > 0 {
+			return map[string]any{"type": "probe", "name": "tolerance and latency",
+				"provider": holdfastProvider("http_within", map[string]any{"tolerance": tol.raw, "max_latency": h.MaxLatency.Seconds()})}
+		}
+		return tol.raw
+	}
 	var codes []any
 	for _, s := range h.Status {
 		if n, err := strconv.Atoi(s); err == nil {
@@ -157,7 +167,11 @@ func httpTolerance(h *HTTPProbe) any {
 // its name, the provider that stands for what it does, its hold as the
 // pause after it, and holdfast's own form under "holdfast".
 func ctkAction(e *Experiment, a *Action) map[string]any {
-	m := map[string]any{"type": "action", "name": a.Name, "holdfast": holdfastForm(a)}
+	typ := "action"
+	if a.Probe {
+		typ = "probe"
+	}
+	m := map[string]any{"type": typ, "name": a.Name, "holdfast": holdfastForm(a)}
 	timeout := a.Timeout.Seconds()
 	if c, ok := a.chaosCall(); ok {
 		// The request to the chaos API, without its bearer token.
@@ -189,6 +203,8 @@ func ctkAction(e *Experiment, a *Action) map[string]any {
 				prov["arguments"] = args
 			}
 			m["provider"] = prov
+		case a.Process != nil:
+			m["provider"] = processProvider(a.Process)
 		default:
 			m["provider"] = holdfastProvider("wait", map[string]any{"seconds": a.Wait.Seconds()})
 		}
@@ -209,6 +225,15 @@ func httpProvider(url, method string, headers map[string]string, timeout float64
 		p["timeout"] = timeout
 	}
 	return p
+}
+
+// processProvider is Chaos Toolkit's process provider.
+func processProvider(p *ProcessRun) map[string]any {
+	args := p.Arguments
+	if args == nil {
+		args = []string{}
+	}
+	return map[string]any{"type": "process", "path": p.Path, "arguments": args, "timeout": p.Timeout.Seconds()}
 }
 
 // holdfastProvider is the python provider that stands for one of

@@ -392,7 +392,11 @@ steady_state_hypothesis:
   probes:
     - {name: one status, http: {url: "{srv}/", status: 200}}
     - {name: statuses and latency, http: {url: "{srv}/", status: [2xx, 304], max_latency: 5s}}
+    - {name: a tolerance, http: {url: "{srv}/"}, tolerance: {type: range, range: [200, 299], target: status}}
+    - {name: exits 0, process: {path: "true"}}
 method:
+  - {name: run a command, process: {path: echo, arguments: [hi]}}
+  - {name: read with a command, process: {path: "true"}, probe: true}
   - {name: ping, http: {url: "{srv}/", headers: {Content-Type: application/json}, body: '{"a": 1}'}, duration: 1ms}
   - wait: 1ms
 rollbacks:

@@ -65,9 +65,37 @@ func (e *Experiment) setDir(dir string) {
 			pr.Dir = filepath.Join(dir, pr.Dir)
 		}
 	}
+	for _, pr := range e.processRuns() {
+		switch {
+		case pr.Dir == "":
+			pr.Dir = dir
+		case !filepath.IsAbs(pr.Dir):
+			pr.Dir = filepath.Join(dir, pr.Dir)
+		}
+	}
 	if t := e.Chaos.TokenFile; t != "" && !filepath.IsAbs(t) {
 		e.Chaos.TokenFile = filepath.Join(dir, t)
 	}
+}
+
+// processRuns are the programs the experiment's probes and actions run.
+func (e *Experiment) processRuns() []*ProcessRun {
+	var out []*ProcessRun
+	probes := e.Hypothesis.Probes
+	if e.AbortWhen != nil {
+		probes = append(probes[:len(probes):len(probes)], e.AbortWhen.Probes...)
+	}
+	for _, p := range probes {
+		if p != nil && p.Process != nil {
+			out = append(out, p.Process)
+		}
+	}
+	for _, a := range append(e.Method[:len(e.Method):len(e.Method)], e.Rollbacks...) {
+		if a != nil && a.Process != nil {
+			out = append(out, a.Process)
+		}
+	}
+	return out
 }
 
 // asValue renders v (an experiment, action or probe) as plain values for

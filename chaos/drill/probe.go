@@ -13,13 +13,21 @@ import (
 )
 
 // Probe is one check of the steady state or of an abort condition: an HTTP
-// request, a Prometheus metric, or the drill's own load measurements.
-// Exactly one of HTTP, Metric and Load is set.
+// request, a program run, a Prometheus metric, or the drill's own load
+// measurements. Exactly one of HTTP, Process, Metric and Load is set.
 type Probe struct {
 	// Name names the probe in the journal and the report. Required.
 	Name string `yaml:"name" json:"name"`
-	// HTTP sends a request and expects a status within a latency bound.
+	// HTTP sends a request and expects a status within a latency bound
+	// (or, with Tolerance, an answer the tolerance meets).
 	HTTP *HTTPProbe `yaml:"http,omitempty" json:"http,omitempty"`
+	// Process runs a program; its exit status and output must meet
+	// Tolerance (default 0: the exit status is 0).
+	Process *ProcessRun `yaml:"process,omitempty" json:"process,omitempty"`
+	// Tolerance, for an http or a process probe, is what its output must
+	// be, in Chaos Toolkit's terms (see [Tolerance]). An http probe takes
+	// a tolerance or statuses, not both.
+	Tolerance *Tolerance `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`
 	// Metric reads a metric from a Prometheus /metrics page and expects it
 	// in a range.
 	Metric *MetricProbe `yaml:"metric,omitempty" json:"metric,omitempty"`
@@ -198,15 +206,24 @@ type verdict struct {
 }
 
 // judgeHTTP decides an HTTP probe from its answer (err set when there was
-// none).
-func judgeHTTP(p *HTTPProbe, status int, latency time.Duration, err error) verdict {
-	out := map[string]any{"latency": seconds(latency)}
+// none). With a tolerance, out holds the answer as Chaos Toolkit's http
+// provider gives it (status, headers, body), and the tolerance judges it.
+func judgeHTTP(p *HTTPProbe, tol *Tolerance, status int, latency time.Duration, out map[string]any, err error) verdict {
+	if out == nil {
+		out = map[string]any{}
+	}
+	out["latency"] = seconds(latency)
 	if err != nil {
 		return verdict{detail: err.Error(), output: out}
 	}
 	out["status"] = status
 	var why []string
-	if !p.Status.Match(status) {
+	switch {
+	case tol != nil:
+		if !tol.met(plain(out)) {
+			why = append(why, fmt.Sprintf("status %d: the answer does not meet the tolerance %s", status, tol))
+		}
+	case !p.Status.Match(status):
 		why = append(why, fmt.Sprintf("status %d, want %s", status, strings.Join(p.Status, " or ")))
 	}
 	if p.MaxLatency > 0 && latency > p.MaxLatency {
@@ -216,6 +233,14 @@ func judgeHTTP(p *HTTPProbe, status int, latency time.Duration, err error) verdi
 		return verdict{detail: strings.Join(why, "; "), output: out}
 	}
 	return verdict{met: true, detail: fmt.Sprintf("status %d in %s", status, roundDur(latency)), output: out}
+}
+
+// judgeProcess decides a process probe from its run's output.
+func judgeProcess(tol *Tolerance, out map[string]any) verdict {
+	if !tol.met(plain(out)) {
+		return verdict{detail: fmt.Sprintf("exit status %v does not meet the tolerance %s", out["status"], tol), output: out}
+	}
+	return verdict{met: true, detail: fmt.Sprintf("exit status %v", out["status"]), output: out}
 }
 
 // judgeMetric decides a metric probe from the samples of a scraped page.

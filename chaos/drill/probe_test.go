@@ -100,12 +100,12 @@ func TestJudgeHTTP(t *testing.T) {
 		{"no answer", 0, 5 * ms, errors.New("connection refused"), false, "connection refused"},
 	}
 	for _, tt := range tests {
-		v := judgeHTTP(p, tt.status, tt.latency, tt.err)
+		v := judgeHTTP(p, nil, tt.status, tt.latency, nil, tt.err)
 		if v.met != tt.met || v.detail != tt.detail {
 			t.Errorf("%s: got met %v %q; want %v %q", tt.name, v.met, v.detail, tt.met, tt.detail)
 		}
 	}
-	if v := judgeHTTP(&HTTPProbe{Status: Statuses{"2xx"}}, 200, time.Hour, nil); !v.met {
+	if v := judgeHTTP(&HTTPProbe{Status: Statuses{"2xx"}}, nil, 200, time.Hour, nil, nil); !v.met {
 		t.Errorf("no max_latency: an hour-long answer not met (%q); want met", v.detail)
 	}
 }

@@ -34,20 +34,7 @@ func newProc(spec *Process, self string) *proc {
 
 // expand replaces $VAR and ${VAR} from the process's env, then the drill's
 // environment; $HOLDFAST is the holdfast binary unless set.
-func (p *proc) expand(s string) string {
-	return os.Expand(s, func(k string) string {
-		if v, ok := p.spec.Env[k]; ok {
-			return v
-		}
-		if v, ok := os.LookupEnv(k); ok {
-			return v
-		}
-		if k == "HOLDFAST" {
-			return p.self
-		}
-		return ""
-	})
-}
+func (p *proc) expand(s string) string { return expandVars(s, p.spec.Env, p.self) }
 
 // started reports whether the process was ever started.
 func (p *proc) started() bool {

@@ -106,7 +106,7 @@ func (p *Probe) applyDefaults() {
 		if h.Method == "" {
 			h.Method = "GET"
 		}
-		if len(h.Status) == 0 {
+		if len(h.Status) == 0 && p.Tolerance == nil {
 			h.Status = Statuses{"200"}
 		}
 		if h.Timeout == 0 {
@@ -119,6 +119,14 @@ func (p *Probe) applyDefaults() {
 		}
 		if m.Timeout == 0 {
 			m.Timeout = defaultProbeTimeout
+		}
+	}
+	if pr := p.Process; pr != nil {
+		if pr.Timeout == 0 {
+			pr.Timeout = defaultProbeTimeout
+		}
+		if p.Tolerance == nil {
+			p.Tolerance = exitZero()
 		}
 	}
 	if l := p.Load; l != nil {
@@ -140,6 +148,9 @@ func (a *Action) applyDefaults() {
 			k.Signal = "KILL"
 		}
 		k.Signal = strings.TrimPrefix(strings.ToUpper(k.Signal), "SIG")
+	}
+	if pr := a.Process; pr != nil && pr.Timeout == 0 {
+		pr.Timeout = a.Timeout
 	}
 	if h := a.HTTP; h != nil {
 		if h.Method == "" {
@@ -281,21 +292,29 @@ func validateProbe(p *problems, k string, pr *Probe, hasLoad bool) {
 		p.add(k+".name", "required")
 	}
 	n := 0
-	for _, set := range []bool{pr.HTTP != nil, pr.Metric != nil, pr.Load != nil} {
+	for _, set := range []bool{pr.HTTP != nil, pr.Process != nil, pr.Metric != nil, pr.Load != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		p.add(k, "needs exactly one of http, metric and load")
+		p.add(k, "needs exactly one of http, process, metric and load")
 		return
 	}
+	if pr.Tolerance != nil && pr.HTTP == nil && pr.Process == nil {
+		p.add(k+".tolerance", "only http and process probes take a tolerance")
+	}
 	switch {
+	case pr.Process != nil:
+		checkProcessRun(p, k+".process", pr.Process, false)
 	case pr.HTTP != nil:
 		h := pr.HTTP
 		checkURL(p, k+".http.url", h.URL)
 		checkMethod(p, k+".http.method", h.Method)
 		checkStatuses(p, k+".http.status", h.Status)
+		if pr.Tolerance != nil && len(h.Status) > 0 {
+			p.add(k+".tolerance", "an http probe takes a tolerance or http.status, not both")
+		}
 		if h.MaxLatency > 0 && h.Timeout < h.MaxLatency {
 			p.add(k+".http.timeout", "must be at least max_latency (%s), got %s", h.MaxLatency, h.Timeout)
 		}
@@ -369,7 +388,7 @@ func validateAction(p *problems, k string, a *Action, procs map[string]bool, rol
 	kinds := a.kinds()
 	switch len(kinds) {
 	case 0:
-		p.add(k, "needs one of add_toxic, update_toxic, remove_toxic, disable_proxy, enable_proxy, kill_process, start_process, http and wait")
+		p.add(k, "needs one of add_toxic, update_toxic, remove_toxic, disable_proxy, enable_proxy, kill_process, start_process, http, process and wait")
 		return
 	case 1:
 	default:
@@ -440,7 +459,26 @@ func validateAction(p *problems, k string, a *Action, procs map[string]bool, rol
 		checkURL(p, k+".http.url", a.HTTP.URL)
 		checkMethod(p, k+".http.method", a.HTTP.Method)
 		checkStatuses(p, k+".http.status", a.HTTP.Status)
+	case a.Process != nil:
+		checkProcessRun(p, k+".process", a.Process, true)
 	}
+	if a.Probe && a.HTTP == nil && a.Process == nil {
+		p.add(k+".probe", "only http and process actions can be probes")
+	}
+}
+
+func checkProcessRun(p *problems, k string, pr *ProcessRun, action bool) {
+	if strings.TrimSpace(pr.Path) == "" {
+		p.add(k+".path", "required: the program to run")
+	}
+	if pr.AnyExitStatus && !action {
+		p.add(k+".any_exit_status", "is for actions; a probe judges the exit status by its tolerance")
+	}
+}
+
+// exitZero is a process probe's default tolerance: exit status 0.
+func exitZero() *Tolerance {
+	return &Tolerance{raw: 0.0, kind: "value", value: 0.0}
 }
 
 // checkAttributes checks that a toxic's attributes can be sent as JSON (no
