@@ -30,6 +30,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("DELETE /proxies/{proxy}/toxics/{toxic}", s.deleteToxic)
 	m.HandleFunc("POST /reset", s.reset)
 	m.HandleFunc("GET /version", s.version)
+	m.Handle("GET /metrics", s.metrics.handler())
 	return m
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/holdfast-dev/holdfast"
 )
 
@@ -81,12 +83,13 @@ func (c Config) Validate() error {
 // operations for Go callers. It is safe for concurrent use; Close stops
 // every proxy.
 type Server struct {
-	cfg    Config
-	mux    *http.ServeMux
-	dialer net.Dialer
-	ctx    context.Context // cancelled by Close: aborts upstream dials
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // every goroutine of every proxy
+	cfg     Config
+	mux     *http.ServeMux
+	dialer  net.Dialer
+	ctx     context.Context // cancelled by Close: aborts upstream dials
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // every goroutine of every proxy
+	metrics *metrics
 
 	// mu guards proxies and closed, and serializes changes to the set.
 	mu      sync.Mutex
@@ -110,9 +113,14 @@ func NewServer(c Config) (*Server, error) {
 		cancel:  cancel,
 		proxies: map[string]*proxy{},
 	}
+	s.metrics = newMetrics(s)
 	s.mux = s.routes()
 	return s, nil
 }
+
+// Registry returns the registry of the metrics that GET /metrics serves,
+// for adding more (the Go runtime's, the process's).
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 
 // MustNewServer is [NewServer] that panics on an invalid config, for
 // examples and tests.
@@ -198,6 +206,7 @@ func (s *Server) installLocked(spec ProxySpec) (*proxy, error) {
 		}
 	}
 	s.proxies[spec.Name] = p
+	s.metrics.track(p)
 	return p, nil
 }
 
@@ -276,6 +285,7 @@ func (s *Server) DeleteProxy(name string) error {
 		return errProxyNotFound()
 	}
 	p.stop()
+	s.metrics.forget(p)
 	return nil
 }
 
@@ -327,7 +337,9 @@ func (s *Server) Populate(specs []ProxySpec) ([]ProxySpec, error) {
 		if old, exists := s.proxies[spec.Name]; exists {
 			if ok[i] && old.matches(spec, wants[i], s.lookup) {
 				if len(spec.Toxics) > 0 {
-					if err := old.setToxics(spec.Toxics); err != nil {
+					err := old.setToxics(spec.Toxics)
+					s.metrics.track(old)
+					if err != nil {
 						return out, err
 					}
 				}
@@ -341,6 +353,7 @@ func (s *Server) Populate(specs []ProxySpec) ([]ProxySpec, error) {
 			}
 			old.stop()
 			delete(s.proxies, spec.Name)
+			s.metrics.forget(old)
 		}
 		p, err := s.installLocked(spec)
 		if err != nil {
@@ -373,6 +386,7 @@ func (s *Server) AddToxic(proxyName string, t ToxicSpec) (ToxicSpec, error) {
 	if err != nil {
 		return ToxicSpec{}, err
 	}
+	defer s.metrics.track(p)
 	return p.addToxic(t)
 }
 
@@ -384,6 +398,7 @@ func (s *Server) UpdateToxic(proxyName, toxicName string, patch []byte) (ToxicSp
 	if err != nil {
 		return ToxicSpec{}, err
 	}
+	defer s.metrics.track(p)
 	return p.updateToxic(toxicName, patch)
 }
 
@@ -393,6 +408,7 @@ func (s *Server) RemoveToxic(proxyName, toxicName string) error {
 	if err != nil {
 		return err
 	}
+	defer s.metrics.track(p)
 	return p.removeToxic(toxicName)
 }
 
@@ -434,6 +450,7 @@ func (s *Server) Reset() error {
 			first = err
 		}
 		_ = p.setToxics(nil)
+		s.metrics.track(p)
 	}
 	return first
 }
@@ -453,6 +470,7 @@ func (s *Server) Close() error {
 	s.cancel()
 	for _, p := range ps {
 		p.stop()
+		s.metrics.forget(p)
 	}
 	s.wg.Wait()
 	return nil

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/holdfast-dev/holdfast/chaos/toxic"
 	"github.com/holdfast-dev/holdfast/config"
 )
@@ -90,6 +92,7 @@ func chaosMain(ctx context.Context, o chaosOptions, stdout, stderr io.Writer, re
 		return 2
 	}
 	defer s.Close()
+	s.Registry().MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	if o.config != "" {
 		specs, err := readProxies(o.config)
