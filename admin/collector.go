@@ -2,6 +2,8 @@ package admin
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/holdfast-dev/holdfast/breaker"
 )
 
 // Gauges read from the watched proxy's Status at scrape time. They describe
@@ -33,7 +35,14 @@ var (
 		"Peak-EWMA latency estimate the balancer uses for the endpoint.", []string{"upstream", "endpoint"}, nil)
 )
 
-var breakerStates = [...]string{"closed", "open", "half_open"}
+// descConfigInfo is exported from [Metrics.ConfigLoaded]'s hash, one series
+// that changes label in one step (a GaugeVec's Reset and Set would let a
+// scrape between them see none).
+var descConfigInfo = prometheus.NewDesc("holdfast_config_info",
+	"Always 1; sha256 is the first 12 hex digits of the SHA-256 of the running config file.", []string{"sha256"}, nil)
+
+// breakerStates are a breaker's states, as the breaker package names them.
+var breakerStates = [...]string{breaker.Closed.String(), breaker.Open.String(), breaker.HalfOpen.String()}
 
 // statusCollector exports the gauges of [Metrics] from a proxy snapshot.
 type statusCollector struct{ m *Metrics }
@@ -41,13 +50,16 @@ type statusCollector struct{ m *Metrics }
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descBreakerState, descPanic, descUsable, descInFlight, descLimit, descQueued, descBudget,
-		descHealthy, descEjected, descEjections, descEndpointInFlight, descEWMA,
+		descHealthy, descEjected, descEjections, descEndpointInFlight, descEWMA, descConfigInfo,
 	} {
 		ch <- d
 	}
 }
 
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	if h := c.m.configHash.Load(); h != nil {
+		ch <- prometheus.MustNewConstMetric(descConfigInfo, prometheus.GaugeValue, 1, *h)
+	}
 	p := c.m.proxy.Load()
 	if p == nil {
 		return

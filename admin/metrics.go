@@ -96,7 +96,7 @@ type Metrics struct {
 
 	// The process: build and config.
 	buildInfo      *prometheus.GaugeVec
-	configInfo     *prometheus.GaugeVec
+	configHash     atomic.Pointer[string] // holdfast_config_info's label; statusCollector exports it
 	reloads        *prometheus.CounterVec
 	lastReloadOK   *prometheus.GaugeVec // no labels: absent until a config is loaded
 	lastReloadTime *prometheus.GaugeVec
@@ -139,8 +139,6 @@ func NewMetrics() *Metrics {
 		"Time from sending an attempt to the endpoint to its response head or its failure.", "upstream", "endpoint")
 	m.buildInfo = gauge("holdfast_build_info",
 		"Always 1; the labels tell the holdfast build.", "version", "revision", "goversion")
-	m.configInfo = gauge("holdfast_config_info",
-		"Always 1; sha256 is the first 12 hex digits of the SHA-256 of the running config file.", "sha256")
 	m.reloads = counter("holdfast_config_reloads_total",
 		"Config reloads (SIGHUP or POST /reload), by result: success or failure.", "result")
 	m.lastReloadOK = gauge("holdfast_config_last_reload_successful",
@@ -161,7 +159,7 @@ func NewMetrics() *Metrics {
 		m.requests, m.duration, m.localReplies, m.fallbacks, m.rateLimited,
 		m.attempts, m.hedges,
 		m.endpointAttempts, m.endpointResponses, m.endpointDuration,
-		m.buildInfo, m.configInfo, m.reloads, m.lastReloadOK, m.lastReloadTime,
+		m.buildInfo, m.reloads, m.lastReloadOK, m.lastReloadTime,
 		&statusCollector{m: m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -208,8 +206,8 @@ func (m *Metrics) SetBuildInfo(version, revision, goVersion string) {
 // from a file whose bytes have the SHA-256 sum: at start, and through
 // [Metrics.Reloaded] after every successful reload.
 func (m *Metrics) ConfigLoaded(sum [sha256.Size]byte, at time.Time) {
-	m.configInfo.Reset()
-	m.configInfo.WithLabelValues(hex.EncodeToString(sum[:6])).Set(1)
+	hash := hex.EncodeToString(sum[:6])
+	m.configHash.Store(&hash)
 	m.lastReloadOK.WithLabelValues().Set(1)
 	m.lastReloadTime.WithLabelValues().Set(float64(at.UnixNano()) / 1e9)
 }
