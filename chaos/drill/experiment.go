@@ -47,7 +47,20 @@ type Experiment struct {
 	// dir is the directory of the experiment file: the default working
 	// directory of processes.
 	dir string
+	// fromCTK is set for an experiment read from Chaos Toolkit's format,
+	// whose method may be empty; skipped lists what of it was dropped.
+	fromCTK bool
+	skipped []string
 }
+
+// FromChaosToolkit reports whether e was read from a Chaos Toolkit
+// experiment file.
+func (e *Experiment) FromChaosToolkit() bool { return e.fromCTK }
+
+// Skipped lists the parts of a Chaos Toolkit experiment that were dropped
+// because holdfast drill cannot run them ([LoadOptions.SkipUnsupported]),
+// each naming its key and activity; nil when nothing was.
+func (e *Experiment) Skipped() []string { return e.skipped }
 
 // Chaos is the chaos API the experiment drives.
 type Chaos struct {

@@ -272,7 +272,9 @@ func (e *Experiment) validate(p *problems) {
 		}
 	}
 
-	if len(e.Method) == 0 {
+	if len(e.Method) == 0 && !e.fromCTK {
+		// Chaos Toolkit allows an empty method, to only check the
+		// steady state.
 		p.add("method", "required: at least one action")
 	}
 	for i, a := range e.Method {

@@ -24,20 +24,24 @@ type drillOptions struct {
 	render   string
 	validate bool
 	quiet    bool
+	// skipUnsupported drops what of a Chaos Toolkit experiment holdfast
+	// drill cannot run instead of refusing it.
+	skipUnsupported bool
 }
 
 func runDrill(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("drill", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o drillOptions
-	fs.StringVar(&o.file, "f", "", "experiment file (YAML)")
+	fs.StringVar(&o.file, "f", "", "experiment file: holdfast's (YAML) or Chaos Toolkit's (JSON or YAML), told apart by its keys")
 	fs.StringVar(&o.journal, "journal", "", "where to write the JSON journal (default <experiment>.journal.json in the current directory)")
 	fs.StringVar(&o.report, "report", "", "where to write the HTML report (default <experiment>.report.html in the current directory)")
 	fs.StringVar(&o.render, "render", "", "render the report of an existing journal instead of running (with -report)")
 	fs.BoolVar(&o.validate, "validate", false, "check the experiment and print its plan without running it")
 	fs.BoolVar(&o.quiet, "q", false, "print only the outcome, not every step")
+	fs.BoolVar(&o.skipUnsupported, "skip-unsupported", false, "run a Chaos Toolkit experiment without the parts holdfast drill cannot run (python providers, controls, ...), which are listed, instead of refusing it")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: holdfast drill -f experiment.yaml [-journal FILE] [-report FILE] [-validate] [-q]")
+		fmt.Fprintln(stderr, "usage: holdfast drill -f experiment.yaml [-journal FILE] [-report FILE] [-validate] [-q] [-skip-unsupported]")
 		fmt.Fprintln(stderr, "       holdfast drill -render journal.json -report report.html")
 		fmt.Fprintln(stderr, "\nexit status: 0 the hypothesis held, 1 it did not, 2 aborted, interrupted or not run")
 		fs.PrintDefaults()
@@ -67,10 +71,22 @@ func drillMain(ctx context.Context, o drillOptions, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "holdfast drill: -f experiment.yaml is required")
 		return drill.ExitAborted
 	}
-	e, err := drill.LoadFile(o.file)
+	e, err := drill.LoadFileWith(o.file, drill.LoadOptions{SkipUnsupported: o.skipUnsupported})
+	var unsupported *drill.UnsupportedError
+	if errors.As(err, &unsupported) {
+		fmt.Fprintf(stderr, "%s: a Chaos Toolkit experiment with parts holdfast drill cannot run:\n", o.file)
+		for _, p := range unsupported.Parts {
+			fmt.Fprintf(stderr, "%s: %s\n", o.file, p)
+		}
+		fmt.Fprintln(stderr, "holdfast drill: refusing to run it; -skip-unsupported runs the rest")
+		return drill.ExitAborted
+	}
 	if err != nil {
 		printConfigErrors(stderr, o.file, err)
 		return drill.ExitAborted
+	}
+	for _, p := range e.Skipped() {
+		fmt.Fprintf(stderr, "%s: skipped, holdfast drill cannot run it: %s\n", o.file, p)
 	}
 	if o.validate {
 		printPlan(stdout, o.file, e)
@@ -179,6 +195,9 @@ func writeFileWith(path string, write func(io.Writer) error) error {
 // printPlan prints what the experiment would do.
 func printPlan(w io.Writer, file string, e *drill.Experiment) {
 	fmt.Fprintf(w, "%s: ok: %q\n", file, e.Title)
+	if e.FromChaosToolkit() {
+		fmt.Fprintf(w, "  a Chaos Toolkit experiment; %d parts skipped\n", len(e.Skipped()))
+	}
 	for _, p := range e.Processes {
 		fmt.Fprintf(w, "  process %s: %s\n", p.Name, strings.Join(p.Command, " "))
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -187,5 +188,69 @@ func TestDrillInterrupted(t *testing.T) {
 	code := drillMain(ctx, drillOptions{file: file, journal: filepath.Join(dir, "j.json"), report: filepath.Join(dir, "r.html")}, &stdout, &stderr)
 	if code != 2 || !strings.Contains(stdout.String(), "interrupted: interrupted") || !strings.Contains(stderr.String(), "running the rollbacks") {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 2, interrupted", code, stdout.String(), stderr.String())
+	}
+}
+
+// TestDrillChaosToolkitExperiment reads a Chaos Toolkit experiment: one
+// with a python provider is refused with the activity named, runs with
+// -skip-unsupported (which lists what it dropped), and writes a journal
+// in Chaos Toolkit's format.
+func TestDrillChaosToolkitExperiment(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "ctk.json")
+	exp := fmt.Sprintf(`{
+  "title": "from Chaos Toolkit",
+  "description": "a python action among supported ones",
+  "steady-state-hypothesis": {"title": "it answers", "probes": [
+    {"type": "probe", "name": "answers", "tolerance": 200, "provider": {"type": "http", "url": "%s/"}}]},
+  "method": [
+    {"type": "action", "name": "terminate a pod", "provider": {"type": "python", "module": "chaosk8s.pod.actions", "func": "terminate_pods"}},
+    {"type": "action", "name": "echo", "provider": {"type": "process", "path": "echo", "arguments": ["hi"]}}
+  ]
+}`, srv.URL)
+	if err := os.WriteFile(file, []byte(exp), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	journal := filepath.Join(dir, "j.json")
+	args := []string{"drill", "-q", "-f", file, "-journal", journal, "-report", filepath.Join(dir, "r.html")}
+
+	var stderr bytes.Buffer
+	if code := run(args, io.Discard, &stderr); code != 2 {
+		t.Fatalf("exit %d; want 2 (refused)\n%s", code, stderr.String())
+	}
+	want := file + `: method[0] "terminate a pod" (line 7): a python provider (chaosk8s.pod.actions.terminate_pods): holdfast drill runs no Python`
+	if !strings.Contains(stderr.String(), want) || !strings.Contains(stderr.String(), "-skip-unsupported runs the rest") {
+		t.Errorf("stderr:\n%s\nwant it to name the activity: %s", stderr.String(), want)
+	}
+	if _, err := os.Stat(journal); err == nil {
+		t.Error("a refused experiment wrote a journal")
+	}
+
+	var out bytes.Buffer
+	if code := run([]string{"drill", "-validate", "-skip-unsupported", "-f", file}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "a Chaos Toolkit experiment; 1 parts skipped") {
+		t.Errorf("-validate: exit %d\n%s", code, out.String())
+	}
+
+	stderr.Reset()
+	if code := run(append(args, "-skip-unsupported"), io.Discard, &stderr); code != 0 {
+		t.Fatalf("-skip-unsupported: exit %d; want 0\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), file+`: skipped, holdfast drill cannot run it: method[0] "terminate a pod"`) {
+		t.Errorf("stderr %q; want the skipped activity named", stderr.String())
+	}
+	b, err := os.ReadFile(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j map[string]any
+	if err := json.Unmarshal(b, &j); err != nil {
+		t.Fatal(err)
+	}
+	exp2, _ := j["experiment"].(map[string]any)
+	method, _ := exp2["method"].([]any)
+	if j["chaoslib-version"] != drill.ChaoslibVersion || j["status"] != "completed" || exp2["steady-state-hypothesis"] == nil || len(method) != 1 {
+		t.Errorf("journal: chaoslib-version %v, status %v, hypothesis %v, method %v; want Chaos Toolkit's format, completed, one action", j["chaoslib-version"], j["status"], exp2["steady-state-hypothesis"], method)
 	}
 }
