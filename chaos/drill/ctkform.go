@@ -59,7 +59,9 @@ func ctkExperiment(e *Experiment) map[string]any {
 		ext["processes"] = asValue(e.Processes)
 	}
 	if e.Load != nil {
-		ext["load"] = asValue(e.Load)
+		l := asValue(e.Load)
+		redactAll(l)
+		ext["load"] = l
 	}
 	if e.Hypothesis.DuringEvery > 0 {
 		ext["during_every"] = e.Hypothesis.DuringEvery.String()
@@ -219,7 +221,11 @@ func ctkAction(e *Experiment, a *Action) map[string]any {
 func httpProvider(url, method string, headers map[string]string, timeout float64) map[string]any {
 	p := map[string]any{"type": "http", "url": url, "method": method}
 	if len(headers) > 0 {
-		p["headers"] = headers
+		h := map[string]any{}
+		for k, v := range headers {
+			h[k] = v
+		}
+		p["headers"] = redactHeaders(h)
 	}
 	if timeout > 0 {
 		p["timeout"] = timeout
@@ -250,7 +256,45 @@ func holdfastForm(v any) map[string]any {
 		m = map[string]any{}
 	}
 	delete(m, "name")
+	redactAll(m)
 	return m
+}
+
+// secretHeaders are the headers whose values the journal does not keep:
+// Chaos Toolkit's journal holds an experiment's ${secret} unsubstituted,
+// holdfast's holds what it sent, so it writes these as redacted.
+var secretHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key"}
+
+// redacted replaces a secret header's value in the journal.
+const redacted = "(redacted)"
+
+func redactHeaders(h map[string]any) map[string]any {
+	for k := range h {
+		for _, s := range secretHeaders {
+			if strings.EqualFold(k, s) {
+				h[k] = redacted
+			}
+		}
+	}
+	return h
+}
+
+// redactAll redacts the secret headers of every "headers" mapping in v.
+func redactAll(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, c := range x {
+			if h, ok := c.(map[string]any); ok && k == "headers" {
+				redactHeaders(h)
+				continue
+			}
+			redactAll(c)
+		}
+	case []any:
+		for _, c := range x {
+			redactAll(c)
+		}
+	}
 }
 
 func headerValue(h map[string]string, name string) string {

@@ -309,4 +309,8 @@ func TestRunChaosToolkitExperiment(t *testing.T) {
 	if errs := checkShape(s, buf.Bytes()); len(errs) > 0 {
 		t.Errorf("the journal is not Chaos Toolkit's shape:\n%s", strings.Join(errs, "\n"))
 	}
+	// The secret went in the header, not in the journal.
+	if bytes.Contains(buf.Bytes(), []byte("t0ken")) || !bytes.Contains(buf.Bytes(), []byte(`"Authorization": "(redacted)"`)) {
+		t.Errorf("the journal holds the secret, or no redacted header:\n%s", buf.String())
+	}
 }
