@@ -8,10 +8,16 @@ FUZZTIME    ?= 10s
 BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 5
 
-.PHONY: test fmt-check vet staticcheck unit modules gauntlet adversarial tools bench bench-proxy bench-chaos fuzz
+.PHONY: test fmt-check vet staticcheck unit modules gauntlet adversarial tools otlpsink bench bench-proxy bench-chaos fuzz
 
 # Modules kept out of the main go.mod: grpc-go and the Toxiproxy client stay out of it.
 MODULES := holdfastgrpc test/grpc test/toxiproxycompat
+
+# The real OTLP receiver the tracing tests send to (test/otlpsink: the
+# OpenTelemetry Collector's OTLP receiver, its own module too), built and
+# vetted by `make tools`.
+OTLPSINK := $(GOBIN)/holdfast-otlpsink
+export HOLDFAST_OTLPSINK := $(OTLPSINK)
 
 test: fmt-check vet staticcheck tools unit modules adversarial gauntlet
 
@@ -32,9 +38,11 @@ staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
 	@for m in $(MODULES); do (cd $$m && $(STATICCHECK) ./...) || exit 1; done
 
-# Debian packages the end-to-end tests drive: headless Chromium for the status
-# page, promtool for metric hygiene. Installed only when missing.
-tools:
+# What the end-to-end tests drive: Debian's headless Chromium for the status
+# page and Prometheus (prometheus, promtool) for metrics, installed only when
+# missing, and the OTLP receiver, built from test/otlpsink (quick once built:
+# the build cache has it).
+tools: otlpsink
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
@@ -43,6 +51,9 @@ tools:
 		SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+otlpsink:
+	cd test/otlpsink && $(GO) build -o $(OTLPSINK) . && $(GO) vet .
 
 # Allocation tests carry the !race build tag (the race detector makes
 # sync.Pool drop items on purpose), so they get their own pass.

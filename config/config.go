@@ -283,14 +283,17 @@ var ErrFileTooLarge = errors.New("config file larger than 16 MiB")
 // [MaxFileBytes] (and one byte more, to tell that a file is larger),
 // whatever the file is.
 func Load(path string) (*Config, error) {
-	data, err := readFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return Parse(data)
 }
 
-func readFile(path string) ([]byte, error) {
+// ReadFile reads the config file at path as [Load] does: at most
+// [MaxFileBytes], failing with [ErrFileTooLarge] on a larger file, whatever
+// the file is. Parse what it returns to load exactly those bytes.
+func ReadFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

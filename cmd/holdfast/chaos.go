@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/holdfast-dev/holdfast/internal/logattr"
+
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/holdfast-dev/holdfast/chaos/toxic"
@@ -85,7 +87,7 @@ func chaosMain(ctx context.Context, o chaosOptions, stdout, stderr io.Writer, re
 	if o.verbose {
 		level = slog.LevelInfo
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: logattr.Replace}))
 	s, err := toxic.NewServer(toxic.Config{Token: token, Version: buildVersion(), Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "holdfast chaos: %v\n", err)

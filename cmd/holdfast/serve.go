@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -15,8 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/admin"
 	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/internal/logattr"
 	"github.com/holdfast-dev/holdfast/proxy"
 )
 
@@ -33,7 +34,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "holdfast: -log-level: %v\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: logattr.Replace}))
 
 	cfg, err := config.Load(*file)
 	if err != nil {
@@ -92,13 +93,17 @@ func printConfigErrors(w io.Writer, file string, err error) {
 // instance is a running proxy with its admin server, metrics and access
 // log. startInstance builds them in that order, top to bottom.
 type instance struct {
-	file    string
-	logger  *slog.Logger
-	metrics *admin.Metrics
-	access  *proxy.AccessLog
-	proxy   *proxy.Proxy
-	server  *proxy.Server
-	admin   *admin.Server
+	file     string
+	logger   *slog.Logger
+	metrics  *admin.Metrics
+	timeline *admin.Timeline
+	access   *proxy.AccessLog
+	// stopTracing flushes and stops the tracer; a no-op when tracing is
+	// off.
+	stopTracing func(context.Context) error
+	proxy       *proxy.Proxy
+	server      *proxy.Server
+	admin       *admin.Server
 
 	// mu serialises reloads.
 	mu sync.Mutex
@@ -109,42 +114,54 @@ func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr 
 	if err != nil {
 		return nil, fmt.Errorf("access_log.path: %w", err)
 	}
-	inst := &instance{file: file, logger: logger, metrics: admin.NewMetrics(), access: access}
+	tracer, stopTracing, err := startTracing(cfg.Tracing)
+	if err != nil {
+		access.Close()
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	inst := &instance{file: file, logger: logger, metrics: admin.NewMetrics(), timeline: admin.NewTimeline(0),
+		access: access, stopTracing: stopTracing}
 	inst.metrics.SetBuildInfo(buildVersion(), buildRevision(), buildGoVersion())
 	p, err := proxy.New(cfg, proxy.Options{
 		Logger:    logger,
-		Listener:  inst.metrics,
+		Listener:  holdfast.Listeners{inst.metrics, inst.timeline},
 		OnRequest: inst.onRequest,
 		OnAttempt: inst.metrics.OnAttempt,
+		Tracer:    tracer,
 	})
 	if err != nil {
 		access.Close()
+		stopTracing(context.Background())
 		return nil, err
 	}
 	srv, err := proxy.NewServer(p, cfg, logger)
 	if err != nil {
 		p.Close()
 		access.Close()
+		stopTracing(context.Background())
 		return nil, err
 	}
 	inst.proxy, inst.server = p, srv
 	inst.metrics.Watch(p)
+	inst.timeline.Watch(p)
 	// The caller read the file a moment ago; its hash is of the file now.
 	// A reload hashes exactly the bytes it parses (loadConfig).
 	if sum, err := fileSum(file); err == nil {
 		inst.metrics.ConfigLoaded(sum, time.Now())
 	}
 	inst.admin, err = admin.New(admin.Config{
-		Admin:   cfg.Admin,
-		Proxy:   p,
-		Metrics: inst.metrics,
-		Reload:  func(context.Context) error { return inst.reload() },
-		Logger:  logger,
+		Admin:    cfg.Admin,
+		Proxy:    p,
+		Metrics:  inst.metrics,
+		Timeline: inst.timeline,
+		Reload:   func(context.Context) error { return inst.reload() },
+		Logger:   logger,
 	})
 	if err != nil {
 		srv.Shutdown(context.Background())
 		p.Close()
 		access.Close()
+		stopTracing(context.Background())
 		return nil, err
 	}
 	return inst, nil
@@ -155,6 +172,7 @@ func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr 
 func (inst *instance) onRequest(info proxy.RequestInfo) {
 	inst.access.Log(info)
 	inst.metrics.OnRequest(info)
+	inst.timeline.OnRequest(info)
 }
 
 func (inst *instance) adminAddr() string { return inst.admin.Addr() }
@@ -167,18 +185,25 @@ func (inst *instance) reload() error {
 	cfg, sum, err := loadConfig(inst.file)
 	if err != nil {
 		inst.metrics.ReloadFailed()
+		inst.timeline.RecordReload(err)
 		inst.logger.Error("reload rejected; the running config keeps serving", "file", inst.file, "err", err.Error())
+		inst.reopenAccessLog()
 		return err
 	}
 	if err := inst.proxy.Reload(cfg); err != nil {
 		inst.metrics.ReloadFailed()
+		inst.timeline.RecordReload(err)
 		inst.logger.Error("reload failed; the running config keeps serving", "err", err.Error())
+		inst.reopenAccessLog()
 		return err
 	}
 	inst.metrics.Reloaded(sum, time.Now())
-	// Every reload, SIGHUP or POST /reload, comes through here.
+	inst.timeline.RecordReload(nil)
+	// Every reload, SIGHUP or POST /reload, comes through here; Configure
+	// reopens the access log's file, as logrotate needs.
 	if err := inst.access.Configure(cfg.AccessLog); err != nil {
 		inst.logger.Error("access log not reconfigured; it keeps its previous settings", "err", err.Error())
+		inst.reopenAccessLog()
 	}
 	inst.logger.Info("reloaded", "file", inst.file, "routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
 	return nil
@@ -204,10 +229,25 @@ func (inst *instance) drain(sigs <-chan os.Signal) int {
 	return 0
 }
 
+// reopenAccessLog reopens the access log's file after a reload that did not
+// reconfigure it: logrotate renames the file before it signals, whether or
+// not the config file is valid.
+func (inst *instance) reopenAccessLog() {
+	if err := inst.access.Reopen(); err != nil {
+		inst.logger.Error("access log not reopened; it keeps writing to the old file", "err", err.Error())
+	}
+}
+
 func (inst *instance) close() {
 	inst.admin.Close()
 	inst.proxy.Close()
 	inst.access.Close()
+	// What is queued goes out before the process exits, within a bound.
+	ctx, cancel := context.WithTimeout(context.Background(), exportTimeout)
+	defer cancel()
+	if err := inst.stopTracing(ctx); err != nil {
+		inst.logger.Warn("traces not all sent", "err", err.Error())
+	}
 }
 
 // loadConfig reads, parses and validates the config file at path, as
@@ -215,7 +255,7 @@ func (inst *instance) close() {
 // the hash the metrics show is that of the config running. It reads at
 // most config.MaxFileBytes, whatever the file is.
 func loadConfig(path string) (*config.Config, [sha256.Size]byte, error) {
-	data, err := readConfigFile(path)
+	data, err := config.ReadFile(path)
 	if err != nil {
 		return nil, [sha256.Size]byte{}, err
 	}
@@ -226,27 +266,9 @@ func loadConfig(path string) (*config.Config, [sha256.Size]byte, error) {
 // fileSum returns the SHA-256 of the file at path, read as loadConfig
 // reads it.
 func fileSum(path string) ([sha256.Size]byte, error) {
-	data, err := readConfigFile(path)
+	data, err := config.ReadFile(path)
 	if err != nil {
 		return [sha256.Size]byte{}, err
 	}
 	return sha256.Sum256(data), nil
-}
-
-// readConfigFile reads at most config.MaxFileBytes of path and fails, as
-// config.Load does, on a larger file.
-func readConfigFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, config.MaxFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > config.MaxFileBytes {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: config.ErrFileTooLarge}
-	}
-	return data, nil
 }
