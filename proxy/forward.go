@@ -81,9 +81,10 @@ type exchange struct {
 	// the attempt's header carries.
 	traced bool
 
-	// mu guards exclude, which hedged attempts share.
+	// mu guards exclude and last, which hedged attempts share.
 	mu      sync.Mutex
-	exclude upstream.Mask
+	exclude upstream.Mask // the endpoints tried
+	last    int           // the endpoint tried last, when exclude is not empty
 }
 
 // forward runs the route's retry and hedge policies and returns the outcome
@@ -218,14 +219,19 @@ func (p *Proxy) hedged(ctx context.Context, x *exchange) *outcome {
 func (p *Proxy) attempt(ctx context.Context, x *exchange, hedge bool) *outcome {
 	cl := x.cl
 	x.mu.Lock()
-	ep, err := cl.up.Pick(x.exclude)
-	if err != nil && !x.exclude.Empty() {
-		// Every endpoint has been tried: go round again.
-		x.exclude = upstream.Mask{}
+	var ep *upstream.Endpoint
+	var err error
+	if x.exclude.Empty() {
 		ep, err = cl.up.Pick(x.exclude)
+	} else {
+		// A retry or a hedge: to an endpoint not tried yet unless it is
+		// doubtful (ejected, on probation, far slower than its peers),
+		// when a sound one tried before is the better bet.
+		ep, err = cl.up.PickRetry(x.exclude, x.last)
 	}
 	if err == nil {
 		x.exclude.Add(ep.Index())
+		x.last = ep.Index()
 	}
 	x.mu.Unlock()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/holdfast-dev/holdfast/breaker"
+	"github.com/holdfast-dev/holdfast/upstream"
 )
 
 // step is one scripted answer of a backend: after a wait (or, with hang,
@@ -606,4 +607,41 @@ routes:
 			})
 		})
 	}
+}
+
+// TestRetryAvoidsEjectedSynctest: once every usable endpoint has been tried,
+// the next retry goes back to a usable one, not to the ejected endpoint
+// (which Pick would choose, as it does for a first attempt in panic mode).
+// Here a and b each 503 once, then answer; c refuses connections and was
+// ejected for it.
+func TestRetryAvoidsEjectedSynctest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newMemProxy(t, yamlf(`
+upstreams:
+	u:
+		endpoints: [{address: http://a}, {address: http://b}, {address: http://c}]
+		outlier_detection: {consecutive_failures: 1, base_ejection_time: 1h, max_ejection_percent: 50}
+routes:
+	- name: r
+		upstream: u
+		retry: {attempts: 3, retry_on: [5xx, connect_failure], backoff: {base: 10ms, jitter: none}}
+`), map[string]memHandler{
+			"a": script(step{status: 503}, step{status: 200, body: []byte("a")}),
+			"b": script(step{status: 503}, step{status: 200, body: []byte("b")}),
+		})
+		c := m.p.state.Load().clusters["u"].up.Endpoints()[2]
+		c.Start()
+		c.Done(time.Millisecond, upstream.Failure) // one connect failure ejects it
+		if !c.Ejected() {
+			t.Fatal("c is not ejected; the test needs it to be")
+		}
+		res := m.do("GET", "/x", nil)
+		var got []string
+		for _, a := range m.attemptInfos() {
+			got = append(got, a.Endpoint)
+		}
+		if res.status != 200 || len(got) != 3 || got[2] == "c:80" || got[2] == got[1] {
+			t.Errorf("got status %d after attempts at %v; want 200, the third attempt back at the usable endpoint not tried last", res.status, got)
+		}
+	})
 }

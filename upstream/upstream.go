@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"slices"
 	"sync"
@@ -160,6 +161,86 @@ func (u *Upstream) Pick(exclude Mask) (*Endpoint, error) {
 		return nil, &NoHealthyUpstreamError{Upstream: u.name, Endpoints: len(u.eps), Excluded: exclude.and(u.all).Len()}
 	}
 	return u.bal.Pick(c), nil
+}
+
+// PickRetry chooses the endpoint for a retry or a hedge of a request that
+// already tried the endpoints in tried, last the one at index last (-1 when
+// none). Unlike [Upstream.Pick] it does not send a retry to an endpoint it
+// has reason to doubt while a sound one is usable: an endpoint on probation
+// (just back from an ejection, not yet proven), or one whose latency
+// estimate is far above its group's best (at least [RetryAvoidRatio] times,
+// and [RetryAvoidFloor] more). It looks, in each step from the lowest
+// priority group up, for
+//
+//  1. a sound usable endpoint not tried yet;
+//  2. a sound usable endpoint tried before, other than last: one that
+//     failed this request once is a better bet than one that is failing
+//     every request;
+//  3. a doubtful usable endpoint not tried yet;
+//  4. any usable endpoint;
+//
+// and, when no endpoint is usable (panic mode), any endpoint not tried yet,
+// then any at all. Retries never go to an ejected or unhealthy endpoint while
+// a usable one exists: the doubt that ejected it is the strongest there is.
+// It fails only for an upstream with no endpoints.
+func (u *Upstream) PickRetry(tried Mask, last int) (*Endpoint, error) {
+	r := u.route.Load()
+	var lastMask Mask
+	if last >= 0 {
+		lastMask.Add(last)
+	}
+	now := u.nanotime()
+	doubt := make([]Mask, len(r.usable))
+	for i, g := range r.usable {
+		doubt[i] = u.doubtful(g, now)
+	}
+	steps := [...]func(g, d Mask) Mask{
+		func(g, d Mask) Mask { return g.andNot(d).andNot(tried) },
+		func(g, d Mask) Mask { return g.andNot(d).andNot(lastMask) },
+		func(g, d Mask) Mask { return g.andNot(tried) },
+		func(g, d Mask) Mask { return g },
+	}
+	for _, step := range steps {
+		for i, g := range r.usable {
+			if c := step(g, doubt[i]); !c.Empty() {
+				return u.bal.Pick(c), nil
+			}
+		}
+	}
+	if c := u.all.andNot(tried); !c.Empty() {
+		return u.bal.Pick(c), nil
+	}
+	if u.all.Empty() {
+		return nil, &NoHealthyUpstreamError{Upstream: u.name, Endpoints: len(u.eps)}
+	}
+	return u.bal.Pick(u.all), nil
+}
+
+// A retry avoids an endpoint whose latency estimate is at least
+// RetryAvoidRatio times its group's best and RetryAvoidFloor above it
+// ([Upstream.PickRetry]): four times as slow as a peer, and not by a few
+// milliseconds of noise.
+const (
+	RetryAvoidRatio = 4
+	RetryAvoidFloor = 25 * time.Millisecond
+)
+
+// doubtful returns the endpoints of group g that a retry should avoid: on
+// probation, or far slower than the group's fastest.
+func (u *Upstream) doubtful(g Mask, now int64) Mask {
+	var d Mask
+	best := math.Inf(1)
+	for i := g.next(0); i >= 0; i = g.next(i + 1) {
+		best = min(best, u.eps[i].ewma(now))
+	}
+	for i := g.next(0); i >= 0; i = g.next(i + 1) {
+		e := u.eps[i]
+		v := e.ewma(now)
+		if e.probation.Load() || v >= best*RetryAvoidRatio && v-best >= float64(RetryAvoidFloor) {
+			d.Add(i)
+		}
+	}
+	return d
 }
 
 type endpointKey struct{}
