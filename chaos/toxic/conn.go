@@ -32,14 +32,17 @@ func newConn(p *proxy, client net.Conn) *conn {
 }
 
 // rolled reports whether e applies to this connection, rolling its toxicity
-// the first time e is seen.
+// the first time e is seen; a first roll that hits counts e as applied.
 func (c *conn) rolled(e *entry) bool {
 	c.rollMu.Lock()
-	defer c.rollMu.Unlock()
 	hit, ok := c.rolls[e]
 	if !ok {
 		hit = roll(e.toxicity)
 		c.rolls[e] = hit
+	}
+	c.rollMu.Unlock()
+	if hit && !ok {
+		e.countApplied()
 	}
 	return hit
 }
@@ -94,8 +97,10 @@ func setLinger0(nc net.Conn) {
 }
 
 // swallow reads and drops everything the client sends until it gives up:
-// the blackhole for a new connection.
+// the blackhole for a new connection. What it reads counts as received
+// upstream, as it is read: a blackholed connection can last for hours.
 func (c *conn) swallow() {
 	defer c.linkDone()
-	_, _ = io.Copy(io.Discard, c.client)
+	pc := c.p.pc
+	_, _ = io.Copy(io.Discard, &countingConn{Conn: c.client, in: pc.received[upstream], out: pc.sent[downstream]})
 }

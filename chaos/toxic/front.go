@@ -37,7 +37,7 @@ func newFront(p *proxy, upstreamAddr string) *front {
 		p: p,
 		tr: &http.Transport{
 			Proxy:                 nil, // a chaos proxy talks to its upstream directly
-			DialContext:           dialer.DialContext,
+			DialContext:           p.pc.countingDial(dialer.DialContext),
 			MaxIdleConns:          1024,
 			MaxIdleConnsPerHost:   1024,
 			IdleConnTimeout:       90 * time.Second,
@@ -79,8 +79,9 @@ func upstreamURL(addr string) *url.URL {
 	return u
 }
 
+// serve serves ln, counting its connections and their bytes.
 func (f *front) serve(ln net.Listener) {
-	_ = f.srv.Serve(ln)
+	_ = f.srv.Serve(countingListener{Listener: ln, pc: f.p.pc})
 }
 
 // close stops the server and cuts every open connection.
@@ -102,6 +103,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			late = append(late, e)
 			continue
 		}
+		e.countApplied()
 		if rep := e.http.apply(r); rep != nil {
 			rep.write(w, e.name)
 			return
@@ -121,6 +123,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (f *front) late(resp *http.Response) error {
 	late, _ := resp.Request.Context().Value(lateKey{}).([]*entry)
 	for _, e := range late {
+		e.countApplied()
 		rep := e.http.apply(resp.Request)
 		if err := resp.Request.Context().Err(); err != nil {
 			return err

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // bufSize is the read size of a link, as io.Copy uses.
@@ -32,6 +34,10 @@ type link struct {
 	src, dst net.Conn
 	pokeCh   chan struct{} // capacity 1
 
+	// received and sent are the proxy's byte counters of dir, resolved
+	// once so that counting a read or a write is one atomic add.
+	received, sent prometheus.Counter
+
 	// mu guards pokePending, waiters and retired, and orders them with the
 	// read deadline on src.
 	mu          sync.Mutex
@@ -44,7 +50,11 @@ type link struct {
 }
 
 func newLink(c *conn, dir direction, src, dst net.Conn) *link {
-	return &link{c: c, dir: dir, src: src, dst: dst, pokeCh: make(chan struct{}, 1), states: map[string]*any{}}
+	return &link{
+		c: c, dir: dir, src: src, dst: dst,
+		received: c.p.pc.received[dir], sent: c.p.pc.sent[dir],
+		pokeCh: make(chan struct{}, 1), states: map[string]*any{},
+	}
 }
 
 // poke asks the pump to apply the proxy's current toxics; done is closed
@@ -153,7 +163,7 @@ func (l *link) run() {
 		specs := l.stagesFor(set)
 		if len(specs) == 0 {
 			for _, c := range pending {
-				if _, err := l.dst.Write(c.Data); err != nil {
+				if err := l.write(c.Data); err != nil {
 					l.c.teardown(false)
 					release(waiters)
 					return
@@ -197,7 +207,8 @@ func (l *link) direct(buf []byte) bool {
 	for {
 		n, err := l.src.Read(buf)
 		if n > 0 {
-			if _, werr := l.dst.Write(buf[:n]); werr != nil {
+			l.received.Add(float64(n))
+			if werr := l.write(buf[:n]); werr != nil {
 				l.c.teardown(false)
 				return false
 			}
@@ -221,6 +232,7 @@ func (l *link) feed(pl *pipeline, buf []byte) ([]Chunk, bool) {
 	for {
 		n, err := l.src.Read(buf)
 		if n > 0 {
+			l.received.Add(float64(n))
 			c := Chunk{Data: append([]byte(nil), buf[:n]...), Time: time.Now()}
 			select {
 			case pl.in <- c:
@@ -263,6 +275,16 @@ func (l *link) feed(pl *pipeline, buf []byte) ([]Chunk, bool) {
 			return nil, false
 		}
 	}
+}
+
+// write writes b to dst and counts what was written, all of it or, on
+// an error, the part that was.
+func (l *link) write(b []byte) error {
+	n, err := l.dst.Write(b)
+	if n > 0 {
+		l.sent.Add(float64(n))
+	}
+	return err
 }
 
 // finish ends the link after src failed or ended: a clean end is passed on

@@ -2,6 +2,7 @@ package toxic
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -18,32 +19,37 @@ import (
 // A proxy's counters exist at 0 from its creation and a toxic's from its
 // addition, so that the first bytes or hits show to rate() and increase();
 // a deleted proxy's and a removed toxic's series go with them. The data
-// path counts through counters resolved once per proxy (count*), so that a
-// connection still open after its proxy is deleted counts into counters
-// no longer exported, never bringing the series back.
+// path adds to counters resolved once (a proxy's at its creation, a
+// toxic's before it is published), never looking them up per read or
+// write; a connection still open after its proxy is deleted counts into
+// counters no longer exported, never bringing the series back.
 type metrics struct {
 	reg         *prometheus.Registry
 	received    *prometheus.CounterVec // proxy, direction
 	sent        *prometheus.CounterVec // proxy, direction
 	connections *prometheus.CounterVec // proxy
 	applied     *prometheus.CounterVec // proxy, toxic, type
-
-	// mu guards byProxy.
-	mu      sync.Mutex
-	byProxy map[*proxy]*proxyCounters
 }
 
-// proxyCounters are one proxy's counters.
+// proxyCounters are one proxy's counters, resolved from the vectors when
+// the proxy is created. The byte and connection counters are read without
+// a lock: they never change.
 type proxyCounters struct {
+	m           *metrics
 	name        string
 	received    [2]prometheus.Counter // by direction
 	sent        [2]prometheus.Counter
 	connections prometheus.Counter
 
-	// mu guards applied.
+	// mu guards gone and applied.
 	mu      sync.Mutex
-	applied map[string]prometheus.Counter // by toxic name
+	gone    bool // forgotten: nothing is exported for the proxy any more
+	applied map[toxicKey]prometheus.Counter
 }
+
+// toxicKey names a toxic's applied series: a toxic replaced by one of the
+// same name and another type gets a series of its own.
+type toxicKey struct{ name, typ string }
 
 var directions = [2]direction{upstream, downstream}
 
@@ -62,9 +68,8 @@ func newMetrics(s *Server) *metrics {
 		connections: counter("holdfast_chaos_proxy_connections_total",
 			"Client connections a proxy accepted.", "proxy"),
 		applied: counter("holdfast_chaos_toxic_applied_total",
-			"Connections (TCP toxics) or requests (HTTP toxics) a toxic acted on: those whose toxicity roll hit.",
+			"Times a toxic's toxicity roll hit: once per connection (TCP toxics, again when an update re-rolls it) or per request (HTTP toxics).",
 			"proxy", "toxic", "type"),
-		byProxy: map[*proxy]*proxyCounters{},
 	}
 	m.reg.MustRegister(m.received, m.sent, m.connections, m.applied, &snapshotCollector{s: s})
 	return m
@@ -74,121 +79,107 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// track creates p's counters, if they are not there, and brings its toxic
-// counters in line with its toxics: a new toxic's at 0, a removed one's
-// deleted. Call it after every change to p's toxics.
-func (m *metrics) track(p *proxy) {
-	m.mu.Lock()
-	pc := m.byProxy[p]
-	if pc == nil {
-		pc = &proxyCounters{name: p.name, applied: map[string]prometheus.Counter{}}
-		for _, d := range directions {
-			pc.received[d] = m.received.WithLabelValues(p.name, d.String())
-			pc.sent[d] = m.sent.WithLabelValues(p.name, d.String())
-		}
-		pc.connections = m.connections.WithLabelValues(p.name)
-		m.byProxy[p] = pc
+// proxy creates the counters of a new proxy called name, at 0. No other
+// live proxy may have that name: its series are the same.
+func (m *metrics) proxy(name string) *proxyCounters {
+	pc := &proxyCounters{m: m, name: name, applied: map[toxicKey]prometheus.Counter{}}
+	for _, d := range directions {
+		pc.received[d] = m.received.WithLabelValues(name, d.String())
+		pc.sent[d] = m.sent.WithLabelValues(name, d.String())
 	}
-	m.mu.Unlock()
+	pc.connections = m.connections.WithLabelValues(name)
+	return pc
+}
 
-	toxics := p.toxics()
+// toxics gives each entry not yet published its applied counter and
+// deletes the series of toxics no longer among entries. The caller holds
+// the proxy's tmu and publishes entries next: an entry's counter is set
+// before any connection can see the entry, and never after.
+func (pc *proxyCounters) toxics(entries []*entry) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	have := map[string]bool{}
-	for _, t := range toxics {
-		have[t.Name] = true
-		if pc.applied[t.Name] == nil {
-			pc.applied[t.Name] = m.applied.WithLabelValues(p.name, t.Name, t.Type)
+	if pc.gone {
+		return // entries stay uncounted: nothing of the proxy is exported
+	}
+	have := make(map[toxicKey]bool, len(entries))
+	for _, e := range entries {
+		k := toxicKey{e.name, e.kind.name}
+		have[k] = true
+		c := pc.applied[k]
+		if c == nil {
+			c = pc.m.applied.WithLabelValues(pc.name, k.name, k.typ)
+			pc.applied[k] = c
+		}
+		if e.applied == nil {
+			e.applied = c
 		}
 	}
-	for name := range pc.applied {
-		if !have[name] {
-			m.applied.DeletePartialMatch(prometheus.Labels{"proxy": p.name, "toxic": name})
-			delete(pc.applied, name)
+	for k := range pc.applied {
+		if !have[k] {
+			pc.m.applied.DeleteLabelValues(pc.name, k.name, k.typ)
+			delete(pc.applied, k)
 		}
 	}
 }
 
-// forget deletes p's series; p is gone.
-func (m *metrics) forget(p *proxy) {
-	m.mu.Lock()
-	pc := m.byProxy[p]
-	delete(m.byProxy, p)
-	m.mu.Unlock()
-	if pc == nil {
-		return
-	}
-	labels := prometheus.Labels{"proxy": pc.name}
-	m.received.DeletePartialMatch(labels)
-	m.sent.DeletePartialMatch(labels)
-	m.connections.DeletePartialMatch(labels)
-	m.applied.DeletePartialMatch(labels)
-}
-
-// counters returns p's counters, or nil once p is forgotten.
-func (m *metrics) counters(p *proxy) *proxyCounters {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.byProxy[p]
-}
-
-// The data path's counts. Each is a no-op for a proxy no longer tracked.
-
-// countReceived counts n bytes read from the source of direction d.
-func (p *proxy) countReceived(d direction, n int) {
-	if pc := p.s.metrics.counters(p); pc != nil && n > 0 {
-		pc.received[d].Add(float64(n))
-	}
-}
-
-// countSent counts n bytes written to the destination of direction d.
-func (p *proxy) countSent(d direction, n int) {
-	if pc := p.s.metrics.counters(p); pc != nil && n > 0 {
-		pc.sent[d].Add(float64(n))
-	}
-}
-
-// countConnection counts a client connection accepted.
-func (p *proxy) countConnection() {
-	if pc := p.s.metrics.counters(p); pc != nil {
-		pc.connections.Inc()
-	}
-}
-
-// countApplied counts a connection or request that toxic e acts on.
-func (p *proxy) countApplied(e *entry) {
-	pc := p.s.metrics.counters(p)
-	if pc == nil {
-		return
-	}
+// forget deletes the proxy's series; the proxy is gone. Counting into its
+// counters afterwards exports nothing. It is idempotent.
+func (pc *proxyCounters) forget() {
 	pc.mu.Lock()
-	c := pc.applied[e.name]
-	pc.mu.Unlock()
-	if c != nil {
-		c.Inc()
+	defer pc.mu.Unlock()
+	if pc.gone {
+		return
+	}
+	pc.gone = true
+	pc.applied = nil
+	labels := prometheus.Labels{"proxy": pc.name}
+	pc.m.received.DeletePartialMatch(labels)
+	pc.m.sent.DeletePartialMatch(labels)
+	pc.m.connections.DeletePartialMatch(labels)
+	pc.m.applied.DeletePartialMatch(labels)
+}
+
+// countApplied counts a connection or request that e acts on: its
+// toxicity roll hit.
+func (e *entry) countApplied() {
+	if e.applied != nil {
+		e.applied.Inc()
 	}
 }
 
-// countingConn counts a connection's bytes for p: what is read from it as
-// received on direction in, what is written to it as sent on direction
-// out. An HTTP proxy's connections count through it (countingListener,
-// countingDial); a TCP proxy's links count where they read and write.
+// countingConn counts a connection's bytes as they are read (into in) and
+// written (into out). An HTTP proxy's connections count through it
+// (countingListener, countingDial), and so does a blackholed one; a TCP
+// proxy's links count where they read and write.
 type countingConn struct {
 	net.Conn
-	p       *proxy
-	in, out direction
+	in, out prometheus.Counter
 }
 
 func (c *countingConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	c.p.countReceived(c.in, n)
+	if n > 0 {
+		c.in.Add(float64(n))
+	}
 	return n, err
 }
 
 func (c *countingConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
-	c.p.countSent(c.out, n)
+	if n > 0 {
+		c.out.Add(float64(n))
+	}
 	return n, err
+}
+
+// CloseWrite shuts the write side, where the connection can: net/http's
+// server does before it closes a connection whose request it did not read
+// to the end, so that the client gets the answer rather than a reset.
+func (c *countingConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
 }
 
 // countingListener counts each client connection an HTTP proxy accepts,
@@ -196,7 +187,7 @@ func (c *countingConn) Write(b []byte) (int, error) {
 // is sent downstream.
 type countingListener struct {
 	net.Listener
-	p *proxy
+	pc *proxyCounters
 }
 
 func (l countingListener) Accept() (net.Conn, error) {
@@ -204,20 +195,20 @@ func (l countingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.p.countConnection()
-	return &countingConn{Conn: c, p: l.p, in: upstream, out: downstream}, nil
+	l.pc.connections.Inc()
+	return &countingConn{Conn: c, in: l.pc.received[upstream], out: l.pc.sent[downstream]}, nil
 }
 
 // countingDial wraps an HTTP proxy's upstream dial so that its connections
 // count their bytes: written to the upstream is sent upstream, read from it
 // is received downstream.
-func (p *proxy) countingDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func (pc *proxyCounters) countingDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		return &countingConn{Conn: c, p: p, in: downstream, out: upstream}, nil
+		return &countingConn{Conn: c, in: pc.received[downstream], out: pc.sent[upstream]}, nil
 	}
 }
 

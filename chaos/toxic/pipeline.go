@@ -106,7 +106,7 @@ func (pl *pipeline) write() {
 				}
 				return
 			}
-			if _, err := l.dst.Write(c.Data); err != nil {
+			if err := l.write(c.Data); err != nil {
 				l.c.teardown(false)
 				return
 			}

@@ -27,6 +27,7 @@ func (s *toxicSet) has(e *entry) bool { return s.all[e] }
 type proxy struct {
 	s    *Server
 	name string
+	pc   *proxyCounters
 
 	// tmu guards entries and protocol and serializes publishing; it is
 	// taken before mu.
@@ -49,6 +50,7 @@ func newProxy(s *Server, spec ProxySpec) *proxy {
 	p := &proxy{
 		s:        s,
 		name:     spec.Name,
+		pc:       s.metrics.proxy(spec.Name),
 		protocol: spec.Protocol,
 		listen:   spec.Listen,
 		upstream: spec.Upstream,
@@ -213,6 +215,7 @@ func (p *proxy) acceptLoop(ln net.Listener) {
 // serve handles one accepted connection: connection-wide toxics first, then
 // the upstream dial and the two links.
 func (p *proxy) serve(ln net.Listener, client net.Conn) {
+	p.pc.connections.Inc()
 	c := newConn(p, client)
 	set := p.snap.Load()
 	for _, e := range set.conn {
@@ -277,6 +280,7 @@ func (p *proxy) register(ln net.Listener, c *conn, up net.Conn) bool {
 // every open connection to switch to it. It returns channels that close as
 // connections finish switching. The caller holds tmu.
 func (p *proxy) publishLocked() []chan struct{} {
+	p.pc.toxics(p.entries)
 	set := &toxicSet{all: make(map[*entry]bool, len(p.entries))}
 	for _, e := range p.entries {
 		set.all[e] = true

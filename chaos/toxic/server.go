@@ -193,20 +193,23 @@ func (s *Server) CreateProxy(spec ProxySpec) (ProxySpec, error) {
 }
 
 // installLocked creates, fills and starts a proxy from a normalized spec.
+// Its counters exist from the start, before any connection can count; a
+// proxy that fails to install takes them with it.
 func (s *Server) installLocked(spec ProxySpec) (*proxy, error) {
 	p := newProxy(s, spec)
 	if len(spec.Toxics) > 0 {
 		if err := p.setToxics(spec.Toxics); err != nil {
+			p.pc.forget()
 			return nil, err
 		}
 	}
 	if spec.Enabled {
 		if err := p.start(); err != nil {
+			p.pc.forget()
 			return nil, err
 		}
 	}
 	s.proxies[spec.Name] = p
-	s.metrics.track(p)
 	return p, nil
 }
 
@@ -270,11 +273,14 @@ func (s *Server) UpdateProxy(spec ProxySpec) (ProxySpec, error) {
 }
 
 // DeleteProxy stops the named proxy, closes its connections and forgets it.
+// Its series go while the name is still taken, so that a new proxy of the
+// same name never shares (and then loses) them.
 func (s *Server) DeleteProxy(name string) error {
 	s.mu.Lock()
 	p, ok := s.proxies[name]
 	if ok {
 		delete(s.proxies, name)
+		p.pc.forget()
 	}
 	closed := s.closed
 	s.mu.Unlock()
@@ -285,7 +291,6 @@ func (s *Server) DeleteProxy(name string) error {
 		return errProxyNotFound()
 	}
 	p.stop()
-	s.metrics.forget(p)
 	return nil
 }
 
@@ -337,9 +342,7 @@ func (s *Server) Populate(specs []ProxySpec) ([]ProxySpec, error) {
 		if old, exists := s.proxies[spec.Name]; exists {
 			if ok[i] && old.matches(spec, wants[i], s.lookup) {
 				if len(spec.Toxics) > 0 {
-					err := old.setToxics(spec.Toxics)
-					s.metrics.track(old)
-					if err != nil {
+					if err := old.setToxics(spec.Toxics); err != nil {
 						return out, err
 					}
 				}
@@ -353,7 +356,7 @@ func (s *Server) Populate(specs []ProxySpec) ([]ProxySpec, error) {
 			}
 			old.stop()
 			delete(s.proxies, spec.Name)
-			s.metrics.forget(old)
+			old.pc.forget()
 		}
 		p, err := s.installLocked(spec)
 		if err != nil {
@@ -386,7 +389,6 @@ func (s *Server) AddToxic(proxyName string, t ToxicSpec) (ToxicSpec, error) {
 	if err != nil {
 		return ToxicSpec{}, err
 	}
-	defer s.metrics.track(p)
 	return p.addToxic(t)
 }
 
@@ -398,7 +400,6 @@ func (s *Server) UpdateToxic(proxyName, toxicName string, patch []byte) (ToxicSp
 	if err != nil {
 		return ToxicSpec{}, err
 	}
-	defer s.metrics.track(p)
 	return p.updateToxic(toxicName, patch)
 }
 
@@ -408,7 +409,6 @@ func (s *Server) RemoveToxic(proxyName, toxicName string) error {
 	if err != nil {
 		return err
 	}
-	defer s.metrics.track(p)
 	return p.removeToxic(toxicName)
 }
 
@@ -450,7 +450,6 @@ func (s *Server) Reset() error {
 			first = err
 		}
 		_ = p.setToxics(nil)
-		s.metrics.track(p)
 	}
 	return first
 }
@@ -470,7 +469,7 @@ func (s *Server) Close() error {
 	s.cancel()
 	for _, p := range ps {
 		p.stop()
-		s.metrics.forget(p)
+		p.pc.forget()
 	}
 	s.wg.Wait()
 	return nil

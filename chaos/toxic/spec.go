@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/holdfast-dev/holdfast"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ProxySpec is a proxy as the API shows and accepts it, Toxiproxy's shape
@@ -129,6 +130,11 @@ type entry struct {
 	tcp      Toxic     // for TCP kinds
 	http     httpToxic // for HTTP kinds
 	attrs    json.RawMessage
+
+	// applied counts the connections or requests the toxic acts on. It is
+	// set before the entry is published (proxyCounters.toxics) and never
+	// after, so the data path reads it without a lock; nil counts nothing.
+	applied prometheus.Counter
 }
 
 func (e *entry) spec() ToxicSpec {
