@@ -25,15 +25,9 @@ import (
 // UnmatchedRoute is the route label of requests that no route matched.
 const UnmatchedRoute = "_unmatched"
 
-// reasonClientClosed is the reason the proxy reports for a request whose
-// client went away (status 499). The proxy writes it as a literal, not as
-// one of the Reason constants; it is named here once so that its series
-// exists from the start like the others.
-const reasonClientClosed = "client_closed"
-
-// localReplyReasons are the reasons a local reply can carry: holdfasthttp's
-// one list, and the client leaving.
-var localReplyReasons = append(slices.Clone(holdfasthttp.Reasons), reasonClientClosed)
+// localReplyReasons are the reasons a request can end with: holdfasthttp's
+// one list (the client leaving included).
+var localReplyReasons = holdfasthttp.Reasons
 
 // codeClasses are the status classes every route starts with. "other", a
 // status outside 100..599, exists only once seen.

@@ -62,7 +62,7 @@ func TestReasonsComplete(t *testing.T) {
 			t.Errorf("proxy.%s is %q, not one of holdfasthttp's reasons", name, from)
 		}
 	}
-	if !slices.Contains(localReplyReasons, reasonClientClosed) {
-		t.Errorf("localReplyReasons lacks %q", reasonClientClosed)
+	if !slices.Contains(localReplyReasons, holdfasthttp.ReasonClientClosed) {
+		t.Errorf("localReplyReasons lacks %q", holdfasthttp.ReasonClientClosed)
 	}
 }

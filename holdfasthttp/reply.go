@@ -32,16 +32,22 @@ const (
 	ReasonUpstreamError     = "upstream_error"      // proxy: the upstream failed otherwise (502)
 	ReasonFault             = "fault_injected"      // proxy: a configured fault answered
 	ReasonUnavailable       = "unavailable"         // a policy refused the request for a reason of its own (503)
+
+	// ReasonClientClosed is no reply's: it is what the proxy reports (499,
+	// nginx's code, in its access log, metrics and traces) for a request
+	// whose client went away before the answer, which nobody reads.
+	ReasonClientClosed = "client_closed"
 )
 
-// Reasons lists every Reason constant above, for creating a metric series
+// Reasons lists every Reason constant above, [ReasonClientClosed]
+// included, for creating a metric series
 // per reason up front (a counter born at 0 alerts on its first increase; one
 // born at 1 does not). Do not modify it.
 var Reasons = []string{
 	ReasonRateLimited, ReasonBreakerOpen, ReasonOverloaded, ReasonQueueTimeout, ReasonSilenced,
 	ReasonTimeout, ReasonNoHealthyUpstream, ReasonNoRoute, ReasonUpstreamReset, ReasonInvalidRequest,
 	ReasonBodyTooLarge, ReasonTooManyHeaders, ReasonUpgradeNotAllowed, ReasonUpstreamError, ReasonFault,
-	ReasonUnavailable,
+	ReasonUnavailable, ReasonClientClosed,
 }
 
 // HeaderReason names the header that carries a local reply's reason.

@@ -200,7 +200,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if o.kind == outcomeCanceled {
 		// The client is gone; nobody reads this. 499 is nginx's code for it.
-		info.Status, info.Reason = 499, "client_closed"
+		info.Status, info.Reason = 499, ReasonClientClosed
 		// Returning without a word would make net/http send an empty 200,
 		// which a client that is still there (its upload timed out under
 		// limits.read_timeout, say) would take for a success. Break the

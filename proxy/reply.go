@@ -21,6 +21,7 @@ const (
 	ReasonFault             = holdfasthttp.ReasonFault
 	ReasonTooManyHeaders    = holdfasthttp.ReasonTooManyHeaders
 	ReasonUpgradeNotAllowed = holdfasthttp.ReasonUpgradeNotAllowed
+	ReasonClientClosed      = holdfasthttp.ReasonClientClosed // no reply: the client left (499)
 )
 
 // HeaderReason names the header that carries a local reply's reason.
