@@ -27,6 +27,8 @@
 //	GET  /readyz      200 when ready, 503 while draining or quiesced
 //	GET  /metrics     Prometheus exposition, names start with holdfast_
 //	GET  /status      JSON: readiness, routes with recent traffic, upstreams
+//	GET  /status/series    JSON: each route's last 15 minutes in 10 s buckets
+//	GET  /status/timeline  JSON: the last 500 breaker, endpoint, failover, fallback and reload events
 //	GET  /config      running config, secrets redacted (YAML; ?format=json)
 //	POST /reload      re-read the config file            (token)
 //	POST /quiesce     fail /readyz, keep serving          (token)
