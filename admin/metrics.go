@@ -71,6 +71,11 @@ type Metrics struct {
 	mu    sync.RWMutex
 	known *names             // the config last synced; nil before Watch
 	gone  map[seriesKey]bool // what a sync deleted and no later config has
+	// routes and endpoints hold the series of each synced route and
+	// endpoint, resolved once when they are created, so that a report
+	// costs a map lookup instead of hashing label values per series.
+	routes    map[string]*routeSeries
+	endpoints map[[2]string]*endpointSeries // by upstream and endpoint label
 
 	// Per route, from RequestInfo.
 	requests     *prometheus.CounterVec
@@ -99,7 +104,8 @@ type Metrics struct {
 // NewMetrics returns metrics on a fresh registry that also holds the Go
 // runtime and process collectors.
 func NewMetrics() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), traffic: newTrafficWindows(), gone: map[seriesKey]bool{}}
+	m := &Metrics{reg: prometheus.NewRegistry(), traffic: newTrafficWindows(), gone: map[seriesKey]bool{},
+		routes: map[string]*routeSeries{}, endpoints: map[[2]string]*endpointSeries{}}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
@@ -237,7 +243,9 @@ func (m *Metrics) onRequestAt(info proxy.RequestInfo, now time.Time) {
 
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if !m.gone[routeKey(route)] {
+	if rs := m.routes[route]; rs != nil {
+		rs.record(info)
+	} else if !m.gone[routeKey(route)] {
 		class := codeClass(info.Status)
 		m.requests.WithLabelValues(route, class).Inc()
 		m.duration.WithLabelValues(route, class).Observe(info.Duration.Seconds())
@@ -281,6 +289,10 @@ func (m *Metrics) OnAttempt(a proxy.AttemptInfo) {
 	}
 	defer m.mu.RUnlock()
 	if !ok || m.gone[endpointKey(a.Upstream, ep)] {
+		return
+	}
+	if es := m.endpoints[[2]string{a.Upstream, ep}]; es != nil {
+		es.record(a)
 		return
 	}
 	m.endpointAttempts.WithLabelValues(a.Upstream, ep, a.Outcome).Inc()
@@ -468,27 +480,31 @@ func (m *Metrics) sync() {
 func (m *Metrics) createLocked(k seriesKey) {
 	switch k.kind {
 	case keyRoute:
-		for _, class := range codeClasses {
-			m.requests.WithLabelValues(k.a, class)
-			m.duration.WithLabelValues(k.a, class)
+		rs := &routeSeries{m: m, route: k.a, local: make(map[string]prometheus.Counter, len(localReplyReasons))}
+		for i, class := range codeClasses {
+			rs.requests[i] = m.requests.WithLabelValues(k.a, class)
+			rs.duration[i] = m.duration.WithLabelValues(k.a, class)
 		}
 		for _, reason := range localReplyReasons {
-			m.localReplies.WithLabelValues(k.a, reason)
+			rs.local[reason] = m.localReplies.WithLabelValues(k.a, reason)
 		}
-		m.rateLimited.WithLabelValues(k.a)
+		rs.rateLimited = m.rateLimited.WithLabelValues(k.a)
+		m.routes[k.a] = rs
 	case keyFallback:
 		m.fallbacks.WithLabelValues(k.a, k.b)
 	case keyUpstream:
 		m.attempts.WithLabelValues(k.a)
 		m.hedges.WithLabelValues(k.a)
 	case keyEndpoint:
+		es := &endpointSeries{m: m, upstream: k.a, endpoint: k.b, attempts: make(map[string]prometheus.Counter, len(proxy.AttemptOutcomes))}
 		for _, o := range proxy.AttemptOutcomes {
-			m.endpointAttempts.WithLabelValues(k.a, k.b, o)
+			es.attempts[o] = m.endpointAttempts.WithLabelValues(k.a, k.b, o)
 		}
-		for _, class := range codeClasses {
-			m.endpointResponses.WithLabelValues(k.a, k.b, class)
+		for i, class := range codeClasses {
+			es.responses[i] = m.endpointResponses.WithLabelValues(k.a, k.b, class)
 		}
-		m.endpointDuration.WithLabelValues(k.a, k.b)
+		es.duration = m.endpointDuration.WithLabelValues(k.a, k.b)
+		m.endpoints[[2]string{k.a, k.b}] = es
 	case keyPolicy:
 		m.events.AddName(k.k, k.a)
 	}
@@ -498,6 +514,7 @@ func (m *Metrics) createLocked(k seriesKey) {
 func (m *Metrics) deleteLocked(k seriesKey) {
 	switch k.kind {
 	case keyRoute:
+		delete(m.routes, k.a)
 		route := prometheus.Labels{"route": k.a}
 		for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 			m.requests, m.duration, m.localReplies, m.fallbacks, m.rateLimited,
@@ -510,11 +527,84 @@ func (m *Metrics) deleteLocked(k seriesKey) {
 		m.attempts.DeleteLabelValues(k.a)
 		m.hedges.DeleteLabelValues(k.a)
 	case keyEndpoint:
+		delete(m.endpoints, [2]string{k.a, k.b})
 		ep := prometheus.Labels{"upstream": k.a, "endpoint": k.b}
 		m.endpointAttempts.DeletePartialMatch(ep)
 		m.endpointResponses.DeletePartialMatch(ep)
 		m.endpointDuration.DeletePartialMatch(ep)
 	case keyPolicy:
 		m.events.Remove(k.k, k.a)
+	}
+}
+
+// classIndex returns the index in codeClasses of status's class, or -1 for
+// a status outside 100..599.
+func classIndex(status int) int {
+	if status < 100 || status >= 600 {
+		return -1
+	}
+	return status/100 - 1
+}
+
+// routeSeries are one route's series, resolved when they were created.
+type routeSeries struct {
+	m           *Metrics
+	route       string
+	requests    [5]prometheus.Counter  // by codeClasses
+	duration    [5]prometheus.Observer // by codeClasses
+	local       map[string]prometheus.Counter
+	rateLimited prometheus.Counter
+}
+
+// record counts one finished request of the route, as onRequestAt does
+// through the vectors; m.mu is held for reading.
+func (rs *routeSeries) record(info proxy.RequestInfo) {
+	m := rs.m
+	if i := classIndex(info.Status); i >= 0 {
+		rs.requests[i].Inc()
+		rs.duration[i].Observe(info.Duration.Seconds())
+	} else {
+		class := codeClass(info.Status)
+		m.requests.WithLabelValues(rs.route, class).Inc()
+		m.duration.WithLabelValues(rs.route, class).Observe(info.Duration.Seconds())
+	}
+	switch {
+	case info.Fallback:
+		if !m.gone[fallbackKey(rs.route, info.Reason)] {
+			m.fallbacks.WithLabelValues(rs.route, info.Reason).Inc()
+		}
+	case info.Reason != "":
+		if c := rs.local[info.Reason]; c != nil {
+			c.Inc()
+		} else {
+			m.localReplies.WithLabelValues(rs.route, info.Reason).Inc()
+		}
+	}
+	if info.Reason == proxy.ReasonRateLimited {
+		rs.rateLimited.Inc()
+	}
+}
+
+// endpointSeries are one endpoint's series, resolved when they were
+// created.
+type endpointSeries struct {
+	m                  *Metrics
+	upstream, endpoint string
+	attempts           map[string]prometheus.Counter // by outcome
+	responses          [5]prometheus.Counter         // by codeClasses
+	duration           prometheus.Observer
+}
+
+// record counts one attempt sent to the endpoint, as OnAttempt does through
+// the vectors; m.mu is held for reading.
+func (es *endpointSeries) record(a proxy.AttemptInfo) {
+	es.attempts[a.Outcome].Inc() // OnAttempt let only a known outcome through
+	es.duration.Observe(a.Duration.Seconds())
+	if a.Outcome == proxy.AttemptResponse {
+		if i := classIndex(a.Status); i >= 0 {
+			es.responses[i].Inc()
+		} else {
+			es.m.endpointResponses.WithLabelValues(es.upstream, es.endpoint, codeClass(a.Status)).Inc()
+		}
 	}
 }
