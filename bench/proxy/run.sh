@@ -49,7 +49,8 @@
 #
 # Usage: bash bench/proxy/run.sh   (DURATION=10s WARMUP=2s THREADS=1 CONNS=32
 #                                   LAT_CONNS=1 ROUNDS=3 PROXY_CPUS=1 TUNED=1
-#                                   AB=0 BASELINE= PROFILE=0 PROFILE_SECONDS=20)
+#                                   AB=0 BASELINE= PROFILE=0 PROFILE_SECONDS=20
+#                                   ONLY="holdfast holdfast-base": only those targets, and direct)
 # e.g. AB=1 BASELINE=d36c175 bash bench/proxy/run.sh
 # PROFILE=1 also takes a CPU profile of holdfast under the same load once the
 # rounds are done (bench/proxy/profile: the data plane with a pprof endpoint).
@@ -271,6 +272,19 @@ if [ "$TUNED" = 1 ]; then
 	targets+=(httputil64)
 fi
 targets+=(haproxy nginx)
+if [ -n "$ONLY" ]; then
+	# ONLY="holdfast holdfast-base": just those (and direct, the baseline).
+	kept=(direct)
+	for t in "${targets[@]}"; do
+		for o in $ONLY; do [ "$t" = "$o" ] && [ "$t" != direct ] && kept+=("$t"); done
+	done
+	targets=("${kept[@]}")
+	kept=()
+	for t in "${holdfasts[@]}"; do
+		for o in $ONLY; do [ "$t" = "$o" ] && kept+=("$t"); done
+	done
+	holdfasts=("${kept[@]}")
+fi
 
 wait_http() { # url
 	for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
@@ -418,9 +432,11 @@ hap_version=$(haproxy -v 2>&1 | awk 'NR == 1 {print $3}')
 ngx_version=$(nginx -v 2>&1 | sed 's|.*nginx/||')
 wrk_version=$( (wrk -v 2>&1 || true) | awk 'NR == 1 {print $2}')
 
-thr_util=$(ratio "${rps[holdfast]}" "${rps[httputil]}")
-thr_hap=$(ratio "${rps[holdfast]}" "${rps[haproxy]}")
-p99_hap=$(ratio "${p99[holdfast]}" "${p99[haproxy]}")
+if [ -z "$ONLY" ]; then
+	thr_util=$(ratio "${rps[holdfast]}" "${rps[httputil]}")
+	thr_hap=$(ratio "${rps[holdfast]}" "${rps[haproxy]}")
+	p99_hap=$(ratio "${p99[holdfast]}" "${p99[haproxy]}")
+fi
 
 {
 	echo "# Proxy benchmark"
@@ -460,20 +476,22 @@ p99_hap=$(ratio "${p99[holdfast]}" "${p99[haproxy]}")
 	echo
 	echo "| ratio | value | target | |"
 	echo "|---|---:|---:|---|"
-	echo "| holdfast / httputil throughput | $thr_util | ≥ 1.5 | $(verdict "$thr_util" '>=' 1.5) |"
-	echo "| holdfast / HAProxy throughput | $thr_hap | ≥ 0.6 | $(verdict "$thr_hap" '>=' 0.6) |"
-	echo "| holdfast / HAProxy p99 (-c$CONNS) | $p99_hap | ≤ 1.5 | $(verdict "$p99_hap" '<=' 1.5) |"
-	if [ "$LAT_CONNS" -gt 0 ]; then
-		lp99_hap=$(ratio "${lp99[holdfast]}" "${lp99[haproxy]}")
-		echo "| holdfast / HAProxy p99 (-c$LAT_CONNS) | $lp99_hap | ≤ 1.5 | $(verdict "$lp99_hap" '<=' 1.5) |"
+	if [ -z "$ONLY" ]; then
+		echo "| holdfast / httputil throughput | $thr_util | ≥ 1.5 | $(verdict "$thr_util" '>=' 1.5) |"
+		echo "| holdfast / HAProxy throughput | $thr_hap | ≥ 0.6 | $(verdict "$thr_hap" '>=' 0.6) |"
+		echo "| holdfast / HAProxy p99 (-c$CONNS) | $p99_hap | ≤ 1.5 | $(verdict "$p99_hap" '<=' 1.5) |"
+		if [ "$LAT_CONNS" -gt 0 ]; then
+			lp99_hap=$(ratio "${lp99[holdfast]}" "${lp99[haproxy]}")
+			echo "| holdfast / HAProxy p99 (-c$LAT_CONNS) | $lp99_hap | ≤ 1.5 | $(verdict "$lp99_hap" '<=' 1.5) |"
+		fi
+		if [ "$TUNED" = 1 ]; then
+			echo "| holdfast / httputil64 throughput | $(ratio "${rps[holdfast]}" "${rps[httputil64]}") | – | context |"
+		fi
+		echo "| holdfast / nginx throughput | $(ratio "${rps[holdfast]}" "${rps[nginx]}") | – | context |"
+		echo "| holdfast / nginx p99 (-c$CONNS) | $(ratio "${p99[holdfast]}" "${p99[nginx]}") | – | context |"
+		echo "| holdfast / HAProxy CPU per request | $(ratio "${cpu[holdfast]}" "${cpu[haproxy]}") | – | context |"
+		echo "| holdfast / httputil CPU per request | $(ratio "${cpu[holdfast]}" "${cpu[httputil]}") | – | context |"
 	fi
-	if [ "$TUNED" = 1 ]; then
-		echo "| holdfast / httputil64 throughput | $(ratio "${rps[holdfast]}" "${rps[httputil64]}") | – | context |"
-	fi
-	echo "| holdfast / nginx throughput | $(ratio "${rps[holdfast]}" "${rps[nginx]}") | – | context |"
-	echo "| holdfast / nginx p99 (-c$CONNS) | $(ratio "${p99[holdfast]}" "${p99[nginx]}") | – | context |"
-	echo "| holdfast / HAProxy CPU per request | $(ratio "${cpu[holdfast]}" "${cpu[haproxy]}") | – | context |"
-	echo "| holdfast / httputil CPU per request | $(ratio "${cpu[holdfast]}" "${cpu[httputil]}") | – | context |"
 	if [ -n "$BASELINE" ]; then pair_rows holdfast holdfast-base "holdfast / holdfast-base ($base_rev)" regression; fi
 	if [ "$AB" = 1 ]; then pair_rows hf-own hf-nethttp "hf-own / hf-nethttp"; fi
 	echo
