@@ -286,3 +286,17 @@ func TestLintDocExamples(t *testing.T) {
 		t.Errorf("checked %d rule examples; want every rule's (13)", checked)
 	}
 }
+
+// TestLintCommand runs lint as the binary does, through the command table.
+func TestLintCommand(t *testing.T) {
+	dir := lintFiles(t, "clean.yaml", lintClean)
+	var out, errb bytes.Buffer
+	if code := run([]string{"lint", "-c", filepath.Join(dir, "clean.yaml")}, &out, &errb); code != 0 || out.String() != "no findings\n" {
+		t.Errorf("holdfast lint: exit %d, stdout %q, stderr %q; want 0, \"no findings\\n\"", code, out.String(), errb.String())
+	}
+	out.Reset()
+	run([]string{"help"}, &out, &errb)
+	if !strings.Contains(out.String(), "\n  lint ") {
+		t.Errorf("holdfast help does not list lint:\n%s", out.String())
+	}
+}
