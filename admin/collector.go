@@ -33,6 +33,14 @@ var (
 		"Requests in flight to the endpoint.", []string{"upstream", "endpoint"}, nil)
 	descEWMA = prometheus.NewDesc("holdfast_endpoint_latency_ewma_seconds",
 		"Peak-EWMA latency estimate the balancer uses for the endpoint.", []string{"upstream", "endpoint"}, nil)
+
+	// Routes with a global rate limit (scope: global) only.
+	descRedisErrors = prometheus.NewDesc("holdfast_route_rate_limit_redis_errors_total",
+		"Calls to Redis by the route's global rate limit that failed or timed out.", []string{"route"}, nil)
+	descRedisFallbacks = prometheus.NewDesc("holdfast_route_rate_limit_redis_fallbacks_total",
+		"Decisions of the route's global rate limit made by redis.on_error instead of Redis.", []string{"route"}, nil)
+	descRedisDegraded = prometheus.NewDesc("holdfast_route_rate_limit_redis_degraded",
+		"1 while Redis fails and the route's global rate limit decides by redis.on_error.", []string{"route"}, nil)
 )
 
 // descConfigInfo is exported from [Metrics.ConfigLoaded]'s hash, one series
@@ -51,6 +59,7 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descBreakerState, descPanic, descUsable, descInFlight, descLimit, descQueued, descBudget,
 		descHealthy, descEjected, descEjections, descEndpointInFlight, descEWMA, descConfigInfo,
+		descRedisErrors, descRedisFallbacks, descRedisDegraded,
 	} {
 		ch <- d
 	}
@@ -67,7 +76,15 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	for _, u := range p.Status().Upstreams {
+	st := p.Status()
+	for _, r := range st.Routes {
+		if rs := r.RateLimitRedis; rs != nil {
+			ch <- prometheus.MustNewConstMetric(descRedisErrors, prometheus.CounterValue, float64(rs.Errors), r.Name)
+			ch <- prometheus.MustNewConstMetric(descRedisFallbacks, prometheus.CounterValue, float64(rs.Fallbacks), r.Name)
+			gauge(descRedisDegraded, bool01(rs.Degraded), r.Name)
+		}
+	}
+	for _, u := range st.Upstreams {
 		if b := u.Breaker; b != nil {
 			for _, s := range breakerStates {
 				gauge(descBreakerState, bool01(b.State.String() == s), u.Name, s)

@@ -42,6 +42,9 @@ type Config struct {
 	AccessLog AccessLog `yaml:"access_log" json:"access_log"`
 	// Tracing sends OpenTelemetry traces of requests. Default off.
 	Tracing Tracing `yaml:"tracing" json:"tracing"`
+	// Redis keeps the rate limits whose scope is global, shared by every
+	// holdfast that uses the same Redis. Default none.
+	Redis *Redis `yaml:"redis" json:"redis,omitempty"`
 	// PathNormalization says how request paths are normalized before
 	// routing.
 	PathNormalization PathNormalization `yaml:"path_normalization" json:"path_normalization"`
@@ -208,7 +211,8 @@ type Route struct {
 	Retry *Retry `yaml:"retry" json:"retry,omitempty"`
 	// Hedge sends extra attempts for slow idempotent requests. Default off.
 	Hedge *hedge.Config `yaml:"hedge" json:"hedge,omitempty"`
-	// RateLimit limits requests locally. Default off.
+	// RateLimit limits requests, in this process or (scope global) across
+	// every holdfast sharing the redis block's Redis. Default off.
 	RateLimit *RateLimit `yaml:"rate_limit" json:"rate_limit,omitempty"`
 	// Fallback answers instead of an error. Default off.
 	Fallback *Fallback `yaml:"fallback" json:"fallback,omitempty"`

@@ -11,12 +11,16 @@ import (
 	"github.com/holdfast-dev/holdfast/ratelimit"
 )
 
-// RateLimit is a route's local rate limit.
+// RateLimit is a route's rate limit.
 type RateLimit struct {
 	ratelimit.KeyedConfig `yaml:",inline" json:",inline"`
 	// Key partitions the limit into buckets: "route" (one bucket, the
 	// default), "ip" or "header:NAME".
 	Key RateLimitKey `yaml:"key" json:"key"`
+	// Scope is where the buckets live: "local" (this process, the
+	// default) or "global" (the redis block's Redis, shared exactly by
+	// every holdfast that uses it; the route's name namespaces its keys).
+	Scope RateLimitScope `yaml:"scope" json:"scope"`
 }
 
 // KeyKind is what a [RateLimitKey] keys buckets by.

@@ -98,6 +98,7 @@ func (c *Config) applyDefaults() {
 		}
 		u.Name = name
 	}
+	c.applyRedisDefaults()
 	for _, r := range c.Routes {
 		if r == nil {
 			continue
@@ -134,6 +135,7 @@ func (c *Config) validate(errs *errorList) {
 	c.validateLimits(errs)
 	c.validateAccessLog(errs)
 	c.validateTracing(errs)
+	c.validateRedis(errs)
 	c.validateUpstreams(errs)
 	c.validateRoutes(errs)
 }
@@ -242,6 +244,9 @@ func (c *Config) validateRoutes(errs *errorList) {
 	v := routeCheck{errs: errs, upstreams: c.Upstreams, names: make(map[string]int, len(c.Routes))}
 	for i, r := range c.Routes {
 		v.route(yamlpath.Index("routes", i), i, r)
+		if r != nil && r.RateLimit != nil {
+			c.validateScope(errs, yamlpath.Index("routes", i)+".rate_limit.scope", r.RateLimit)
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/internal/globalrate"
 )
 
 // RequestInfo describes one finished request, for access logs and metrics.
@@ -94,6 +95,7 @@ type state struct {
 	cfg      *config.Config
 	routes   []*route
 	clusters map[string]*cluster
+	redis    *globalrate.Client // the redis block's; nil without one
 }
 
 // New builds a proxy from a validated config.
@@ -133,6 +135,11 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 			c.Close()
 		}
 	}
+	// A replaced Redis client is closed too: a request still deciding on
+	// it gets its route's on_error answer, never an error.
+	if old.redis != nil && old.redis != st.redis {
+		old.redis.Close()
+	}
 	return nil
 }
 
@@ -144,19 +151,40 @@ func (p *Proxy) Close() {
 		return
 	}
 	p.closed = true
-	for _, c := range p.state.Load().clusters {
+	st := p.state.Load()
+	for _, c := range st.clusters {
 		c.Close()
+	}
+	if st.redis != nil {
+		st.redis.Close()
 	}
 }
 
 func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
 	st := &state{cfg: cfg, clusters: map[string]*cluster{}}
 	var built []*cluster
+	var newRedis *globalrate.Client
 	fail := func(err error) (*state, error) {
 		for _, c := range built {
 			c.Close()
 		}
+		if newRedis != nil {
+			newRedis.Close()
+		}
 		return nil, err
+	}
+	// One Redis client for the whole config, kept across a reload that
+	// leaves the redis block as it was (with its short circuit's state).
+	if rc := cfg.Redis; rc != nil {
+		if old != nil && old.redis != nil && sameJSON(old.cfg.Redis, rc) {
+			st.redis = old.redis
+		} else {
+			c, err := newRedisClient(rc, p.opts.Logger)
+			if err != nil {
+				return fail(fmt.Errorf("redis: %w", err))
+			}
+			newRedis, st.redis = c, c
+		}
 	}
 	for name, uc := range cfg.Upstreams {
 		if old != nil {
@@ -174,12 +202,15 @@ func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
 	}
 	for i, rc := range cfg.Routes {
 		if old != nil {
-			if prev := old.route(rc.Name); prev != nil && sameJSON(prev.cfg, rc) && sameTargets(prev, st) {
+			if prev := old.route(rc.Name); prev != nil && sameJSON(prev.cfg, rc) && sameTargets(prev, st) && prev.sameRedis(st) {
 				st.routes = append(st.routes, prev)
 				continue
 			}
 		}
 		r, err := newRoute(rc, st.clusters, p.opts.Listener)
+		if err == nil && cfg.Redis != nil {
+			err = r.limitGlobally(st.redis, cfg.Redis.OnError)
+		}
 		if err != nil {
 			return fail(fmt.Errorf("routes[%d]: %w", i, err))
 		}
@@ -195,6 +226,25 @@ func (s *state) route(name string) *route {
 		}
 	}
 	return nil
+}
+
+// newRedisClient connects (lazily) to the redis block's Redis, with the
+// password read from password_file.
+func newRedisClient(rc *config.Redis, logger *slog.Logger) (*globalrate.Client, error) {
+	var password string
+	if rc.PasswordFile != "" {
+		s, err := config.ReadSecretFile(rc.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("password_file: %w", err)
+		}
+		password = s
+	}
+	return globalrate.NewClient(globalrate.ClientConfig{
+		Address:  rc.Address,
+		Password: password,
+		Timeout:  rc.Timeout,
+		Logger:   logger,
+	})
 }
 
 // sameTargets reports whether every cluster r sends to is the one st has

@@ -1,13 +1,16 @@
 package proxy
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/hedge"
+	"github.com/holdfast-dev/holdfast/internal/globalrate"
 	"github.com/holdfast-dev/holdfast/ratelimit"
 	"github.com/holdfast-dev/holdfast/retry"
 )
@@ -24,10 +27,25 @@ type route struct {
 	retryOn   retryConditions
 	maxReplay int64
 	hedger    *hedge.Hedger
-	limiter   *ratelimit.Keyed
+	limiter   limiter
 	fallback  *config.Fallback
 	fault     *config.Fault
 }
+
+// limiter is a route's rate limit: a [ratelimit.Keyed] for scope local, a
+// [globalrate.Limiter] for scope global. TryAt is the one decision the
+// handler asks, with the same meaning for both (Allow is TryAt now); Len is
+// the buckets held in this process, for the status.
+type limiter interface {
+	TryAt(key string, now time.Time) (ok bool, wait time.Duration)
+	Allow(key string) bool
+	Len() int
+}
+
+var (
+	_ limiter = (*ratelimit.Keyed)(nil)
+	_ limiter = (*globalrate.Limiter)(nil)
+)
 
 type target struct {
 	cluster *cluster
@@ -106,6 +124,39 @@ func newRoute(rc *config.Route, clusters map[string]*cluster, l holdfast.Listene
 		}
 	}
 	return r, nil
+}
+
+// limitGlobally makes the route's rate limit, if its scope is global, one
+// kept in rdb and shared by every proxy using it, with the local limiter
+// newRoute built as its fallback. A local limit is left as it is.
+func (r *route) limitGlobally(rdb *globalrate.Client, onError config.RedisOnError) error {
+	if !r.cfg.RateLimit.Global() {
+		return nil
+	}
+	local, ok := r.limiter.(*ratelimit.Keyed)
+	if !ok || rdb == nil {
+		return errors.New("rate_limit: scope global needs the redis block")
+	}
+	oe := globalrate.OnErrorLocal
+	switch onError {
+	case config.RedisOnErrorAllow:
+		oe = globalrate.OnErrorAllow
+	case config.RedisOnErrorDeny:
+		oe = globalrate.OnErrorDeny
+	}
+	g, err := globalrate.New(globalrate.Config{Route: r.name, Local: local, Client: rdb, OnError: oe})
+	if err != nil {
+		return err
+	}
+	r.limiter = g
+	return nil
+}
+
+// sameRedis reports whether a global rate limit of r would be kept in the
+// same Redis client under st: a route with a local limit always would.
+func (r *route) sameRedis(st *state) bool {
+	g, ok := r.limiter.(*globalrate.Limiter)
+	return !ok || g.Client() == st.redis
 }
 
 // limitKey is the rate limit's bucket for req, by the route's

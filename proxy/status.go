@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/holdfast-dev/holdfast/breaker"
+	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/internal/globalrate"
 	"github.com/holdfast-dev/holdfast/retry"
 	"github.com/holdfast-dev/holdfast/upstream"
 )
@@ -42,8 +44,31 @@ type RouteStatus struct {
 	Fallback  bool `json:"fallback"`
 	Fault     bool `json:"fault"`
 	// RateLimitKeys is how many rate-limit buckets the route holds now (1
-	// for a route-wide limit once used); 0 without a rate limit.
+	// for a route-wide limit once used); 0 without a rate limit. A global
+	// limit's buckets are in Redis: this counts those of its local
+	// fallback.
 	RateLimitKeys int `json:"rate_limit_keys,omitempty"`
+	// RateLimitScope is the rate limit's scope, local or global; "" without
+	// a rate limit.
+	RateLimitScope string `json:"rate_limit_scope,omitempty"`
+	// RateLimitRedis is a global rate limit's state in Redis; nil for a
+	// local one.
+	RateLimitRedis *RedisLimitStatus `json:"rate_limit_redis,omitempty"`
+}
+
+// RedisLimitStatus is a global rate limit's dealings with Redis.
+type RedisLimitStatus struct {
+	// Degraded is true while Redis fails or is slow: the route decides by
+	// OnError, and asks Redis again after RetryInSeconds.
+	Degraded       bool    `json:"degraded"`
+	RetryInSeconds float64 `json:"retry_in_seconds,omitempty"`
+	// OnError is how the route decides meanwhile: local, allow or deny.
+	OnError string `json:"on_error"`
+	// Errors counts the route's calls to Redis that failed or timed out;
+	// Fallbacks its decisions made by OnError (those calls' and the ones
+	// that skipped Redis while it was failing).
+	Errors    uint64 `json:"errors"`
+	Fallbacks uint64 `json:"fallbacks"`
 }
 
 // RouteTarget is one upstream of a route.
@@ -133,6 +158,20 @@ func (r *route) status() RouteStatus {
 	}
 	if r.limiter != nil {
 		rs.RateLimitKeys = r.limiter.Len()
+		rs.RateLimitScope = string(config.ScopeLocal)
+		if r.cfg.RateLimit.Global() {
+			rs.RateLimitScope = string(config.ScopeGlobal)
+		}
+	}
+	if g, ok := r.limiter.(*globalrate.Limiter); ok {
+		s := g.Stats()
+		rs.RateLimitRedis = &RedisLimitStatus{
+			Degraded:       s.Degraded,
+			RetryInSeconds: s.RetryIn.Seconds(),
+			OnError:        s.OnError.String(),
+			Errors:         s.Errors,
+			Fallbacks:      s.Fallbacks,
+		}
 	}
 	return rs
 }

@@ -100,6 +100,14 @@ func (k *Keyed) Rate() float64 { return k.rate }
 // Burst returns the size of every bucket.
 func (k *Keyed) Burst() int { return int(k.g.burst) }
 
+// Interval returns the emission interval of every bucket: the time one
+// token takes to come back, 1e9/Rate nanoseconds rounded up. A bucket's
+// theoretical arrival time moves on by Interval for each token taken, and a
+// request is allowed while it stays within Burst·Interval of now; a limiter
+// kept elsewhere (such as one shared through Redis) that uses the same
+// Interval and Burst takes the same decisions.
+func (k *Keyed) Interval() time.Duration { return time.Duration(k.g.interval) }
+
 // MaxKeys returns the most keys k holds at once.
 func (k *Keyed) MaxKeys() int { return k.maxKeys }
 

@@ -356,3 +356,21 @@ func TestKeyedTryAt(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyedInterval(t *testing.T) {
+	for _, tt := range []struct {
+		rate float64
+		want time.Duration
+	}{
+		{1, time.Second},
+		{100, 10 * time.Millisecond},
+		{3, 333333334}, // rounded up, so the effective rate never exceeds 3
+		{0.5, 2 * time.Second},
+		{1e9, 1},
+	} {
+		k := MustNewKeyed(KeyedConfig{Config: Config{RequestsPerSecond: tt.rate}})
+		if got := k.Interval(); got != tt.want {
+			t.Errorf("rate %g: Interval() = %v; want %v", tt.rate, got, tt.want)
+		}
+	}
+}
