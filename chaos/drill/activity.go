@@ -15,7 +15,7 @@ import (
 )
 
 // now is the current time as the journal holds it.
-func now() Time { return Time{time.Now()} }
+func now() Time { return at(time.Now()) }
 
 // finish sets the run's end, duration and outcome.
 func finish(run *ActivityRun, out any, err error) {
@@ -254,7 +254,7 @@ func (r *runner) trackFault(a *Action, t time.Time) {
 		if _, ok := r.open[key]; ok {
 			return // already in place: the first injection's span goes on
 		}
-		r.j.Faults = append(r.j.Faults, Fault{Name: a.Name, Kind: a.kind(), Target: a.target(), Start: Time{t}})
+		r.j.Faults = append(r.j.Faults, Fault{Name: a.Name, Kind: a.kind(), Target: a.target(), Start: at(t)})
 		r.open[key] = len(r.j.Faults) - 1
 		return
 	}
@@ -263,7 +263,7 @@ func (r *runner) trackFault(a *Action, t time.Time) {
 
 func (r *runner) closeFaultLocked(key, by string, t time.Time) {
 	if i, ok := r.open[key]; ok {
-		r.j.Faults[i].End = Time{t}
+		r.j.Faults[i].End = at(t)
 		r.j.Faults[i].EndedBy = by
 		delete(r.open, key)
 	}

@@ -234,6 +234,13 @@ func (j *Journal) ExitCode() int {
 // earlier holdfast versions). The zero Time is written as null.
 type Time struct{ time.Time }
 
+// at is t as a journal keeps it: in UTC, to the microsecond the journal
+// is written with, and without a monotonic reading. Every Time a run
+// records is made by at, so that a journal read back renders the report
+// the run rendered: a phase shorter than a microsecond has no length in
+// either.
+func at(t time.Time) Time { return Time{t.UTC().Truncate(time.Microsecond)} }
+
 // isoLayout is Python's datetime.isoformat() of an aware UTC datetime
 // without its fraction, which isoFormat adds as Python does.
 const isoLayout = "2006-01-02T15:04:05"

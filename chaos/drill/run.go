@@ -134,7 +134,7 @@ func (r *runner) run(ctx context.Context) *Journal {
 		Node:            node(),
 		Generator:       r.opts.Generator,
 		Experiment:      ctkExperiment(r.e),
-		Start:           Time{r.start},
+		Start:           at(r.start),
 		SteadyStates:    SteadyStates{During: []*HypothesisRun{}},
 		Run:             []*ActivityRun{},
 		Rollbacks:       []*ActivityRun{},
@@ -196,7 +196,7 @@ func (r *runner) phase(name string, f func()) {
 	start := time.Now()
 	f()
 	r.mu.Lock()
-	r.j.Phases = append(r.j.Phases, Phase{Name: name, Start: Time{start}, End: now()})
+	r.j.Phases = append(r.j.Phases, Phase{Name: name, Start: at(start), End: now()})
 	r.mu.Unlock()
 }
 
@@ -463,7 +463,7 @@ func (r *runner) startLoad(ctx context.Context) (stop func()) {
 
 func loadReport(l *Load, res *loadgen.Result) *LoadReport {
 	lr := &LoadReport{
-		Method: l.Method, URL: l.URL, Rate: l.Rate, Start: Time{res.Start},
+		Method: l.Method, URL: l.URL, Rate: l.Rate, Start: at(res.Start),
 		Sent: res.Sent, Succeeded: res.Succeeded, Failed: res.Failed, Dropped: res.Dropped,
 		Statuses: map[string]int{},
 		P50:      res.Latency.Quantile(0.5).Seconds(),
