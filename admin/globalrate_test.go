@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/holdfast-dev/holdfast/internal/redistest"
@@ -95,5 +96,14 @@ func TestGlobalRateLimitMetricsAndStatus(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("/status has no route global: %s", body)
+	}
+
+	// The status page, in a real browser, says so on the route's row.
+	dom := chromium(t, e.base+"/", "--dump-dom")
+	if _, row := startTag(t, dom, "tr", "data-route", "global"); !strings.Contains(row, `data-redis="degraded"`) || !strings.Contains(text(row), "global rate limit") || !strings.Contains(text(row), "redis down · on_error local") {
+		t.Errorf("status page row of route global: %s; want a global rate limit shown with redis down · on_error local", text(row))
+	}
+	if _, row := startTag(t, dom, "tr", "data-route", "limited"); strings.Contains(row, "data-redis") {
+		t.Errorf("status page row of route limited (local limit): %s; want no redis state", text(row))
 	}
 }

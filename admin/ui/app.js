@@ -85,7 +85,13 @@ function policies(r) {
   const chips = [el('span', { class: 'chip', text: 'timeout ' + secs(r.timeout_seconds) })];
   if (r.attempts > 1) chips.push(el('span', { class: 'chip', text: 'retry ×' + r.attempts }));
   if (r.hedge) chips.push(el('span', { class: 'chip', text: 'hedge' }));
-  if (r.rate_limit) chips.push(el('span', { class: 'chip', text: 'rate limit' }));
+  if (r.rate_limit) chips.push(el('span', { class: 'chip', text: r.rate_limit_scope === 'global' ? 'global rate limit' : 'rate limit' }));
+  const rl = r.rate_limit_redis;
+  if (rl) {
+    chips.push(rl.degraded
+      ? badge('redis down · on_error ' + rl.on_error, 'bad', { 'data-redis': 'degraded', title: rl.errors + ' redis errors, ' + rl.fallbacks + ' decisions by on_error; next try in ' + secs(rl.retry_in_seconds) })
+      : badge('redis ok', 'good', { 'data-redis': 'ok', title: rl.errors + ' redis errors, ' + rl.fallbacks + ' decisions by on_error' }));
+  }
   if (r.fallback) chips.push(el('span', { class: 'chip', text: 'fallback' }));
   if (r.fault) chips.push(el('span', { class: 'chip', text: 'fault' }));
   return chips;
