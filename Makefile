@@ -8,7 +8,7 @@ FUZZTIME    ?= 10s
 BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 5
 
-.PHONY: test fmt-check vet staticcheck unit modules gauntlet adversarial tools otlpsink bench bench-proxy bench-chaos fuzz
+.PHONY: test fmt-check vet staticcheck unit modules gauntlet adversarial tools otlpsink bench bench-proxy bench-chaos bench-globalrate fuzz
 
 # Modules kept out of the main go.mod: grpc-go and the Toxiproxy client stay out of it.
 MODULES := holdfastgrpc test/grpc test/toxiproxycompat
@@ -88,6 +88,10 @@ bench-proxy:
 # holdfast chaos side by side with Toxiproxy under wrk.
 bench-chaos:
 	bash bench/chaos/run.sh
+
+# A global rate limit (Redis) against the local one at 2,000 req/s (issue 14).
+bench-globalrate:
+	bash bench/globalrate/run.sh
 
 # Short runs of every fuzz target in the main module.
 fuzz:
