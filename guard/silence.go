@@ -13,7 +13,11 @@ import (
 // straw. Violations while silenced are reported but not counted: the guard is
 // already doing all it can.
 func (g *Guard[T]) violation(ctx context.Context, err error) {
-	now := time.Now()
+	g.violationAt(ctx, time.Now(), err)
+}
+
+// violationAt is violation at now.
+func (g *Guard[T]) violationAt(ctx context.Context, now time.Time, err error) {
 	g.mu.Lock()
 	silence := false
 	if State(g.state.Load()) == StateActive && g.recent.add(now, g.cfg.Window) {
