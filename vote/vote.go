@@ -291,3 +291,9 @@ func (s *settings) report(ctx context.Context, r Report, err error) {
 		s.logger.WarnContext(ctx, "vote", "policy", s.name, "outcome", reason, "report", r.String())
 	}
 }
+
+// Agree reports whether two answers agree by the voter's comparator
+// ([Config.Compare], [Config.JSON] or the default): what Run groups answers
+// by. It lets a caller judge an answer that did not take part in the vote,
+// such as a quarantined implementation's, against the agreed one.
+func (v *Voter[T]) Agree(a, b T) bool { return v.cmp(a, b) }
