@@ -218,6 +218,8 @@ type Route struct {
 	Fallback *Fallback `yaml:"fallback" json:"fallback,omitempty"`
 	// Fault injects delays and aborts for testing. Default off.
 	Fault *Fault `yaml:"fault" json:"fault,omitempty"`
+	// Vote sends each request to several upstreams and answers what a quorum agrees on (vote.go).
+	Vote *Vote `yaml:"vote" json:"vote,omitempty"`
 }
 
 // Split is one weighted share of a route's traffic.

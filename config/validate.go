@@ -125,6 +125,7 @@ func (c *Config) applyDefaults() {
 			}
 		}
 	}
+	c.applyVoteDefaults()
 }
 
 // validate checks the config, defaults applied, block by block; each
@@ -294,6 +295,10 @@ func (v *routeCheck) route(p string, i int, r *Route) {
 
 // targets checks the upstream or the split a route sends to.
 func (v *routeCheck) targets(p string, r *Route) {
+	if r.Vote != nil {
+		v.vote(p, r) // vote.go: the voters are the targets
+		return
+	}
 	errs := v.errs
 	switch {
 	case r.Upstream != "" && len(r.Split) > 0:
