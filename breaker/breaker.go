@@ -18,8 +18,11 @@ import (
 // [Breaker.Allow] and [Permit.Done] for callers that run and classify calls
 // themselves.
 type Breaker struct {
-	cfg      Config // with defaults applied
-	base     time.Time
+	cfg  Config // with defaults applied
+	base time.Time
+	// clock is the coarse clock a time window's outcomes are placed with,
+	// counting from base.
+	clock    holdfast.CoarseClock
 	slowCall int64 // SlowCallDuration in nanoseconds; 0 when off
 	// clocked reports that finishing a call needs the time: for the time
 	// window's bucket or the slow-call check.
@@ -53,9 +56,11 @@ func New(cfg Config) (*Breaker, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	clock := holdfast.NewCoarseClock()
 	b := &Breaker{
 		cfg:      cfg,
-		base:     time.Now(),
+		base:     clock.Base(),
+		clock:    clock,
 		slowCall: int64(cfg.SlowCallDuration),
 		clocked:  cfg.SlowCallDuration > 0 || cfg.WindowType == WindowTime,
 	}
@@ -126,10 +131,16 @@ func Get[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, er
 	return v, err
 }
 
-// clockIfNeeded returns the time when finishing a call needs it, else noTime.
+// clockIfNeeded returns the time when finishing a call needs it, else noTime:
+// exactly for a slow-call threshold, which measures the call; from the
+// coarse clock for a time window alone, which only places the outcome in a
+// bucket.
 func (b *Breaker) clockIfNeeded() int64 {
-	if b.clocked {
+	switch {
+	case b.slowCall > 0:
 		return b.now()
+	case b.clocked:
+		return b.coarseNow()
 	}
 	return noTime
 }

@@ -117,16 +117,22 @@ func (b *Breaker) allowSlow(ctx context.Context, e *epoch, now int64) (Permit, e
 // Done records the outcome of the call: a nil error is a success; an error
 // wrapping context.Canceled is not recorded (as with [Permit.Release]); any
 // other error is a failure when Config.IsFailure says so, and a success
-// otherwise. Done reads the clock only for a time window or a slow-call
-// threshold.
+// otherwise. Done reads the system clock only for a slow-call threshold; a
+// time window alone places the outcome by the coarse clock (see
+// holdfast.CoarseClock).
 func (p Permit) Done(err error) {
 	e := p.e
 	if e == nil {
 		return
 	}
-	if err == nil && e.state == Closed && !e.b.clocked {
-		// The hot path: a success in a count window, no clock needed.
-		e.count.add(0)
+	if err == nil && e.state == Closed && e.b.slowCall == 0 {
+		// The hot path: a success, which cannot trip the breaker. A count
+		// window needs no clock, a time window the coarse one.
+		if e.timed != nil {
+			e.timed.add(e.b.coarseNow(), 0)
+		} else {
+			e.count.add(0)
+		}
 		if e.consec.Load() != 0 {
 			e.consec.Store(0)
 		}
@@ -160,8 +166,8 @@ func (p Permit) Record(success bool, d time.Duration) {
 	end := int64(noTime)
 	if p.start != noTime {
 		end = addSat(p.start, int64(d))
-	} else if e.b.clocked {
-		end = e.b.now()
+	} else {
+		end = e.b.clockIfNeeded()
 	}
 	p.finish(o, nil, end, int64(d))
 }

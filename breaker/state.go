@@ -89,6 +89,12 @@ const noTime = math.MinInt64
 // about half of time.Now.
 func (b *Breaker) now() int64 { return int64(time.Since(b.base)) }
 
+// coarseNow is now read from the coarse clock: never ahead of now and
+// normally at most holdfast.CoarseTick (1ms) behind it (exact in a synctest
+// bubble). It places a time window's outcomes, whose buckets are at least
+// 1ms wide, without a system clock read per call.
+func (b *Breaker) coarseNow() int64 { return int64(b.clock.Since()) }
+
 // at converts t to the breaker's clock. Explicit times without a monotonic
 // reading are compared by wall clock, consistently among themselves.
 func (b *Breaker) at(t time.Time) int64 { return int64(t.Sub(b.base)) }
