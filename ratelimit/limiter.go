@@ -27,8 +27,11 @@ type Limiter struct {
 
 	// epoch anchors the limiter's clock. It carries a monotonic reading, so
 	// that time.Since(epoch), which reads only the monotonic clock, is the
-	// cheapest way to learn the time.
-	epoch    time.Time
+	// cheapest exact way to learn the time.
+	epoch time.Time
+	// clock counts from epoch on holdfast's coarse clock, for the calls that
+	// take a token or give up at once (Allow, Execute without MaxWait).
+	clock    holdfast.CoarseClock
 	maxWait  int64
 	rate     float64
 	name     string
@@ -45,9 +48,11 @@ func New(c Config) (*Limiter, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	clock := holdfast.NewCoarseClock()
 	l := &Limiter{
 		g:        newGCRA(c.RequestsPerSecond, c.Burst),
-		epoch:    time.Now(),
+		epoch:    clock.Base(),
+		clock:    clock,
 		maxWait:  int64(c.MaxWait),
 		rate:     c.RequestsPerSecond,
 		name:     c.Name,
@@ -81,9 +86,12 @@ func (l *Limiter) Rate() float64 { return l.rate }
 func (l *Limiter) Burst() int { return int(l.g.burst) }
 
 // Allow reports whether a request may happen now, and if so takes its token.
-// It never waits. It costs one read of the monotonic clock and one
-// compare-and-swap, and does not allocate.
-func (l *Limiter) Allow() bool { return l.takeOne(l.now()) == 0 }
+// It never waits. It reads the time from holdfast's coarse clock
+// ([holdfast.CoarseClock]: two atomic loads, never ahead of the system clock
+// and normally at most 1ms behind it), so a token may be granted up to that
+// much later than it is due, never earlier; then it costs one
+// compare-and-swap, and it does not allocate.
+func (l *Limiter) Allow() bool { return l.takeOne(l.coarseNow()) == 0 }
 
 // AllowAt is [Limiter.Allow] at time now.
 func (l *Limiter) AllowAt(now time.Time) bool { return l.takeOne(l.at(now)) == 0 }
@@ -152,7 +160,7 @@ func (l *Limiter) acquire(ctx context.Context) error {
 	if l.maxWait > 0 {
 		return l.await(ctx, 1, l.maxWait)
 	}
-	if wait := l.takeOne(l.now()); wait > 0 {
+	if wait := l.takeOne(l.coarseNow()); wait > 0 {
 		return refuse(ctx, l.name, l.listener, l.logger, wait, false)
 	}
 	return nil
@@ -160,6 +168,11 @@ func (l *Limiter) acquire(ctx context.Context) error {
 
 // now returns the current time on the limiter's clock.
 func (l *Limiter) now() int64 { return clampOffset(time.Since(l.epoch)) }
+
+// coarseNow is now read from the coarse clock: never ahead of now, normally
+// at most holdfast.CoarseTick behind it, and exact in a synctest bubble. A
+// late now only delays tokens: the rate is never exceeded.
+func (l *Limiter) coarseNow() int64 { return clampOffset(l.clock.Since()) }
 
 // at converts t to the limiter's clock.
 func (l *Limiter) at(t time.Time) int64 { return clampOffset(t.Sub(l.epoch)) }
