@@ -135,7 +135,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body, err := prepareBody(w, r, rt.maxReplay, holdfasthttp.Idempotent(r))
+	body, err := prepareBody(w, r, rt.maxReplay, holdfasthttp.Idempotent(r) || rt.vote != nil)
 	if err != nil {
 		// Where a body's framing failed, so does the connection's: what
 		// follows on it is not a request (RFC 9112 §6.3, §8).
@@ -160,6 +160,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body.finish(w)
 	}()
 
+	if rt.vote != nil {
+		p.serveVote(ctx, w, r, rt, hdr, body, &info, local) // vote.go
+		return
+	}
 	x := &exchange{r: r, rt: rt, cl: cl, retry: tg.retry, header: hdr, body: body, traced: span != nil}
 	_, x.grpcTimeout = hdr["Grpc-Timeout"]
 	o := p.forward(ctx, x)

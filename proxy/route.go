@@ -30,6 +30,7 @@ type route struct {
 	limiter   limiter
 	fallback  *config.Fallback
 	fault     *config.Fault
+	vote      *voteRoute // a vote route's voters (vote.go); its targets are theirs
 }
 
 // limiter is a route's rate limit: a [ratelimit.Keyed] for scope local, a
@@ -72,6 +73,11 @@ func newRoute(rc *config.Route, clusters map[string]*cluster, l holdfast.Listene
 	for _, s := range rc.Split {
 		r.targets = append(r.targets, target{cluster: clusters[s.Upstream], weight: s.Weight})
 	}
+	if rc.Vote != nil {
+		for _, u := range rc.Vote.Upstreams {
+			r.targets = append(r.targets, target{cluster: clusters[u], weight: 1})
+		}
+	}
 	for _, t := range r.targets {
 		r.total += t.weight
 	}
@@ -107,6 +113,11 @@ func newRoute(rc *config.Route, clusters map[string]*cluster, l holdfast.Listene
 		}
 	}
 	r.retryCfg = r.targets[0].retry.Config()
+	if rc.Vote != nil {
+		if r.vote, err = newVoteRoute(rc, r.targets, l); err != nil {
+			return nil, err
+		}
+	}
 	if rc.Hedge != nil {
 		hc := *rc.Hedge
 		hc.Name = rc.Name

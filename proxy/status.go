@@ -54,6 +54,8 @@ type RouteStatus struct {
 	// RateLimitRedis is a global rate limit's state in Redis; nil for a
 	// local one.
 	RateLimitRedis *RedisLimitStatus `json:"rate_limit_redis,omitempty"`
+	// Vote is a vote route's voters and verdicts; nil for another route.
+	Vote *VoteStatus `json:"vote,omitempty"`
 }
 
 // RedisLimitStatus is a global rate limit's dealings with Redis.
@@ -162,6 +164,9 @@ func (r *route) status() RouteStatus {
 		if r.cfg.RateLimit.Global() {
 			rs.RateLimitScope = string(config.ScopeGlobal)
 		}
+	}
+	if r.vote != nil {
+		rs.Vote = r.vote.status()
 	}
 	if g, ok := r.limiter.(*globalrate.Limiter); ok {
 		s := g.Stats()
