@@ -37,7 +37,10 @@ type Config struct {
 
 	// Wait runs the function on the caller's goroutine and returns only when
 	// it does, the way failsafe-go's timeout works. It costs no goroutine per
-	// call, but a function that ignores cancellation then holds the caller
+	// call, and no timer either unless the function watches its context
+	// (Done, a derived context, context.AfterFunc or context.Cause arm one
+	// on first use; Deadline, Value and Err do not), but a function that
+	// ignores cancellation then holds the caller
 	// past the deadline; the call still fails with ErrTimeout and the overrun
 	// is reported. Default false: Execute returns at the deadline and leaves
 	// the function running on its own goroutine.

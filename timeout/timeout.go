@@ -136,10 +136,10 @@ func (t *Timeout) run(ctx context.Context, next func(context.Context) error) (er
 		return err, false
 	}
 	deadline := time.Now().Add(t.cfg.Timeout)
-	cctx, cancel := context.WithDeadlineCause(ctx, deadline, ErrTimeout)
 	if t.cfg.Wait {
-		return t.runInline(ctx, cctx, cancel, deadline, next)
+		return t.runInline(ctx, deadline, next)
 	}
+	cctx, cancel := context.WithDeadlineCause(ctx, deadline, ErrTimeout)
 	c := &call{done: make(chan struct{})}
 	go t.call(c, cctx, cancel, next)
 
@@ -168,30 +168,30 @@ func (t *Timeout) run(ctx context.Context, next func(context.Context) error) (er
 	return err, false
 }
 
-// result turns a call that returned while the caller waited into Execute's
-// result.
 // runInline is run for Config.Wait: the function runs on the caller's
 // goroutine, and a return after the deadline is a timeout and an overrun.
-func (t *Timeout) runInline(ctx, cctx context.Context, cancel context.CancelFunc, deadline time.Time, next func(context.Context) error) (error, bool) {
-	c := &call{}
+// The call's context arms no timer unless the call watches it (see
+// deadlineCtx).
+func (t *Timeout) runInline(ctx context.Context, deadline time.Time, next func(context.Context) error) (error, bool) {
+	cctx := newDeadlineCtx(ctx, deadline)
+	var callErr error
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
-				cancel()
+				cctx.end(time.Now())
 				panic(r)
 			}
 		}()
-		c.err = next(cctx)
+		callErr = next(cctx)
 	}()
-	expired := context.Cause(cctx) == ErrTimeout
-	cancel()
-	if !expired {
-		return c.err, true
+	now := time.Now()
+	if !cctx.end(now) {
+		return callErr, true
 	}
-	if overrun := time.Since(deadline); overrun >= t.cfg.OverrunThreshold {
-		t.overran(ctx, overrun, c)
+	if overrun := now.Sub(deadline); overrun >= t.cfg.OverrunThreshold {
+		t.overran(ctx, overrun, &call{err: callErr})
 	}
-	cause := c.err
+	cause := callErr
 	if cause == nil {
 		cause = context.DeadlineExceeded
 	}
@@ -199,6 +199,9 @@ func (t *Timeout) runInline(ctx, cctx context.Context, cancel context.CancelFunc
 	t.timedOut(ctx, err)
 	return err, true
 }
+
+// result turns a call that returned while the caller waited into Execute's
+// result.
 
 func (t *Timeout) result(ctx context.Context, c *call, cancel context.CancelFunc) error {
 	cancel()
