@@ -24,6 +24,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /status/series", s.serveSeries)
 	mux.HandleFunc("GET /status/timeline", s.serveTimeline)
 	mux.HandleFunc("GET /config", s.serveConfig)
+	mux.HandleFunc("GET /vote/disagreements", s.serveVoteDisagreements) // vote.go
 
 	// Browsers send a simple POST cross-origin without asking first; the
 	// protection refuses one that a page on another origin made, so a web
