@@ -39,9 +39,9 @@ type Vote struct {
 	// reached through its own upstream (balancer, breaker, outlier
 	// detection, the route's retry policy). 2 to 16, each named once.
 	Upstreams []string `yaml:"upstreams" json:"upstreams"`
-	// Quorum is how many voters must agree. Default 0: a majority of the
-	// voters counting (quarantined ones do not), N/2+1. At most the number
-	// of upstreams.
+	// Quorum is how many voters must agree. Default 0: a majority of all
+	// the upstreams, N/2+1; quarantined voters do not count toward it and
+	// never lower it. At most the number of upstreams.
 	Quorum int `yaml:"quorum" json:"quorum"`
 	// Timeout is how long the voters have to answer; one that has not by
 	// then counts as missing and is cancelled. Default 1s, or the route's
