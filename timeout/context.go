@@ -21,10 +21,12 @@ import (
 // DeadlineExceeded when the deadline had passed. A deadlineCtx is safe for
 // concurrent use, since the call may hand it to goroutines of its own.
 type deadlineCtx struct {
-	parent   context.Context
-	deadline time.Time // this timeout's deadline
-	// effective is the deadline the call sees: the parent's when earlier.
-	effective time.Time
+	parent context.Context
+	// base is the Timeout's base, with a monotonic reading, and deadline
+	// this timeout's deadline in nanoseconds after it: reading the
+	// monotonic clock alone (time.Since) costs half a time.Now.
+	base     *time.Time
+	deadline int64
 	// inner is the real context, once built; nil until then.
 	inner atomic.Pointer[realCtx]
 
@@ -39,19 +41,28 @@ type realCtx struct {
 	cancel context.CancelFunc
 }
 
-func newDeadlineCtx(parent context.Context, deadline time.Time) *deadlineCtx {
-	c := &deadlineCtx{parent: parent, deadline: deadline, effective: deadline}
-	if pd, ok := parent.Deadline(); ok && pd.Before(deadline) {
-		c.effective = pd
-	}
+func newDeadlineCtx(parent context.Context, base *time.Time, deadline int64) *deadlineCtx {
+	c := &deadlineCtx{parent: parent, base: base, deadline: deadline}
 	if cancelCtxKey == nil {
 		c.real() // the key was not found: no lazy path (see cancelCtxKey)
 	}
 	return c
 }
 
+// deadlineTime returns this timeout's deadline as a time.Time.
+func (c *deadlineCtx) deadlineTime() time.Time { return c.base.Add(time.Duration(c.deadline)) }
+
+// now returns the time on the deadline's scale.
+func (c *deadlineCtx) now() int64 { return int64(time.Since(*c.base)) }
+
 // Deadline returns the timeout's deadline, or the parent's when earlier.
-func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.effective, true }
+func (c *deadlineCtx) Deadline() (time.Time, bool) {
+	d := c.deadlineTime()
+	if pd, ok := c.parent.Deadline(); ok && pd.Before(d) {
+		return pd, true
+	}
+	return d, true
+}
 
 // Done returns a channel closed at the deadline, when the parent is done, or
 // when the call has returned. The first call arms the deadline's timer.
@@ -75,7 +86,7 @@ func (c *deadlineCtx) Err() error {
 		return context.DeadlineExceeded
 	case ended:
 		return context.Canceled
-	case !time.Now().Before(c.deadline):
+	case c.now() >= c.deadline:
 		// As the timer would have: build the real context, which is done
 		// at once, so that Err and context.Cause agree from now on.
 		return c.real().Err()
@@ -112,7 +123,7 @@ func (c *deadlineCtx) real() context.Context {
 		r.ctx, r.cancel = context.WithCancel(c.parent)
 		r.cancel()
 	} else {
-		r.ctx, r.cancel = context.WithDeadlineCause(c.parent, c.deadline, ErrTimeout)
+		r.ctx, r.cancel = context.WithDeadlineCause(c.parent, c.deadlineTime(), ErrTimeout)
 		if c.ended {
 			r.cancel() // expired: already done with ErrTimeout
 		}
@@ -121,14 +132,14 @@ func (c *deadlineCtx) real() context.Context {
 	return r.ctx
 }
 
-// end marks the call returned at now and cancels the context. It reports
-// whether this timeout's deadline had passed: the call timed out. A parent
-// done first is no timeout of ours.
-func (c *deadlineCtx) end(now time.Time) (timedOut bool) {
+// end marks the call returned at now (on the deadline's scale) and cancels
+// the context. It reports whether this timeout's deadline had passed: the
+// call timed out. A parent done first is no timeout of ours.
+func (c *deadlineCtx) end(now int64) (timedOut bool) {
 	c.mu.Lock()
 	r := c.inner.Load()
 	if r == nil {
-		timedOut = c.parent.Err() == nil && !now.Before(c.deadline)
+		timedOut = c.parent.Err() == nil && now >= c.deadline
 	}
 	c.ended, c.expired = true, timedOut
 	c.mu.Unlock()

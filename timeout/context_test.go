@@ -164,3 +164,25 @@ func TestWaitAllocs(t *testing.T) {
 		t.Errorf("allocations per Execute = %v; want 1", got)
 	}
 }
+
+// TestWaitContextEndsOnPanic checks that a call that panics under
+// Config.Wait still has its context ended: the panic reaches the caller,
+// and a context the call kept is done.
+func TestWaitContextEndsOnPanic(t *testing.T) {
+	to := MustNew(Config{Timeout: time.Hour, Wait: true})
+	var kept context.Context
+	func() {
+		defer func() {
+			if r := recover(); r != "kaboom" {
+				t.Errorf("recovered %v; want kaboom", r)
+			}
+		}()
+		_ = to.Execute(context.Background(), func(ctx context.Context) error {
+			kept = ctx
+			panic("kaboom")
+		})
+	}()
+	if err := kept.Err(); err != context.Canceled {
+		t.Errorf("kept context's Err() after a panic = %v; want context.Canceled", err)
+	}
+}

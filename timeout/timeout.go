@@ -21,6 +21,9 @@ import (
 // A Timeout is safe for concurrent use; one policy serves every call.
 type Timeout struct {
 	cfg Config // defaults applied
+	// base anchors the Wait mode's clock: deadlines are kept as
+	// nanoseconds after it, read with time.Since.
+	base time.Time
 }
 
 // Interface guards.
@@ -38,7 +41,7 @@ func New(c Config) (*Timeout, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return &Timeout{cfg: c}, nil
+	return &Timeout{cfg: c, base: time.Now()}, nil
 }
 
 // MustNew is like [New] but panics on an invalid config. It is meant for
@@ -135,10 +138,10 @@ func (t *Timeout) run(ctx context.Context, next func(context.Context) error) (er
 	if err := ctx.Err(); err != nil {
 		return err, false
 	}
-	deadline := time.Now().Add(t.cfg.Timeout)
 	if t.cfg.Wait {
-		return t.runInline(ctx, deadline, next)
+		return t.runInline(ctx, next)
 	}
+	deadline := time.Now().Add(t.cfg.Timeout)
 	cctx, cancel := context.WithDeadlineCause(ctx, deadline, ErrTimeout)
 	c := &call{done: make(chan struct{})}
 	go t.call(c, cctx, cancel, next)
@@ -172,23 +175,22 @@ func (t *Timeout) run(ctx context.Context, next func(context.Context) error) (er
 // goroutine, and a return after the deadline is a timeout and an overrun.
 // The call's context arms no timer unless the call watches it (see
 // deadlineCtx).
-func (t *Timeout) runInline(ctx context.Context, deadline time.Time, next func(context.Context) error) (error, bool) {
-	cctx := newDeadlineCtx(ctx, deadline)
-	var callErr error
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				cctx.end(time.Now())
-				panic(r)
-			}
-		}()
-		callErr = next(cctx)
+func (t *Timeout) runInline(ctx context.Context, next func(context.Context) error) (error, bool) {
+	deadline := int64(time.Since(t.base)) + int64(t.cfg.Timeout)
+	cctx := newDeadlineCtx(ctx, &t.base, deadline)
+	finished := false
+	defer func() {
+		if !finished { // next panicked or called runtime.Goexit
+			cctx.end(cctx.now())
+		}
 	}()
-	now := time.Now()
+	callErr := next(cctx)
+	finished = true
+	now := cctx.now()
 	if !cctx.end(now) {
 		return callErr, true
 	}
-	if overrun := now.Sub(deadline); overrun >= t.cfg.OverrunThreshold {
+	if overrun := time.Duration(now - deadline); overrun >= t.cfg.OverrunThreshold {
 		t.overran(ctx, overrun, &call{err: callErr})
 	}
 	cause := callErr
