@@ -150,6 +150,10 @@ func (c *Client) Close() error {
 	return err
 }
 
+// Redis returns the connection pool, for the other users of the same
+// Redis (the fleet's shared breakers), which bound their own calls.
+func (c *Client) Redis() *redis.Client { return c.rdb }
+
 // Timeout returns the bound on each decision's round trip.
 func (c *Client) Timeout() time.Duration { return c.timeout }
 
