@@ -179,25 +179,32 @@ type frame[T any] struct {
 	sealed bool // the call has returned; later results are dropped
 }
 
+// newFrame builds a frame's closures from the innermost out, each holding
+// its stage's policy and the next closure itself: a stage costs one
+// indirect call and one interface call, with nothing to look up on the way.
 func newFrame[T any](p *Pipeline[T]) *frame[T] {
 	f := &frame[T]{p: p, nexts: make([]func(context.Context) error, len(p.stages)+1)}
-	for i := range p.stages {
-		f.nexts[i] = func(ctx context.Context) error { return f.runStage(ctx, i) }
-	}
 	f.nexts[len(p.stages)] = f.call
+	for i := len(p.stages) - 1; i >= 0; i-- {
+		next := f.nexts[i+1]
+		if r := p.stages[i].recover; r != nil {
+			f.nexts[i] = func(ctx context.Context) error { return f.recoverStage(ctx, r, next) }
+			continue
+		}
+		pol := p.stages[i].policy
+		f.nexts[i] = func(ctx context.Context) error { return pol.Execute(ctx, next) }
+	}
 	return f
 }
 
-func (f *frame[T]) runStage(ctx context.Context, i int) error {
-	s := &f.p.stages[i]
-	if s.recover == nil {
-		return s.policy.Execute(ctx, f.nexts[i+1])
-	}
-	err := f.nexts[i+1](ctx)
+// recoverStage runs a fallback's stage: next, and on failure the
+// recoverer, whose result the pipeline substitutes.
+func (f *frame[T]) recoverStage(ctx context.Context, r Recoverer[T], next func(context.Context) error) error {
+	err := next(ctx)
 	if err == nil {
 		return nil
 	}
-	v, rerr, ok := s.recover.Recover(ctx, err)
+	v, rerr, ok := r.Recover(ctx, err)
 	if !ok {
 		return err
 	}

@@ -41,8 +41,8 @@ const coarseIdleTicks = 4
 // to copy and to use concurrently.
 type CoarseClock struct {
 	base   time.Time
-	offset int64 // base on the shared clock's scale; meaningful only when shared != nil
-	shared *coarseClock
+	offset int64        // base on the shared clock's scale
+	shared *coarseClock // the shared coarse clock, or an exact one of its own
 }
 
 // NewCoarseClock returns a clock of the time elapsed since now, which
@@ -53,7 +53,7 @@ func NewCoarseClock() CoarseClock {
 		// No monotonic reading: a synctest bubble (see time_runtimeNow in
 		// the runtime). The shared ticker must not start here, or it would
 		// belong to the bubble and tick in its virtual time.
-		return CoarseClock{base: base}
+		return CoarseClock{base: base, shared: &coarseClock{origin: base, exact: true}}
 	}
 	c := sharedCoarse()
 	return CoarseClock{base: base, offset: int64(base.Sub(c.origin)), shared: c}
@@ -64,35 +64,46 @@ func (c CoarseClock) Base() time.Time { return c.base }
 
 // Coarse reports whether c reads the shared coarse clock, and false when it
 // reads the system clock exactly (inside a synctest bubble).
-func (c CoarseClock) Coarse() bool { return c.shared != nil }
+func (c CoarseClock) Coarse() bool { return !c.shared.exact }
 
 // Since returns the time elapsed since [CoarseClock.Base], with the
 // precision described on [CoarseClock].
-func (c CoarseClock) Since() time.Duration {
-	if c.shared == nil {
-		return time.Since(c.base)
+func (c *CoarseClock) Since() time.Duration {
+	// The common case, a running clock already read since its last tick,
+	// is one load, small enough to inline.
+	w := c.shared.word.Load()
+	if w&(runningBit|usedBit) != runningBit|usedBit {
+		w = c.shared.now() << flagBits
 	}
-	return time.Duration(c.shared.now() - c.offset)
+	return time.Duration(w>>flagBits - c.offset)
 }
+
+// The flags in the low bits of coarseClock.word.
+const (
+	usedBit    = 1 << iota // a reader came since the ticker last looked
+	runningBit             // the ticker refreshes the reading every tick
+	flagBits   = iota
+)
 
 // coarseClock is the shared state behind every CoarseClock.
 type coarseClock struct {
 	origin time.Time // every reading is nanoseconds since origin
+	// exact marks a clock that reads the system clock on every call (made
+	// in a synctest bubble); its word stays 0, so CoarseClock.Since always
+	// asks now.
+	exact bool
 	// wake restarts a parked ticker; a reader that finds the clock stopped
 	// sends on it without blocking.
 	wake chan struct{}
 
-	_ [64]byte // keep the readers' words below off the line above
+	_ [64]byte // keep word off the line above
+	// word is the reading shifted left by flagBits, and the flags. The
 	// reading is the latest time known, in nanoseconds since origin: the
-	// ticker's and the stopped-clock readers' system clock reads, of which
-	// it keeps the largest, so readings never go backwards.
-	reading atomic.Int64
-	// running is set while the ticker refreshes reading every tick.
-	running atomic.Bool
-	// used says a reader came since the ticker last looked; readers set it
-	// only when it is clear, so a busy clock costs one store per tick.
-	used atomic.Bool
-	_    [64]byte
+	// largest of the ticker's and the stopped-clock readers' system clock
+	// reads, so readings never go backwards. Readers set usedBit only when
+	// it is clear, so a busy clock costs one write per tick.
+	word atomic.Int64
+	_    [56]byte
 }
 
 var (
@@ -114,22 +125,35 @@ func newCoarseClock() *coarseClock {
 	return &coarseClock{origin: time.Now(), wake: make(chan struct{}, 1)}
 }
 
+// running reports whether the ticker is refreshing the reading.
+func (c *coarseClock) running() bool { return c.word.Load()&runningBit != 0 }
+
 // now returns the clock's reading in nanoseconds since origin.
 func (c *coarseClock) now() int64 {
-	if c.running.Load() {
-		if !c.used.Load() {
-			c.used.Store(true)
-		}
-		return c.reading.Load()
+	if c.exact {
+		return int64(time.Since(c.origin))
 	}
-	return c.stopped()
+	w := c.word.Load()
+	if w&runningBit == 0 {
+		return c.stopped()
+	}
+	if w&usedBit == 0 {
+		c.word.CompareAndSwap(w, w|usedBit) // lost to a tick or a reader: either is fine
+	}
+	return w >> flagBits
 }
 
 // stopped is now while the ticker is stopped: it reads the system clock,
 // publishes the reading (so that no later reading is smaller) and wakes the
 // ticker.
 func (c *coarseClock) stopped() int64 {
-	t := c.advance()
+	t := int64(time.Since(c.origin))
+	for {
+		w := c.word.Load()
+		if w>>flagBits >= t || c.word.CompareAndSwap(w, t<<flagBits|w&runningBit) {
+			break
+		}
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -137,13 +161,18 @@ func (c *coarseClock) stopped() int64 {
 	return t
 }
 
-// advance reads the system clock and raises reading to it, returning it.
-func (c *coarseClock) advance() int64 {
+// publish raises the reading to the system clock's, sets or clears
+// runningBit, clears usedBit, and reports whether it was set.
+func (c *coarseClock) publish(running bool) (used bool) {
 	t := int64(time.Since(c.origin))
+	var flags int64
+	if running {
+		flags = runningBit
+	}
 	for {
-		old := c.reading.Load()
-		if old >= t || c.reading.CompareAndSwap(old, t) {
-			return t
+		w := c.word.Load()
+		if c.word.CompareAndSwap(w, max(t, w>>flagBits)<<flagBits|flags) {
+			return w&usedBit != 0
 		}
 	}
 }
@@ -155,18 +184,16 @@ func (c *coarseClock) advance() int64 {
 func (c *coarseClock) run(tick time.Duration, quit <-chan struct{}) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	c.advance()
-	c.running.Store(true)
+	c.publish(true)
 	idle := 0
 	for {
 		select {
 		case <-t.C:
 		case <-quit:
-			c.running.Store(false)
+			c.publish(false)
 			return
 		}
-		c.advance()
-		if c.used.Swap(false) {
+		if c.publish(true) {
 			idle = 0
 			continue
 		}
@@ -175,7 +202,7 @@ func (c *coarseClock) run(tick time.Duration, quit <-chan struct{}) {
 		}
 		// Stop: readers read the system clock themselves until the ticker
 		// is back, so none sees a reading older than the last tick.
-		c.running.Store(false)
+		c.publish(false)
 		t.Stop()
 		select {
 		case <-c.wake:
@@ -183,8 +210,7 @@ func (c *coarseClock) run(tick time.Duration, quit <-chan struct{}) {
 			return
 		}
 		idle = 0
-		c.advance()
+		c.publish(true)
 		t.Reset(tick)
-		c.running.Store(true)
 	}
 }

@@ -74,14 +74,14 @@ func TestCoarseClockTicks(t *testing.T) {
 				t.Fatalf("in use: reading %v, %v behind the time; want at most %v", time.Duration(got), time.Duration(exact-got), tick)
 			}
 		}
-		if !c.running.Load() {
+		if !c.running() {
 			t.Fatal("running = false while in use; want true")
 		}
 
 		// Idle: the ticker stops after coarseIdleTicks ticks without reads.
 		time.Sleep(coarseIdleTicks*tick + tick/2)
 		synctest.Wait()
-		if c.running.Load() {
+		if c.running() {
 			t.Fatalf("running = true after %d idle ticks; want false", coarseIdleTicks)
 		}
 		time.Sleep(time.Hour)
@@ -89,7 +89,7 @@ func TestCoarseClockTicks(t *testing.T) {
 			t.Fatalf("stopped: reading %v; want the exact time %v", time.Duration(got), time.Duration(exact))
 		}
 		synctest.Wait() // the read woke the ticker
-		if !c.running.Load() {
+		if !c.running() {
 			t.Fatal("running = false after a read of a stopped clock; want true")
 		}
 		time.Sleep(tick / 3)
@@ -99,5 +99,27 @@ func TestCoarseClockTicks(t *testing.T) {
 
 		close(quit)
 		<-done
+	})
+}
+
+// BenchmarkClock compares a read of the coarse clock with the system
+// clock's.
+func BenchmarkClock(b *testing.B) {
+	c := NewCoarseClock()
+	b.Run("coarse", func(b *testing.B) {
+		for b.Loop() {
+			_ = c.Since()
+		}
+	})
+	b.Run("time.Since", func(b *testing.B) {
+		base := c.Base()
+		for b.Loop() {
+			_ = time.Since(base)
+		}
+	})
+	b.Run("time.Now", func(b *testing.B) {
+		for b.Loop() {
+			_ = time.Now()
+		}
 	})
 }
