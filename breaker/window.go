@@ -76,7 +76,19 @@ type timeWindow struct {
 	width int64 // nanoseconds per bucket
 	n     int64
 	words []atomic.Uint64 // calls, failures, slow for bucket 0, then bucket 1, ...
+	// last is the bucket of the latest outcome and its slot index, packed by
+	// packHint, so that outcomes in the same bucket need no division. Any
+	// value is only a hint: add checks it against t.
+	last atomic.Uint64
 }
+
+// hintBits is the width of the bucket number in a packed hint; the slot
+// index (below maxWindowBuckets) sits above it. A bucket number of a time
+// at or after the breaker's start, at least 1ms wide, is below 2^44 for 2^63
+// nanoseconds.
+const hintBits = 44
+
+func packHint(b, i int64) uint64 { return uint64(b) | uint64(i)<<hintBits }
 
 func newTimeWindow(window time.Duration, buckets int) *timeWindow {
 	return &timeWindow{
@@ -88,8 +100,15 @@ func newTimeWindow(window time.Duration, buckets int) *timeWindow {
 
 // add records one outcome that ended at t on the breaker's clock.
 func (w *timeWindow) add(t int64, bits uint32) {
-	b := floorDiv(t, w.width)
-	i := 3 * (b - floorDiv(b, w.n)*w.n)
+	h := w.last.Load()
+	b, i := int64(h&(1<<hintBits-1)), int64(h>>hintBits)
+	if lo := b * w.width; t < lo || t-lo >= w.width {
+		b = floorDiv(t, w.width)
+		i = 3 * (b - floorDiv(b, w.n)*w.n)
+		if b >= 0 && b < 1<<hintBits {
+			w.last.Store(packHint(b, i))
+		}
+	}
 	tag := uint32(b)
 	bump(&w.words[i], tag)
 	if bits&failBit != 0 {

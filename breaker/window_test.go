@@ -113,6 +113,12 @@ func TestTimeWindow(t *testing.T) {
 		{"future outcomes not counted", []add{{0, 0}, {5 * s, failBit}}, 2 * s, windowCounts{1, 0, 0}},
 		{"negative clock", []add{{-s / 2, failBit}, {s / 2, 0}}, s / 2, windowCounts{2, 1, 0}},
 		{"negative clock, expired", []add{{-s / 2, failBit}}, 9*s + s/2, windowCounts{}},
+		// The last bucket written is a hint (timeWindow.last): outcomes going
+		// back and forth between buckets, and one a window later in the same
+		// slot, must each land in their own.
+		{"back and forth", []add{{5 * s, 0}, {3 * s, failBit}, {5*s + 1, 0}, {6*s - 1, failBit}, {6 * s, 0}}, 6 * s, windowCounts{5, 2, 0}},
+		{"same slot a window later", []add{{5 * s, 0}, {15 * s, failBit}}, 15 * s, windowCounts{1, 1, 0}},
+		{"bucket 0 before any hint", []add{{s - 1, failBit}, {0, 0}}, 0, windowCounts{2, 1, 0}},
 	}
 	for _, tt := range tests {
 		w := newTimeWindow(10*time.Second, 10)
