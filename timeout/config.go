@@ -40,10 +40,13 @@ type Config struct {
 	// call, and no timer either unless the function watches its context
 	// (Done, a derived context, context.AfterFunc or context.Cause arm one
 	// on first use; Deadline, Value and Err do not), but a function that
-	// ignores cancellation then holds the caller
-	// past the deadline; the call still fails with ErrTimeout and the overrun
-	// is reported. Default false: Execute returns at the deadline and leaves
-	// the function running on its own goroutine.
+	// ignores cancellation then holds the caller past the deadline; the call
+	// still fails with ErrTimeout and the overrun is reported. Whether a
+	// call that never watched its context overran is judged by holdfast's
+	// coarse clock (holdfast.CoarseClock), so one that returns less than
+	// about a millisecond after the deadline may count as in time, as it
+	// may when a timer fires late. Default false: Execute returns at the
+	// deadline and leaves the function running on its own goroutine.
 	Wait bool `yaml:"wait" json:"wait"`
 
 	// OnOverrun, when not nil, is called once a call that Execute stopped

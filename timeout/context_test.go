@@ -6,6 +6,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/holdfast-dev/holdfast"
 )
 
 type ctxKey struct{}
@@ -184,5 +186,29 @@ func TestWaitContextEndsOnPanic(t *testing.T) {
 	}()
 	if err := kept.Err(); err != context.Canceled {
 		t.Errorf("kept context's Err() after a panic = %v; want context.Canceled", err)
+	}
+}
+
+// TestWaitOverrunCoarseClock runs a Wait-mode call that ignores its context
+// outside a synctest bubble, where the overrun is judged by the shared
+// coarse clock: the call spins until that clock itself has passed the
+// deadline, so Execute must see a timeout, with no wall-clock tolerance.
+func TestWaitOverrunCoarseClock(t *testing.T) {
+	to := MustNew(Config{Timeout: time.Millisecond, Wait: true})
+	if !to.clock.Coarse() {
+		t.Fatal("timeout clock is exact outside a synctest bubble; want the coarse one")
+	}
+	c := holdfast.NewCoarseClock()
+	err := to.Execute(context.Background(), func(context.Context) error {
+		start := time.Since(c.Base())
+		for c.Since() < start+2*time.Millisecond {
+		}
+		return nil
+	})
+	if !errors.Is(err, ErrTimeout) {
+		t.Errorf("Execute of a call 2ms past a 1ms deadline = %v; want ErrTimeout", err)
+	}
+	if err := to.Execute(context.Background(), func(context.Context) error { return nil }); err != nil {
+		t.Errorf("Execute of a fast call = %v; want nil", err)
 	}
 }
