@@ -41,6 +41,14 @@ var (
 		"Decisions of the route's global rate limit made by redis.on_error instead of Redis.", []string{"route"}, nil)
 	descRedisDegraded = prometheus.NewDesc("holdfast_route_rate_limit_redis_degraded",
 		"1 while Redis fails and the route's global rate limit decides by redis.on_error.", []string{"route"}, nil)
+
+	// Upstreams with a shared_breaker only.
+	descFleetOpen = prometheus.NewDesc("holdfast_upstream_shared_breaker_open",
+		"1 while the upstream's fleet of shared breakers is open.", []string{"upstream"}, nil)
+	descFleetOpened = prometheus.NewDesc("holdfast_upstream_shared_breaker_opened_total",
+		"Times the fleet opened this process's breaker of the upstream.", []string{"upstream"}, nil)
+	descFleetErrors = prometheus.NewDesc("holdfast_upstream_shared_breaker_sync_errors_total",
+		"Syncs of the upstream's shared breaker with Redis that failed; meanwhile the breaker decides alone.", []string{"upstream"}, nil)
 )
 
 // descConfigInfo is exported from [Metrics.ConfigLoaded]'s hash, one series
@@ -59,7 +67,7 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descBreakerState, descPanic, descUsable, descInFlight, descLimit, descQueued, descBudget,
 		descHealthy, descEjected, descEjections, descEndpointInFlight, descEWMA, descConfigInfo,
-		descRedisErrors, descRedisFallbacks, descRedisDegraded,
+		descRedisErrors, descRedisFallbacks, descRedisDegraded, descFleetOpen, descFleetOpened, descFleetErrors,
 	} {
 		ch <- d
 	}
@@ -85,6 +93,11 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, u := range st.Upstreams {
+		if f := u.SharedBreaker; f != nil {
+			gauge(descFleetOpen, bool01(f.Open), u.Name)
+			ch <- prometheus.MustNewConstMetric(descFleetOpened, prometheus.CounterValue, float64(f.Opened), u.Name)
+			ch <- prometheus.MustNewConstMetric(descFleetErrors, prometheus.CounterValue, float64(f.Errors), u.Name)
+		}
 		if b := u.Breaker; b != nil {
 			for _, s := range breakerStates {
 				gauge(descBreakerState, bool01(b.State.String() == s), u.Name, s)

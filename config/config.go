@@ -173,6 +173,9 @@ type Upstream struct {
 	// (retry.DefaultBudgetRatio, DefaultBudgetMinPerSecond,
 	// DefaultBudgetWindow).
 	RetryBudget *retry.BudgetConfig `yaml:"retry_budget" json:"retry_budget,omitempty"`
+	// SharedBreaker shares the circuit breaker with the same upstream's in
+	// every holdfast using the redis block's Redis. Default off.
+	SharedBreaker *SharedBreaker `yaml:"shared_breaker" json:"shared_breaker,omitempty"`
 }
 
 // Concurrency is a fixed limit with a queue, or an adaptive limit.

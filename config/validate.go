@@ -97,6 +97,7 @@ func (c *Config) applyDefaults() {
 			continue
 		}
 		u.Name = name
+		applySharedBreakerDefaults(u)
 	}
 	c.applyRedisDefaults()
 	for _, r := range c.Routes {
@@ -202,6 +203,9 @@ func (c *Config) validateUpstreams(errs *errorList) {
 	}
 	for name, u := range c.Upstreams {
 		validateUpstream(errs, yamlpath.Join("upstreams", name), u)
+		if u != nil {
+			c.validateSharedBreaker(errs, yamlpath.Join("upstreams", name), u)
+		}
 	}
 }
 

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/holdfast-dev/holdfast"
@@ -9,6 +11,8 @@ import (
 	"github.com/holdfast-dev/holdfast/breaker"
 	"github.com/holdfast-dev/holdfast/bulkhead"
 	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/internal/fleetbreaker"
+	"github.com/holdfast-dev/holdfast/internal/globalrate"
 	"github.com/holdfast-dev/holdfast/retry"
 	"github.com/holdfast-dev/holdfast/upstream"
 )
@@ -23,7 +27,8 @@ type cluster struct {
 	breaker  *breaker.Breaker
 	bulkhead *bulkhead.Bulkhead
 	adaptive *adaptive.Limiter
-	budget   *retry.Budget // shared by routes that set no budget of their own
+	budget   *retry.Budget       // shared by routes that set no budget of their own
+	fleet    *fleetbreaker.Fleet // shares breaker with the fleet; nil without shared_breaker
 }
 
 func newCluster(name string, c *config.Upstream, l holdfast.Listener) (*cluster, error) {
@@ -78,11 +83,36 @@ func newCluster(name string, c *config.Upstream, l holdfast.Listener) (*cluster,
 	return cl, nil
 }
 
-// Close stops health checks and closes idle connections; it is idempotent.
+// Close stops health checks, the shared breaker's syncs and closes idle
+// connections; it is idempotent.
 func (c *cluster) Close() {
 	if c.up != nil {
 		c.up.Close()
 	}
+	if c.fleet != nil {
+		c.fleet.Close()
+	}
+}
+
+// shareBreaker makes the cluster's breaker share what it sees with the
+// same upstream's breakers of every holdfast using rdb.
+func (c *cluster) shareBreaker(rdb *globalrate.Client, sc *config.SharedBreaker, logger *slog.Logger) error {
+	if c.breaker == nil || rdb == nil {
+		return errors.New("shared_breaker needs circuit_breaker and the redis block")
+	}
+	f, err := fleetbreaker.New(fleetbreaker.Config{
+		Name:     c.name,
+		Breaker:  c.breaker,
+		Redis:    rdb.Redis(),
+		Quorum:   sc.Quorum,
+		Interval: sc.SyncInterval,
+		Logger:   logger,
+	})
+	if err != nil {
+		return err
+	}
+	c.fleet = f
+	return nil
 }
 
 // admit takes the upstream's breaker permit and concurrency slot for one
@@ -161,6 +191,9 @@ func (t *ticket) record(err error) {
 	if t.hasPermit {
 		t.permit.Done(err) // a cancelled call is not recorded, as with Release
 		t.hasPermit = false
+		if f := t.c.fleet; f != nil {
+			f.Record(err)
+		}
 	}
 }
 

@@ -188,13 +188,21 @@ func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
 	}
 	for name, uc := range cfg.Upstreams {
 		if old != nil {
-			if prev, ok := old.clusters[name]; ok && sameJSON(prev.cfg, uc) {
+			// A cluster with a shared breaker is kept only with the Redis
+			// client its fleet syncs through.
+			if prev, ok := old.clusters[name]; ok && sameJSON(prev.cfg, uc) && (prev.fleet == nil || old.redis == st.redis) {
 				st.clusters[name] = prev
 				continue
 			}
 		}
 		c, err := newCluster(name, uc, p.opts.Listener)
+		if err == nil && uc.SharedBreaker != nil {
+			err = c.shareBreaker(st.redis, uc.SharedBreaker, p.opts.Logger)
+		}
 		if err != nil {
+			if c != nil {
+				c.Close()
+			}
 			return fail(fmt.Errorf("upstreams.%s: %w", name, err))
 		}
 		built = append(built, c)

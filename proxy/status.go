@@ -8,6 +8,7 @@ import (
 
 	"github.com/holdfast-dev/holdfast/breaker"
 	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/internal/fleetbreaker"
 	"github.com/holdfast-dev/holdfast/internal/globalrate"
 	"github.com/holdfast-dev/holdfast/retry"
 	"github.com/holdfast-dev/holdfast/upstream"
@@ -85,6 +86,9 @@ type UpstreamStatus struct {
 	upstream.Status
 	// Breaker is the circuit breaker's snapshot; nil without a breaker.
 	Breaker *BreakerStatus `json:"breaker,omitempty"`
+	// SharedBreaker is the breaker's dealings with its fleet; nil without
+	// shared_breaker.
+	SharedBreaker *fleetbreaker.Stats `json:"shared_breaker,omitempty"`
 	// Concurrency is the concurrency limit's snapshot; nil without one.
 	Concurrency *ConcurrencyStatus `json:"concurrency,omitempty"`
 	// RetryBudget is the upstream's shared retry budget.
@@ -212,6 +216,10 @@ func (c *cluster) status(now time.Time) UpstreamStatus {
 	us := UpstreamStatus{Status: c.up.Status()}
 	if c.breaker != nil {
 		us.Breaker = breakerStatus(c.breaker.CountsAt(now))
+	}
+	if c.fleet != nil {
+		fs := c.fleet.Stats()
+		us.SharedBreaker = &fs
 	}
 	switch {
 	case c.adaptive != nil:
