@@ -4,15 +4,17 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/holdfast-dev/holdfast/internal/globalrate"
 )
 
 // Defaults and bounds of the redis block.
 const (
 	// DefaultRedisTimeout is redis.timeout when the block leaves it out.
-	DefaultRedisTimeout = 5 * time.Millisecond
+	DefaultRedisTimeout = globalrate.DefaultTimeout
 	// MaxRedisTimeout bounds redis.timeout: every request to a route with a
 	// global rate limit may wait this long for Redis.
-	MaxRedisTimeout = time.Second
+	MaxRedisTimeout = globalrate.MaxTimeout
 )
 
 // Redis is the `redis:` block: the Redis server that rate limits with
