@@ -52,6 +52,10 @@ type Config struct {
 	Upstreams map[string]*Upstream `yaml:"upstreams" json:"upstreams"`
 	// Routes are tried in order; the first that matches takes the request.
 	Routes []*Route `yaml:"routes" json:"routes"`
+	// SLOs are service-level objectives on routes (slo.go). Default none.
+	SLOs []*SLO `yaml:"slos" json:"slos,omitempty"`
+	// Alerting is the burn-rate tiers and their receivers (slo.go).
+	Alerting Alerting `yaml:"alerting" json:"alerting"`
 }
 
 // Listen is one address or a list of them.

@@ -127,6 +127,7 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	c.applyVoteDefaults()
+	c.applySLODefaults()
 }
 
 // validate checks the config, defaults applied, block by block; each
@@ -140,6 +141,7 @@ func (c *Config) validate(errs *errorList) {
 	c.validateRedis(errs)
 	c.validateUpstreams(errs)
 	c.validateRoutes(errs)
+	c.validateSLOs(errs)
 }
 
 func (c *Config) validateListen(errs *errorList) {
