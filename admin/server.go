@@ -14,6 +14,7 @@ import (
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/proxy"
+	"github.com/holdfast-dev/holdfast/slo"
 )
 
 // DefaultListen is the admin address when [Config].Listen is empty,
@@ -50,6 +51,9 @@ type Config struct {
 	// page. Nil means a fresh [NewTimeline] that watches Proxy: empty, since
 	// nothing feeds it events or reloads.
 	Timeline *Timeline `yaml:"-" json:"-"`
+
+	// SLOs are the objectives GET /status reports (slo.go). Nil means none.
+	SLOs *slo.Set `yaml:"-" json:"-"`
 
 	// Reload re-reads and applies the config file for POST /reload. Nil
 	// means POST /reload answers 501. The server does not record reloads on

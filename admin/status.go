@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/holdfast-dev/holdfast/proxy"
+	"github.com/holdfast-dev/holdfast/slo"
 )
 
 // Status is what GET /status answers: readiness, the routes with their
@@ -19,6 +20,8 @@ type Status struct {
 	Routes               []RouteStatus          `json:"routes"`
 	Unmatched            Traffic                `json:"unmatched"`
 	Upstreams            []proxy.UpstreamStatus `json:"upstreams"`
+	// SLOs are the objectives' budgets and burn rates (slo.go).
+	SLOs []slo.Status `json:"slos"`
 }
 
 // RouteStatus is a route and its recent traffic.
@@ -41,6 +44,7 @@ func (s *Server) Status() Status {
 		Routes:               make([]RouteStatus, len(ps.Routes)),
 		Unmatched:            orIdle(traffic, UnmatchedRoute),
 		Upstreams:            ps.Upstreams,
+		SLOs:                 s.sloStatus(),
 	}
 	for i, r := range ps.Routes {
 		st.Routes[i] = RouteStatus{RouteStatus: r, Traffic: orIdle(traffic, r.Name)}

@@ -90,9 +90,12 @@ func (s *Set) RecordAt(route string, status int, d time.Duration, now time.Time)
 	}
 }
 
-// Record counts an event of route that ended now.
+// Record counts an event of route that ended now. It reads the clock only
+// for a route with objectives.
 func (s *Set) Record(route string, status int, d time.Duration) {
-	s.RecordAt(route, status, d, time.Now())
+	if st := s.state.Load(); st != nil && len(st.byRoute[route]) > 0 {
+		s.RecordAt(route, status, d, time.Now())
+	}
 }
 
 // StatusAt returns every objective's state at now, in config order.

@@ -19,6 +19,7 @@ import (
 	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/internal/logattr"
 	"github.com/holdfast-dev/holdfast/proxy"
+	"github.com/holdfast-dev/holdfast/slo"
 )
 
 func runServe(args []string, stdout, stderr io.Writer) int {
@@ -97,6 +98,7 @@ type instance struct {
 	logger   *slog.Logger
 	metrics  *admin.Metrics
 	timeline *admin.Timeline
+	slos     *slo.Set // the objectives' counts, fed by onRequest
 	access   *proxy.AccessLog
 	// stopTracing flushes and stops the tracer; a no-op when tracing is
 	// off.
@@ -120,7 +122,12 @@ func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr 
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
 	inst := &instance{file: file, logger: logger, metrics: admin.NewMetrics(), timeline: admin.NewTimeline(0),
-		access: access, stopTracing: stopTracing}
+		access: access, stopTracing: stopTracing, slos: &slo.Set{}}
+	if err := inst.slos.Configure(cfg.Objectives()); err != nil {
+		access.Close()
+		stopTracing(context.Background())
+		return nil, err
+	}
 	inst.metrics.SetBuildInfo(buildVersion(), buildRevision(), buildGoVersion())
 	p, err := proxy.New(cfg, proxy.Options{
 		Logger:    logger,
@@ -144,6 +151,7 @@ func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr 
 	inst.proxy, inst.server = p, srv
 	inst.metrics.Watch(p)
 	inst.timeline.Watch(p)
+	inst.metrics.WatchSLOs(inst.slos) // a fresh registry: cannot fail
 	// The caller read the file a moment ago; its hash is of the file now.
 	// A reload hashes exactly the bytes it parses (loadConfig).
 	if sum, err := fileSum(file); err == nil {
@@ -154,6 +162,7 @@ func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr 
 		Proxy:    p,
 		Metrics:  inst.metrics,
 		Timeline: inst.timeline,
+		SLOs:     inst.slos,
 		Reload:   func(context.Context) error { return inst.reload() },
 		Logger:   logger,
 	})
@@ -173,6 +182,7 @@ func (inst *instance) onRequest(info proxy.RequestInfo) {
 	inst.access.Log(info)
 	inst.metrics.OnRequest(info)
 	inst.timeline.OnRequest(info)
+	inst.slos.Record(info.Route, info.Status, info.Duration)
 }
 
 func (inst *instance) adminAddr() string { return inst.admin.Addr() }
@@ -199,6 +209,9 @@ func (inst *instance) reload() error {
 	}
 	inst.metrics.Reloaded(sum, time.Now())
 	inst.timeline.RecordReload(nil)
+	if err := inst.slos.Configure(cfg.Objectives()); err != nil { // validated by config: never
+		inst.logger.Error("objectives not reconfigured; they keep the previous config's", "err", err.Error())
+	}
 	// Every reload, SIGHUP or POST /reload, comes through here; Configure
 	// reopens the access log's file, as logrotate needs.
 	if err := inst.access.Configure(cfg.AccessLog); err != nil {
