@@ -21,6 +21,13 @@ type RateLimit struct {
 	// default) or "global" (the redis block's Redis, shared exactly by
 	// every holdfast that uses it; the route's name namespaces its keys).
 	Scope RateLimitScope `yaml:"scope" json:"scope"`
+	// Lease, with scope global, takes up to this many tokens of a bucket
+	// per round trip to Redis and spends them in this process (at most
+	// lease emission intervals later): fewer Redis calls for keys under
+	// their limit, and over any interval the fleet admits at most lease
+	// more than the limit. In [2, burst]; default 0, one token per round
+	// trip.
+	Lease int `yaml:"lease" json:"lease,omitempty"`
 }
 
 // KeyKind is what a [RateLimitKey] keys buckets by.

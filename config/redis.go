@@ -115,4 +115,12 @@ func (c *Config) validateScope(errs *errorList, p string, rl *RateLimit) {
 	default:
 		errs.add(p, "must be local or global, got %q", string(rl.Scope))
 	}
+	lp := strings.TrimSuffix(p, "scope") + "lease"
+	switch {
+	case rl.Lease == 0:
+	case rl.Scope != ScopeGlobal:
+		errs.add(lp, "needs scope global: a local limit has no round trip to save")
+	case rl.Lease < 2 || rl.Lease > rl.EffectiveBurst():
+		errs.add(lp, "must be in [2, burst %d], got %d", rl.EffectiveBurst(), rl.Lease)
+	}
 }

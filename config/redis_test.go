@@ -171,3 +171,21 @@ func FuzzParseRedis(f *testing.F) {
 		}
 	})
 }
+
+func TestRateLimitLease(t *testing.T) {
+	c, err := Parse([]byte(withRedis("redis: {address: 127.0.0.1:6379}", "{requests_per_second: 100, scope: global, lease: 10}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Routes[0].RateLimit.Lease; got != 10 {
+		t.Errorf("lease = %d; want 10", got)
+	}
+	for _, tt := range []struct{ rl, want string }{
+		{"{requests_per_second: 100, lease: 10}", "routes[0].rate_limit.lease (line 8): needs scope global"},
+		{"{requests_per_second: 100, scope: global, lease: 1}", "routes[0].rate_limit.lease (line 8): must be in [2, burst 100], got 1"},
+		{"{requests_per_second: 100, burst: 5, scope: global, lease: 6}", "routes[0].rate_limit.lease (line 8): must be in [2, burst 5], got 6"},
+	} {
+		_, err := Parse([]byte(withRedis("redis: {address: 127.0.0.1:6379}", tt.rl)))
+		checkErrors(t, err, []string{tt.want}, true)
+	}
+}

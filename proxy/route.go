@@ -155,7 +155,7 @@ func (r *route) limitGlobally(rdb *globalrate.Client, onError config.RedisOnErro
 	case config.RedisOnErrorDeny:
 		oe = globalrate.OnErrorDeny
 	}
-	g, err := globalrate.New(globalrate.Config{Route: r.name, Local: local, Client: rdb, OnError: oe})
+	g, err := globalrate.New(globalrate.Config{Route: r.name, Local: local, Client: rdb, OnError: oe, Lease: r.cfg.RateLimit.Lease})
 	if err != nil {
 		return err
 	}

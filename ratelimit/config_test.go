@@ -253,3 +253,18 @@ func FuzzKeyedConfigValidate(f *testing.F) {
 		}
 	})
 }
+
+func TestEffectiveBurst(t *testing.T) {
+	for _, tt := range []struct {
+		c    Config
+		want int
+	}{
+		{Config{RequestsPerSecond: 100, Burst: 7}, 7},
+		{Config{RequestsPerSecond: 2.5}, 3},
+		{Config{RequestsPerSecond: 0.1}, 1},
+	} {
+		if got := tt.c.EffectiveBurst(); got != tt.want {
+			t.Errorf("%+v.EffectiveBurst() = %d; want %d", tt.c, got, tt.want)
+		}
+	}
+}

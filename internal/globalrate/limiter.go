@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +55,25 @@ type Config struct {
 	Client *Client
 	// OnError says how to decide while Redis fails. Default OnErrorLocal.
 	OnError OnError
+	// Lease, when 2 or more, takes up to that many tokens of a key's bucket
+	// per round trip and spends them in this process, cutting Redis calls
+	// at high rates. Tokens are taken from the shared bucket when leased,
+	// so the fleet never admits more than the limit allows them to take;
+	// a leased token is spent at most Lease emission intervals after it
+	// was taken (then it is dropped), so over any interval T the fleet
+	// admits at most rate·T + burst + Lease, whatever the number of
+	// processes. At most the burst. Default 0: one token per round trip.
+	Lease int
+}
+
+// maxLeases bounds the keys a [Limiter] holds leased tokens for; past it,
+// a new key's decisions take one token per round trip.
+const maxLeases = 1 << 16
+
+// lease is tokens of one key's shared bucket taken ahead by this process.
+type lease struct {
+	n     int       // tokens left
+	until time.Time // when they are dropped
 }
 
 // Limiter is a rate limit shared by every process that uses the same Redis:
@@ -77,6 +97,12 @@ type Limiter struct {
 
 	errs      atomic.Uint64 // calls to Redis that failed
 	fallbacks atomic.Uint64 // decisions made by OnError
+	leased    atomic.Uint64 // decisions served from a lease
+
+	lease    int
+	interval time.Duration
+	mu       sync.Mutex        // guards leases
+	leases   map[string]*lease // nil without Lease
 }
 
 // Stats is a snapshot of a [Limiter]'s dealings with Redis.
@@ -92,6 +118,9 @@ type Stats struct {
 	// and the ones that skipped Redis while it was failing.
 	Errors    uint64
 	Fallbacks uint64
+	// Leased counts the decisions served from leased tokens, without a
+	// round trip.
+	Leased uint64
 }
 
 // New returns the global limiter configured by c.
@@ -105,6 +134,8 @@ func New(c Config) (*Limiter, error) {
 		return nil, errors.New("globalrate: a redis client is required")
 	case c.OnError > OnErrorDeny:
 		return nil, errors.New("globalrate: unknown on_error " + strconv.Itoa(int(c.OnError)))
+	case c.Lease < 0 || c.Lease > c.Local.Burst():
+		return nil, errors.New("globalrate: lease must be in [0, burst]")
 	}
 	interval := int64(c.Local.Interval())
 	cs, cn := split(interval)
@@ -116,9 +147,56 @@ func New(c Config) (*Limiter, error) {
 		// The route's length makes the key unambiguous whatever the route
 		// and the key hold: route "a:b" with key "c" is not route "a"
 		// with key "b:c".
-		prefix: keyPrefix + strconv.Itoa(len(c.Route)) + ":" + c.Route + ":",
-		args:   []any{cs, cn, ws, wn},
+		prefix:   keyPrefix + strconv.Itoa(len(c.Route)) + ":" + c.Route + ":",
+		args:     []any{cs, cn, ws, wn},
+		lease:    max(c.Lease, 1),
+		interval: time.Duration(interval),
+		leases:   leasesFor(c.Lease),
 	}, nil
+}
+
+func leasesFor(n int) map[string]*lease {
+	if n < 2 {
+		return nil
+	}
+	return map[string]*lease{}
+}
+
+// spend takes one leased token of key, if this process holds one.
+func (l *Limiter) spend(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.leases[key]
+	if e == nil {
+		return false
+	}
+	if !now.Before(e.until) {
+		delete(l.leases, key)
+		return false
+	}
+	e.n--
+	if e.n == 0 {
+		delete(l.leases, key)
+	}
+	return true
+}
+
+// keep holds n tokens of key taken at now, to spend until they would have
+// accrued: n emission intervals.
+func (l *Limiter) keep(key string, n int, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.leases) >= maxLeases {
+		for k, e := range l.leases {
+			if !now.Before(e.until) {
+				delete(l.leases, k)
+			}
+		}
+		if len(l.leases) >= maxLeases {
+			return // the tokens are lost: fewer admitted, never more
+		}
+	}
+	l.leases[key] = &lease{n: n, until: now.Add(time.Duration(n) * l.interval)}
 }
 
 // TryAt reports whether a request for key may happen now, taking its token
@@ -129,6 +207,10 @@ func New(c Config) (*Limiter, error) {
 // fallback. It never waits longer than the client's Timeout: when Redis
 // fails or is slow, the decision is OnError's.
 func (l *Limiter) TryAt(key string, now time.Time) (ok bool, wait time.Duration) {
+	if l.leases != nil && l.spend(key, now) {
+		l.leased.Add(1)
+		return true, 0
+	}
 	c := l.client
 	if !c.admit(now) {
 		return l.fallback(key, now)
@@ -138,7 +220,7 @@ func (l *Limiter) TryAt(key string, now time.Time) (ok bool, wait time.Duration)
 		at = now
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	ok, wait, err := take(ctx, c.rdb, l.prefix+key, l.args, at)
+	got, wait, err := take(ctx, c.rdb, l.prefix+key, l.args, l.lease, at)
 	cancel()
 	if err != nil {
 		l.errs.Add(1)
@@ -146,7 +228,10 @@ func (l *Limiter) TryAt(key string, now time.Time) (ok bool, wait time.Duration)
 		return l.fallback(key, now)
 	}
 	c.succeeded()
-	return ok, wait
+	if got > 1 {
+		l.keep(key, got-1, now)
+	}
+	return got > 0, wait
 }
 
 // Allow is [Limiter.TryAt] now, without the wait.
@@ -182,6 +267,7 @@ func (l *Limiter) Stats() Stats {
 		RetryIn:   l.client.retryIn(now),
 		Errors:    l.errs.Load(),
 		Fallbacks: l.fallbacks.Load(),
+		Leased:    l.leased.Load(),
 	}
 }
 
