@@ -59,6 +59,7 @@ type envOptions struct {
 	token    bool   // start the admin server with a token file
 	top      string // YAML added at the top level
 	extra    string // YAML appended to the routes list
+	ledger   string // YAML keys added to upstream ledger (indented 4 spaces)
 	noReload bool   // leave Config.Reload nil
 }
 
@@ -81,6 +82,7 @@ upstreams:
     outlier_detection: {disabled: true}
     circuit_breaker: {consecutive_failures: 2, open_duration: 10m}
     concurrency: {limit: 10, queue: 5, queue_timeout: 1s}
+%[6]s
 routes:
   - name: shop
     match: {path_prefix: /shop}
@@ -166,7 +168,7 @@ func startEnv(t *testing.T, o envOptions) *env {
 }
 
 func (e *env) configYAML(o envOptions) string {
-	return fmt.Sprintf(envConfig, e.good.URL(), e.flaky.URL(), e.bad.URL(), o.extra, o.top)
+	return fmt.Sprintf(envConfig, e.good.URL(), e.flaky.URL(), e.bad.URL(), o.extra, o.top, o.ledger)
 }
 
 // send makes one data-plane request and waits until the proxy has reported

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/internal/redistest"
 	"github.com/holdfast-dev/holdfast/internal/testkit"
 	"github.com/holdfast-dev/holdfast/proxy"
 )
@@ -328,6 +330,12 @@ func exercised(t *testing.T) (*env, map[string]*dto.MetricFamily) {
 // holdfast metrics there are.
 func TestMetricsDocumented(t *testing.T) {
 	_, fams := exercised(t)
+	// The series of a fleet: a global rate limit and a shared breaker,
+	// with a real Redis.
+	srv := redistest.Start(t)
+	fleet := startEnv(t, envOptions{top: "redis: {address: " + srv.Addr() + ", timeout: 250ms}", extra: globalRoute, ledger: "    shared_breaker: {}"})
+	fleet.send("/global/x")
+	maps.Copy(fams, families(t, fleet.metrics))
 	doc, err := os.ReadFile("../docs/admin.md")
 	if err != nil {
 		t.Fatalf("reading the docs: %v", err)
