@@ -33,7 +33,7 @@
 // A successful call on a closed breaker with a count window takes no lock,
 // allocates nothing and never reads the clock: the window is a ring of
 // atomic slots. A time window places each outcome by holdfast's coarse
-// clock ([holdfast.CoarseClock]), which costs two atomic loads instead of a
+// clock ([holdfast.CoarseClock]), which costs one atomic load instead of a
 // system clock read and is at most about 1ms late: an outcome may land in
 // the bucket before its own when it ends within that of a bucket's start,
 // and an open period may start that much early. A slow-call threshold needs

@@ -13,7 +13,7 @@
 // The bucket is kept as a generic cell rate algorithm (GCRA): its whole state
 // is the theoretical arrival time, the moment it would be full again. A
 // [Limiter] updates it with one compare-and-swap, without a lock, and Allow
-// costs a read of holdfast's coarse clock (two atomic loads; at most about
+// costs a read of holdfast's coarse clock (one atomic load; at most about
 // 1ms late, so a token may come that much late, never early) and that CAS.
 // Waiting calls read the system clock exactly. Callers that have
 // already read the clock pay only the CAS with the At variants, which take

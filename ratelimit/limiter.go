@@ -87,7 +87,7 @@ func (l *Limiter) Burst() int { return int(l.g.burst) }
 
 // Allow reports whether a request may happen now, and if so takes its token.
 // It never waits. It reads the time from holdfast's coarse clock
-// ([holdfast.CoarseClock]: two atomic loads, never ahead of the system clock
+// ([holdfast.CoarseClock]: one atomic load, never ahead of the system clock
 // and normally at most 1ms behind it), so a token may be granted up to that
 // much later than it is due, never earlier; then it costs one
 // compare-and-swap, and it does not allocate.

@@ -2,6 +2,7 @@ package timeout
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,7 +105,10 @@ func (c *deadlineCtx) Value(key any) any {
 	return c.parent.Value(key)
 }
 
-func (c *deadlineCtx) String() string { return "timeout.deadlineCtx" }
+// String describes the context the way the context package's own do.
+func (c *deadlineCtx) String() string {
+	return fmt.Sprintf("%v.WithDeadline(%v [timeout])", c.parent, c.deadlineTime())
+}
 
 // real returns the real cancelable context, building it the first time: a
 // context.WithDeadlineCause of the parent, done at once when the deadline
