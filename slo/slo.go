@@ -172,9 +172,9 @@ func (c Config) Validate() error {
 		if t.Long > c.Window && c.Window >= MinWindow {
 			bad("window", "must be at least tier %s's long window (%s), got %s", t.Name, t.Long, c.Window)
 		}
-		// All events bad is a burn rate of 1/budget; a higher threshold
-		// could never be crossed.
-		if objOK && t.BurnRate > 1/c.Budget() {
+		// All events bad is a burn rate of 1/budget; the burn rate must
+		// exceed the threshold, so one at 1/budget or above never fires.
+		if objOK && t.BurnRate >= 1/c.Budget() {
 			never = append(never, fmt.Sprintf("%s (burn_rate %g)", t.Name, t.BurnRate))
 		}
 	}

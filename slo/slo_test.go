@@ -66,6 +66,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative latency", func(c *Config) { c.Good.LatencyBelow = -1 }, []string{"good.latency_below: must not be negative"}},
 		{"bad tier", func(c *Config) { c.Tiers = []Tier{{Name: "P0", BurnRate: -1, Long: time.Hour, Short: 2 * time.Hour}} },
 			[]string{"tiers[0].burn_rate: must be a number greater than 0, got -1", "tiers[0].short: must be shorter than long (1h0m0s), got 2h0m0s"}},
+		{"burn rate at the most possible", func(c *Config) {
+			c.Objective, c.Tiers = 50, []Tier{{Name: "P0", BurnRate: 2, Long: time.Hour, Short: 5 * time.Minute}}
+		}, []string{"objective: allows a burn rate of at most 2 (every event bad), so tier P0 (burn_rate 2) could never fire; got 50"}},
 		{"no tiers", func(c *Config) { c.Tiers = []Tier{}; c.Window = time.Hour }, nil},
 	}
 	for _, tt := range tests {

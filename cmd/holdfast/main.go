@@ -22,6 +22,7 @@ var commands = map[string]command{
 	"serve":    {"run the proxy: holdfast serve -c holdfast.yaml", runServe},
 	"validate": {"check a config file and print every error with its key and line", runValidate},
 	"lint":     {"find retry storms and timeout drift across one config file per hop: holdfast lint -c edge.yaml -c service-a.yaml", runLint},
+	"rules":    {"write Prometheus recording and burn-rate alerting rules for the config's slos: holdfast rules -c holdfast.yaml", runRules},
 	"import":   {"write a holdfast config from Istio VirtualService/DestinationRule and Linkerd ServiceProfile files, and report what it could not translate", runImport},
 	"demo":     {"start misbehaving backends and show them direct vs through holdfast", runDemo},
 	"chaos":    {"run the chaos proxy (Toxiproxy-compatible API, TCP and HTTP toxics)", runChaos},
