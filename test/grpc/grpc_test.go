@@ -246,7 +246,7 @@ func TestDeadlinePropagates(t *testing.T) {
 // TestRouteTimeoutEndsCall has the proxy's own route timeout end a call
 // the client would wait longer for: the client gets DEADLINE_EXCEEDED from
 // the proxy (its Trailers-Only local reply, not a bare HTTP 504, which
-// grpc-go would report as UNAVAILABLE), and the server's call is cancelled.
+// grpc-go would report as UNAVAILABLE), and the server's call ends then.
 func TestRouteTimeoutEndsCall(t *testing.T) {
 	e := newEnv(t, "    timeout: 300ms\n")
 	client := testpb.NewTestServiceClient(e.conn)
@@ -260,8 +260,12 @@ func TestRouteTimeoutEndsCall(t *testing.T) {
 	checkMD(t, "trailer", trailer, "x-holdfast-reason", "timeout")
 	select {
 	case sc := <-e.svc.slowEnded:
-		if !errors.Is(sc.err, context.Canceled) {
-			t.Errorf("server call ended with %v; want %v (the proxy reset the stream)", sc.err, context.Canceled)
+		// The proxy resets the stream at its route timeout, and it also
+		// sent the server that deadline as grpc-timeout: whichever the
+		// server sees first ends its call, at the route timeout either
+		// way, never at the client's far later deadline.
+		if !errors.Is(sc.err, context.Canceled) && !errors.Is(sc.err, context.DeadlineExceeded) {
+			t.Errorf("server call ended with %v; want it cancelled by the proxy's reset or its grpc-timeout", sc.err)
 		}
 	case <-time.After(hangGuard):
 		t.Fatalf("the server's call did not end within %v of the route timeout", hangGuard)
