@@ -200,7 +200,7 @@ func annotations(o slo.Config, t slo.Tier) map[string]string {
 
 // sloRules returns the rules of every objective of cfg: per objective, one
 // group recording its error ratio over each window and its budget left,
-// and one group alerting per tier when both of the tier's windows burn
+// then alerting per tier when both of the tier's windows burn
 // faster than its burn rate (the SRE workbook's multiwindow,
 // multi-burn-rate alerts, as Sloth writes them).
 func sloRules(cfg *config.Config) (ruleFile, error) {
@@ -211,7 +211,11 @@ func sloRules(cfg *config.Config) (ruleFile, error) {
 			return ruleFile{}, err
 		}
 		labels := map[string]string{"slo": o.Name, "route": o.Route}
-		rec := ruleGroup{Name: "holdfast-slo-" + o.Name + "-recording"}
+		// One group per objective, recording rules first: a group's rules
+		// are evaluated in order, so the alerts read the ratios recorded
+		// at the same evaluation (in a group of their own they could read
+		// the previous one's, an evaluation interval late).
+		rec := ruleGroup{Name: "holdfast-slo-" + o.Name}
 		for _, w := range sloWindows(o) {
 			r := "[" + config.Window(w).String() + "]"
 			rec.Rules = append(rec.Rules, rule{
@@ -229,10 +233,9 @@ func sloRules(cfg *config.Config) (ruleFile, error) {
 			rule{Record: "holdfast_slo:error_budget_remaining:ratio",
 				Expr: fmt.Sprintf("1 - %s%s / %s", errorRatioName(o.Window), sel, num(budget(o))), Labels: labels},
 		)
-		alerts := ruleGroup{Name: "holdfast-slo-" + o.Name + "-alerts"}
 		for _, t := range o.Tiers {
 			th := num(t.BurnRate * budget(o))
-			alerts.Rules = append(alerts.Rules, rule{
+			rec.Rules = append(rec.Rules, rule{
 				Alert: alertName(t.Name),
 				Expr: fmt.Sprintf("%s%s > %s\nand\n%s%s > %s",
 					errorRatioName(t.Long), sel, th, errorRatioName(t.Short), sel, th),
@@ -242,7 +245,7 @@ func sloRules(cfg *config.Config) (ruleFile, error) {
 				Annotations: annotations(o, t),
 			})
 		}
-		f.Groups = append(f.Groups, rec, alerts)
+		f.Groups = append(f.Groups, rec)
 	}
 	return f, nil
 }

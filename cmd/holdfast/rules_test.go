@@ -2,11 +2,19 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/internal/testkit"
 )
 
 const rulesConfig = `upstreams:
@@ -162,5 +170,98 @@ func TestRulesErrors(t *testing.T) {
 	run([]string{"help"}, &stdout, &stderr)
 	if !strings.Contains(stdout.String(), "  rules ") {
 		t.Errorf("help does not list rules:\n%s", stdout.String())
+	}
+}
+
+// TestRulesAgreeWithTheProcess: a real Prometheus scraping holdfast serve
+// computes, with the generated recording rules' expressions, the same
+// burn rates the process reports for the same traffic: a route whose two
+// endpoints take turns (round robin) and one of which fails every request,
+// so exactly half the requests are bad, a burn rate of 50 on a 99%
+// objective.
+func TestRulesAgreeWithTheProcess(t *testing.T) {
+	good := testkit.Start(t, testkit.Config{Name: "good"})
+	bad := testkit.Start(t, testkit.Config{Name: "bad"})
+	bad.Fail(503)
+	e := startServeConfig(t, fmt.Sprintf(`listen: 127.0.0.1:0
+admin: {listen: 127.0.0.1:0}
+upstreams:
+  shop:
+    balancer: round_robin
+    endpoints: [{address: %s}, {address: %s}]
+    outlier_detection: {disabled: true}
+routes:
+  - name: checkout
+    upstream: shop
+    retry: {attempts: 1}
+slos:
+  - {name: checkout-availability, route: checkout, objective: 99, window: 7d, good: {status_below: 500}}
+`, good.URL(), bad.URL()))
+	cfg := e.inst.proxy.Config()
+	rules, err := sloRules(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exprs := map[string]string{} // window -> error ratio expression
+	for _, r := range rules.Groups[0].Rules {
+		if w, ok := strings.CutPrefix(r.Record, "holdfast_slo:error_ratio:rate"); ok {
+			exprs[w] = r.Expr
+		}
+	}
+	promAddr := startPrometheus(t, strings.TrimPrefix(e.admin, "http://"))
+	deadline := time.Now().Add(45 * time.Second)
+	until := func(what, q string, ok func([]promSample) bool) []promSample {
+		t.Helper()
+		for {
+			got, err := promQuery(promAddr, q)
+			if err == nil && ok(got) {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Prometheus never saw %s: %s gave %v, %v", what, q, got, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	until("a scrape", `up{job="holdfast"}`, func(s []promSample) bool { return len(s) == 1 && s[0].value == 1 })
+	const n = 400
+	for i := range n {
+		resp, err := http.Get(e.data + "/buy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if i == n/2 {
+			// A scrape in the middle, so that rate has samples inside
+			// the traffic, not only at its ends.
+			until("the first half", `sum(holdfast_route_requests_total{route="checkout"})`, func(s []promSample) bool { return len(s) == 1 && s[0].value > n/4 })
+		}
+	}
+	until("every request", `sum(holdfast_route_requests_total{route="checkout"})`, func(s []promSample) bool { return len(s) == 1 && s[0].value == n })
+
+	st := e.inst.slos.Status()[0]
+	if st.Events != n || st.BadEvents != n/2 {
+		t.Fatalf("in process: %v bad of %v events; want %d of %d", st.BadEvents, st.Events, n/2, n)
+	}
+	budget := 0.01
+	for _, ts := range st.Tiers {
+		for _, w := range []struct {
+			seconds float64
+			burn    float64
+		}{{ts.LongWindowSeconds, ts.LongBurnRate}, {ts.ShortWindowSeconds, ts.ShortBurnRate}} {
+			name := config.Window(time.Duration(w.seconds) * time.Second).String()
+			got, err := promQuery(promAddr, exprs[name])
+			if err != nil || len(got) != 1 {
+				t.Fatalf("Prometheus on the %s rule: %v, %v", name, got, err)
+			}
+			prom := got[0].value / budget
+			// Both read the same counts; Prometheus's rate extrapolates
+			// each counter from its samples, which moves the ratio a
+			// little when the two series' samples differ at the edges.
+			if math.Abs(prom-w.burn) > 0.05*w.burn || math.Abs(w.burn-50) > 1e-9 {
+				t.Errorf("%s burn rate over %s: Prometheus %v, the process %v; want both 50", ts.Tier, name, prom, w.burn)
+			}
+		}
 	}
 }
