@@ -15,6 +15,7 @@ before=${1:?usage: compare.sh BEFORE [ROUNDS]}
 rounds=${2:-8}
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$(mktemp -d)}
+mkdir -p "$out"
 tree=$(mktemp -d)
 trap 'git -C "$here" worktree remove --force "$tree" >/dev/null 2>&1 || true' EXIT
 git -C "$here" worktree add --detach -q "$tree" "$before"
