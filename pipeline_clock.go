@@ -46,7 +46,8 @@ type CoarseClock struct {
 }
 
 // NewCoarseClock returns a clock of the time elapsed since now, which
-// [CoarseClock.Base] returns.
+// [CoarseClock.Base] returns: the coarse clock's reading of now, which may
+// be up to a tick before time.Now (exactly time.Now in a synctest bubble).
 func NewCoarseClock() CoarseClock {
 	base := time.Now()
 	if base == base.Round(0) {
@@ -55,8 +56,11 @@ func NewCoarseClock() CoarseClock {
 		// belong to the bubble and tick in its virtual time.
 		return CoarseClock{base: base, shared: &coarseClock{origin: base, exact: true}}
 	}
+	// The base is the coarse clock's own reading, so that Since starts at 0
+	// and is never negative; it is at most a tick before time.Now.
 	c := sharedCoarse()
-	return CoarseClock{base: base, offset: int64(base.Sub(c.origin)), shared: c}
+	r := c.now()
+	return CoarseClock{base: c.origin.Add(time.Duration(r)), offset: r, shared: c}
 }
 
 // Base returns the instant the clock counts from.
