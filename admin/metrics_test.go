@@ -336,6 +336,8 @@ func TestMetricsDocumented(t *testing.T) {
 	fleet := startEnv(t, envOptions{top: "redis: {address: " + srv.Addr() + ", timeout: 250ms}", extra: globalRoute, ledger: "    shared_breaker: {}"})
 	fleet.send("/global/x")
 	maps.Copy(fams, families(t, fleet.metrics))
+	// A route with response checks: its series are there at 0.
+	maps.Copy(fams, families(t, startEnv(t, envOptions{extra: checkedRoute}).metrics))
 	doc, err := os.ReadFile("../docs/admin.md")
 	if err != nil {
 		t.Fatalf("reading the docs: %v", err)

@@ -227,6 +227,9 @@ type Route struct {
 	Fault *Fault `yaml:"fault" json:"fault,omitempty"`
 	// Vote sends each request to several upstreams and answers what a quorum agrees on (vote.go).
 	Vote *Vote `yaml:"vote" json:"vote,omitempty"`
+	// ResponseChecks are checks, checks_max_body_bytes and
+	// checks_on_oversize: invariants a relayed response must keep (checks.go).
+	ResponseChecks `yaml:",inline" json:",inline"`
 }
 
 // Split is one weighted share of a route's traffic.

@@ -127,6 +127,7 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	c.applyVoteDefaults()
+	c.applyChecksDefaults()
 	c.applySLODefaults()
 }
 
@@ -297,6 +298,7 @@ func (v *routeCheck) route(p string, i int, r *Route) {
 	if f := r.Fault; f != nil {
 		validateFault(errs, p+".fault", f)
 	}
+	validateChecks(errs, p, r) // checks.go
 }
 
 // targets checks the upstream or the split a route sends to.

@@ -21,18 +21,19 @@ const (
 	ReasonQueueTimeout = holdfast.ReasonQueueTimeout // the request queued for a slot too long (503)
 	ReasonSilenced     = holdfast.ReasonSilenced     // a guard has quarantined what would answer (503)
 
-	ReasonTimeout           = "timeout"             // no answer in time (504)
-	ReasonNoHealthyUpstream = "no_healthy_upstream" // proxy: no endpoint could take the request (503)
-	ReasonNoRoute           = "no_route"            // proxy: no route matches (404)
-	ReasonUpstreamReset     = "upstream_reset"      // proxy: the upstream closed the connection (502)
-	ReasonInvalidRequest    = "invalid_request"     // the request cannot be served as sent (400)
-	ReasonBodyTooLarge      = "body_too_large"      // the request body is over the limit (413)
-	ReasonTooManyHeaders    = "too_many_headers"    // proxy: more header fields than allowed (431)
-	ReasonUpgradeNotAllowed = "upgrade_not_allowed" // proxy: an upgrade the route does not allow (403)
-	ReasonUpstreamError     = "upstream_error"      // proxy: the upstream failed otherwise (502)
-	ReasonFault             = "fault_injected"      // proxy: a configured fault answered
-	ReasonUnavailable       = "unavailable"         // a policy refused the request for a reason of its own (503)
-	ReasonNoQuorum          = "no_quorum"           // proxy: a vote route's voters did not agree (502)
+	ReasonTimeout            = "timeout"             // no answer in time (504)
+	ReasonNoHealthyUpstream  = "no_healthy_upstream" // proxy: no endpoint could take the request (503)
+	ReasonNoRoute            = "no_route"            // proxy: no route matches (404)
+	ReasonUpstreamReset      = "upstream_reset"      // proxy: the upstream closed the connection (502)
+	ReasonInvalidRequest     = "invalid_request"     // the request cannot be served as sent (400)
+	ReasonBodyTooLarge       = "body_too_large"      // the request body is over the limit (413)
+	ReasonTooManyHeaders     = "too_many_headers"    // proxy: more header fields than allowed (431)
+	ReasonUpgradeNotAllowed  = "upgrade_not_allowed" // proxy: an upgrade the route does not allow (403)
+	ReasonUpstreamError      = "upstream_error"      // proxy: the upstream failed otherwise (502)
+	ReasonFault              = "fault_injected"      // proxy: a configured fault answered
+	ReasonUnavailable        = "unavailable"         // a policy refused the request for a reason of its own (503)
+	ReasonNoQuorum           = "no_quorum"           // proxy: a vote route's voters did not agree (502)
+	ReasonInvariantViolation = "invariant_violation" // proxy: no answer passed the route's checks (502)
 
 	// ReasonClientClosed is no reply's: it is what the proxy reports (499,
 	// nginx's code, in its access log, metrics and traces) for a request
@@ -48,7 +49,7 @@ var Reasons = []string{
 	ReasonRateLimited, ReasonBreakerOpen, ReasonOverloaded, ReasonQueueTimeout, ReasonSilenced,
 	ReasonTimeout, ReasonNoHealthyUpstream, ReasonNoRoute, ReasonUpstreamReset, ReasonInvalidRequest,
 	ReasonBodyTooLarge, ReasonTooManyHeaders, ReasonUpgradeNotAllowed, ReasonUpstreamError, ReasonFault,
-	ReasonUnavailable, ReasonNoQuorum, ReasonClientClosed,
+	ReasonUnavailable, ReasonNoQuorum, ReasonInvariantViolation, ReasonClientClosed,
 }
 
 // HeaderReason names the header that carries a local reply's reason.

@@ -31,6 +31,7 @@ const (
 	outcomeTimeout                           // the route timeout passed
 	outcomeCanceled                          // the client went away
 	outcomeClientFault                       // the client's request body failed; err says how
+	outcomeInvariant                         // the response broke the route's checks; err says which (invariant.go)
 )
 
 // outcome is how one attempt, or the whole request, ended.
@@ -280,9 +281,30 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange, hedge bool) *outcome {
 		}
 	}
 	resp, err := upstream.RoundTripUntil(cl.rt, out, until)
+	var broken error // the check the response broke
+	if err == nil && x.rt.checks != nil {
+		if jerr := x.rt.checks.judge(x.r.Method, resp); errors.Is(jerr, errInvariant) {
+			broken = jerr
+		} else if jerr != nil {
+			// The body broke while it was read to be judged: as if before
+			// the head, since none of the response can be relayed.
+			resp.Body.Close()
+			resp, err = nil, jerr
+		}
+	}
 	took := time.Since(begin)
 	o := &outcome{ep: ep, resp: resp, err: err}
 	switch {
+	case broken != nil:
+		// Withheld: a failure of the endpoint (outlier detection) and of
+		// the upstream (breaker, adaptive limit), which the route's retry
+		// may take to another endpoint.
+		resp.Body.Close()
+		o.kind, o.resp, o.err = outcomeInvariant, nil, broken
+		ep.Done(took, upstream.Failure)
+		tk.done(broken)
+		p.reportAttempt(x, ep, n, took, AttemptResponse, resp.StatusCode, broken, span)
+		return o
 	case err == nil:
 		o.kind = outcomeResponse
 		// The one mapping of responses to outcomes, holdfasthttp's: 5xx

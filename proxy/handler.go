@@ -236,6 +236,12 @@ func failure(ctx context.Context, o *outcome) (status int, reason, msg string, r
 		return http.StatusBadGateway, o.reason, "request could not be sent upstream", 0
 	case outcomeClientFault:
 		return http.StatusBadRequest, ReasonInvalidRequest, "cannot read the request body", 0
+	case outcomeInvariant:
+		var ie *invariantError
+		if errors.As(o.err, &ie) {
+			return http.StatusBadGateway, ReasonInvariantViolation, "no upstream answer passed the route's checks; the last broke " + ie.check, 0
+		}
+		return http.StatusBadGateway, ReasonInvariantViolation, "no upstream answer passed the route's checks", 0
 	case outcomeTimeout, outcomeTryTimeout:
 		return http.StatusGatewayTimeout, ReasonTimeout, "upstream did not answer in time", 0
 	case outcomeConnectFailure:

@@ -8,21 +8,22 @@ import (
 // JSON body's "reason": holdfasthttp's, one set for the proxy and the
 // library's HTTP adapters.
 const (
-	ReasonRateLimited       = holdfasthttp.ReasonRateLimited
-	ReasonBreakerOpen       = holdfasthttp.ReasonBreakerOpen
-	ReasonOverloaded        = holdfasthttp.ReasonOverloaded
-	ReasonTimeout           = holdfasthttp.ReasonTimeout
-	ReasonNoHealthyUpstream = holdfasthttp.ReasonNoHealthyUpstream
-	ReasonNoRoute           = holdfasthttp.ReasonNoRoute
-	ReasonUpstreamReset     = holdfasthttp.ReasonUpstreamReset
-	ReasonInvalidRequest    = holdfasthttp.ReasonInvalidRequest
-	ReasonBodyTooLarge      = holdfasthttp.ReasonBodyTooLarge
-	ReasonUpstreamError     = holdfasthttp.ReasonUpstreamError
-	ReasonFault             = holdfasthttp.ReasonFault
-	ReasonTooManyHeaders    = holdfasthttp.ReasonTooManyHeaders
-	ReasonUpgradeNotAllowed = holdfasthttp.ReasonUpgradeNotAllowed
-	ReasonNoQuorum          = holdfasthttp.ReasonNoQuorum
-	ReasonClientClosed      = holdfasthttp.ReasonClientClosed // no reply: the client left (499)
+	ReasonRateLimited        = holdfasthttp.ReasonRateLimited
+	ReasonBreakerOpen        = holdfasthttp.ReasonBreakerOpen
+	ReasonOverloaded         = holdfasthttp.ReasonOverloaded
+	ReasonTimeout            = holdfasthttp.ReasonTimeout
+	ReasonNoHealthyUpstream  = holdfasthttp.ReasonNoHealthyUpstream
+	ReasonNoRoute            = holdfasthttp.ReasonNoRoute
+	ReasonUpstreamReset      = holdfasthttp.ReasonUpstreamReset
+	ReasonInvalidRequest     = holdfasthttp.ReasonInvalidRequest
+	ReasonBodyTooLarge       = holdfasthttp.ReasonBodyTooLarge
+	ReasonUpstreamError      = holdfasthttp.ReasonUpstreamError
+	ReasonFault              = holdfasthttp.ReasonFault
+	ReasonTooManyHeaders     = holdfasthttp.ReasonTooManyHeaders
+	ReasonUpgradeNotAllowed  = holdfasthttp.ReasonUpgradeNotAllowed
+	ReasonNoQuorum           = holdfasthttp.ReasonNoQuorum
+	ReasonInvariantViolation = holdfasthttp.ReasonInvariantViolation
+	ReasonClientClosed       = holdfasthttp.ReasonClientClosed // no reply: the client left (499)
 )
 
 // HeaderReason names the header that carries a local reply's reason.

@@ -30,7 +30,8 @@ type route struct {
 	limiter   limiter
 	fallback  *config.Fallback
 	fault     *config.Fault
-	vote      *voteRoute // a vote route's voters (vote.go); its targets are theirs
+	vote      *voteRoute  // a vote route's voters (vote.go); its targets are theirs
+	checks    *invariants // the response checks (invariant.go); nil without any
 }
 
 // limiter is a route's rate limit: a [ratelimit.Keyed] for scope local, a
@@ -113,6 +114,9 @@ func newRoute(rc *config.Route, clusters map[string]*cluster, l holdfast.Listene
 		}
 	}
 	r.retryCfg = r.targets[0].retry.Config()
+	if r.checks, err = newInvariants(&rc.ResponseChecks); err != nil {
+		return nil, err
+	}
 	if rc.Vote != nil {
 		if r.vote, err = newVoteRoute(rc, r.targets, l); err != nil {
 			return nil, err
@@ -244,6 +248,9 @@ func (c retryConditions) retryable(o *outcome) bool {
 		return on.Reset || on.ServerError
 	case outcomeTryTimeout:
 		return on.GatewayError || on.ServerError || on.Reset
+	case outcomeInvariant:
+		// Withheld answers reach the client as 502s.
+		return on.GatewayError || on.ServerError
 	case outcomeResponse:
 		s := o.resp.StatusCode
 		if c.statuses[s] {

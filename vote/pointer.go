@@ -10,6 +10,13 @@ import (
 // for a member literally named "*".
 const wildcard = "*"
 
+// ParsePointer splits an RFC 6901 JSON Pointer into its unescaped reference
+// tokens, as [JSONOptions] reads its pointers: "" is the whole document,
+// "/a~1b/0" is ["a/b", "0"]. A token "*" is returned as it is; whether it is
+// a wildcard is the caller's to say. The proxy's response checks parse their
+// pointers with it.
+func ParsePointer(s string) ([]string, error) { return parsePointer(s) }
+
 // parsePointer splits an RFC 6901 JSON Pointer into its unescaped reference
 // tokens: "" is the whole document, "/a~1b/0" is ["a/b", "0"]. A "~" must be
 // followed by "0" (for "~") or "1" (for "/").
