@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/holdfast-dev/holdfast/config"
@@ -171,8 +173,12 @@ func intsText(v []int) string {
 // (a 404's) need not have the fields of an answer; a status check says
 // which statuses may be relayed at all.
 func (iv *invariants) judge(method string, resp *http.Response) error {
-	var body []byte
-	read := false
+	var (
+		doc     any    // the body, decoded once for every json check
+		docWhy  string // why the body cannot be judged, if it cannot
+		read    bool
+		skipped bool // over the cap with checks_on_oversize: pass
+	)
 	for i := range iv.checks {
 		c := &iv.checks[i]
 		var why string
@@ -189,20 +195,26 @@ func (iv *invariants) judge(method string, resp *http.Response) error {
 			}
 			if !read {
 				read = true
-				b, over, err := iv.readBody(resp)
-				if err != nil {
+				var over bool
+				var err error
+				if doc, over, docWhy, err = iv.document(resp); err != nil {
 					return err
 				}
 				if over {
 					iv.oversize.Add(1)
-					if iv.passOver {
-						return nil // the rest of the json checks are not judged
+					if !iv.passOver {
+						return &invariantError{check: "checks_max_body_bytes", why: "the body is over " + strconv.FormatInt(iv.maxBody, 10) + " bytes"}
 					}
-					return &invariantError{check: "checks_max_body_bytes", why: "the body is over " + strconv.FormatInt(iv.maxBody, 10) + " bytes"}
+					skipped = true
 				}
-				body = b
 			}
-			why = c.judgeJSON(body)
+			if skipped {
+				continue // the json checks are not judged; the others still are
+			}
+			why = docWhy
+			if why == "" {
+				why = c.judgeValue(doc)
+			}
 		}
 		if why != "" {
 			iv.violations[i].Add(1)
@@ -210,6 +222,29 @@ func (iv *invariants) judge(method string, resp *http.Response) error {
 		}
 	}
 	return nil
+}
+
+// document reads resp's body (readBody) and decodes it as one JSON value,
+// gzip's Content-Encoding undone (decoded). over reports a body, or a
+// decompressed one, over the cap; why, a body that is no JSON value.
+func (iv *invariants) document(resp *http.Response) (doc any, over bool, why string, err error) {
+	b, over, err := iv.readBody(resp)
+	if err != nil || over {
+		return nil, over, "", err
+	}
+	data, over, why := iv.decoded(resp.Header, b)
+	if over || why != "" {
+		return nil, over, why, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, false, "the body is not JSON", nil
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false, "the body is not one JSON value", nil
+	}
+	return doc, false, "", nil
 }
 
 // readBody buffers resp's body up to the cap and puts the copy in its
@@ -233,6 +268,33 @@ func (iv *invariants) readBody(resp *http.Response) (b []byte, over bool, err er
 	return b, false, nil
 }
 
+// decoded is the body b judged by the json checks: b itself, or with
+// Content-Encoding gzip its decompressed bytes (the client still gets b as
+// it came), up to the cap; over reports more. A body in another encoding
+// cannot be judged, and why says so: it breaks the checks rather than pass
+// unseen.
+func (iv *invariants) decoded(h http.Header, b []byte) (doc []byte, over bool, why string) {
+	ce := h.Values("Content-Encoding")
+	switch {
+	case len(ce) == 0 || len(ce) == 1 && (ce[0] == "" || strings.EqualFold(ce[0], "identity")):
+		return b, false, ""
+	case len(ce) == 1 && strings.EqualFold(strings.TrimSpace(ce[0]), "gzip"):
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return nil, false, "the gzip body does not decompress"
+		}
+		doc, err = io.ReadAll(io.LimitReader(zr, iv.maxBody+1))
+		if err != nil {
+			return nil, false, "the gzip body does not decompress"
+		}
+		if int64(len(doc)) > iv.maxBody {
+			return nil, true, ""
+		}
+		return doc, false, ""
+	}
+	return nil, false, "content-encoding " + strconv.Quote(truncate(strings.Join(ce, ", "))) + " cannot be judged"
+}
+
 func (c *invariant) judgeHeader(h http.Header) string {
 	vs, ok := h[c.header]
 	if !ok {
@@ -249,17 +311,8 @@ func (c *invariant) judgeHeader(h http.Header) string {
 	return c.header + " " + strconv.Quote(truncate(vs[0]))
 }
 
-// judgeJSON checks the value at c's pointer in body.
-func (c *invariant) judgeJSON(body []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return "the body is not JSON"
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return "the body is not one JSON value"
-	}
+// judgeValue checks the value at c's pointer in the decoded body doc.
+func (c *invariant) judgeValue(doc any) string {
 	v, found := lookup(doc, c.pointer)
 	if c.exists != nil && !*c.exists {
 		if found {

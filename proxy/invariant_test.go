@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -270,4 +272,94 @@ func FuzzJudgeJSON(f *testing.F) {
 		}
 		judgeBody(t, jc, body)
 	})
+}
+
+// gzipBackend answers body gzipped, with Content-Encoding enc.
+func gzipBackend(t *testing.T, enc, body string) *handlerBackend {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	io.WriteString(zw, body)
+	zw.Close()
+	return startHandler(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", enc)
+		w.Write(buf.Bytes())
+	})
+}
+
+func TestChecksCompressedBodies(t *testing.T) {
+	tests := []struct {
+		name, enc, body string
+		ok              bool
+	}{
+		{"gzip honest", "gzip", honestBody, true},
+		{"gzip liar", "gzip", liarBody, false},
+		{"another encoding", "br", honestBody, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := gzipBackend(t, tt.enc, tt.body)
+			e := startProxy(t, checksConfig(contractChecks, up.URL))
+			r := e.get("/accounts/1", "Accept-Encoding", "gzip")
+			if !tt.ok {
+				checkLocal(t, r, http.StatusBadGateway, ReasonInvariantViolation)
+				return
+			}
+			mustOK(t, r)
+			zr, err := gzip.NewReader(strings.NewReader(r.body))
+			if err != nil {
+				t.Fatalf("relayed body is not gzip: %v", err)
+			}
+			got, _ := io.ReadAll(zr)
+			if string(got) != tt.body || r.header.Get("Content-Encoding") != "gzip" {
+				t.Errorf("got %q (Content-Encoding %q); want %q relayed compressed", got, r.header.Get("Content-Encoding"), tt.body)
+			}
+		})
+	}
+}
+
+// TestChecksOversizePassStillJudgesOthers: a body passed unjudged for its
+// size skips only the json checks; a status check listed after them still
+// decides.
+func TestChecksOversizePassStillJudgesOthers(t *testing.T) {
+	up := accountsBackend(t, 200, "application/json", `{"balance": 1, "currency": "USD", "pad": "`+strings.Repeat("x", 100)+`"}`)
+	e := startProxy(t, checksConfig("    checks: [{json: {pointer: /balance, min: 0}}, {status: [201]}]\n    checks_max_body_bytes: 16\n    checks_on_oversize: pass\n", up.URL))
+	checkLocal(t, e.get("/accounts/1"), http.StatusBadGateway, ReasonInvariantViolation)
+}
+
+func TestChecksViolationsOpenTheBreaker(t *testing.T) {
+	liar := accountsBackend(t, 200, "application/json", liarBody)
+	e := startProxy(t, withUpstreamKeys(checksConfig(contractChecks+"    retry: {attempts: 1}\n", liar.URL),
+		"circuit_breaker: {consecutive_failures: 2, open_duration: 1h}\n    outlier_detection: {disabled: true}"))
+	for range 2 {
+		checkLocal(t, e.get("/accounts/1"), http.StatusBadGateway, ReasonInvariantViolation)
+	}
+	checkLocal(t, e.get("/accounts/1"), http.StatusServiceUnavailable, ReasonBreakerOpen)
+	if n := liar.requests.Load(); n != 2 {
+		t.Errorf("liar asked %d times; want 2, then the breaker open", n)
+	}
+}
+
+func TestChecksRetriedOnlyWhenAllowed(t *testing.T) {
+	tests := []struct {
+		name, method, retry string
+		wantAttempts        string
+	}{
+		{"default retry_on", "GET", "", "3"},
+		{"retry_on 5xx", "GET", "    retry: {retry_on: [5xx]}\n", "3"},
+		{"retry_on without gateway_error or 5xx", "GET", "    retry: {retry_on: [connect_failure, reset]}\n", "1"},
+		{"not idempotent", "POST", "", "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			liar := accountsBackend(t, 200, "application/json", liarBody)
+			other := accountsBackend(t, 200, "application/json", liarBody)
+			e := startProxy(t, withUpstreamKeys(checksConfig(contractChecks+tt.retry, liar.URL, other.URL), "outlier_detection: {disabled: true}"))
+			r := e.send(e.h1, tt.method, "/accounts/1", "")
+			checkLocal(t, r, http.StatusBadGateway, ReasonInvariantViolation)
+			if got := r.attempts(); got != tt.wantAttempts {
+				t.Errorf("attempts = %s; want %s", got, tt.wantAttempts)
+			}
+		})
+	}
 }
