@@ -148,6 +148,9 @@ func validateChecks(errs *errorList, p string, r *Route) {
 		}
 		return
 	}
+	if r.LongLived && rc.NeedsBody() {
+		errs.add(p+".checks", "json checks buffer the body, and a long_lived route streams it: use status and header checks only")
+	}
 	if len(rc.Checks) > MaxChecks {
 		errs.add(p+".checks", "must list at most %d checks, got %d", MaxChecks, len(rc.Checks))
 	}

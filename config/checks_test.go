@@ -112,6 +112,8 @@ var badChecksConfigs = []struct {
 	{"cap bounds", withChecks("    checks: [{json: {pointer: /a}}]\n    checks_max_body_bytes: 1073741824\n    checks_on_oversize: truncate\n"),
 		[]string{"routes[0].checks_max_body_bytes (line 7): must be in [1, 67108864] (64 MiB), got 1073741824",
 			`routes[0].checks_on_oversize (line 8): must be fail or pass, got "truncate"`}},
+	{"json checks on a long-lived route", withChecks("    long_lived: true\n    checks: [{status: [200]}, {json: {pointer: /a}}]\n"),
+		[]string{"routes[0].checks (line 7): json checks buffer the body, and a long_lived route streams it"}},
 	{"cap without checks", withChecks("    checks_max_body_bytes: 10\n"),
 		[]string{"routes[0].checks_max_body_bytes (line 6): needs checks"}},
 }
