@@ -133,3 +133,43 @@ func contains(s []int, v int) bool {
 	}
 	return false
 }
+
+// TestPickRetryAvoidsAFailingEndpointTheCapKept: an endpoint failing every
+// call that max_ejection_percent kept from being ejected is usable, but a
+// retry goes to a sound one (the drill's dead backend got the last retry of
+// whole bursts of requests, each then a 502).
+func TestPickRetryAvoidsAFailingEndpointTheCapKept(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		u := newTest(t, Config{
+			Endpoints: addrs(4),
+			OutlierDetection: OutlierConfig{ConsecutiveFailures: 3, BaseEjectionTime: 10 * time.Second,
+				MaxEjectionPercent: 25},
+		}, seeded(7))
+		fail(u.eps[3], 3) // ejected: the cap's one
+		fail(u.eps[1], 5) // past the threshold, refused by the cap
+		if st := u.Status(); st.Usable != 3 {
+			t.Fatalf("usable = %d; want 3 (endpoint 1 kept by the cap)", st.Usable)
+		}
+		var tried Mask
+		tried.Add(0)
+		for range 200 {
+			e, err := u.PickRetry(tried, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Index() != 2 {
+				t.Fatalf("PickRetry chose endpoint %d; want 2, the sound one (1 fails every call)", e.Index())
+			}
+		}
+		// Once its answer is good again, it is a candidate again.
+		succeed(u.eps[1], 1, time.Millisecond)
+		seen := map[int]bool{}
+		for range 200 {
+			e, _ := u.PickRetry(tried, 0)
+			seen[e.Index()] = true
+		}
+		if !seen[1] {
+			t.Error("endpoint 1 after a good answer: never chosen; want it a candidate again")
+		}
+	})
+}

@@ -167,9 +167,10 @@ func (u *Upstream) Pick(exclude Mask) (*Endpoint, error) {
 // already tried the endpoints in tried, last the one at index last (-1 when
 // none). Unlike [Upstream.Pick] it does not send a retry to an endpoint it
 // has reason to doubt while a sound one is usable: an endpoint on probation
-// (just back from an ejection, not yet proven), or one whose latency
-// estimate is far above its group's best (at least [RetryAvoidRatio] times,
-// and [RetryAvoidFloor] more). It looks, in each step from the lowest
+// (just back from an ejection, not yet proven), one whose last answer
+// failed (such as a dead endpoint that max_ejection_percent kept from
+// being ejected), or one whose latency estimate is far above its group's
+// best (at least [RetryAvoidRatio] times, and [RetryAvoidFloor] more). It looks, in each step from the lowest
 // priority group up, for
 //
 //  1. a sound usable endpoint not tried yet;
@@ -226,7 +227,8 @@ const (
 )
 
 // doubtful returns the endpoints of group g that a retry should avoid: on
-// probation, or far slower than the group's fastest.
+// probation, failing (the last answer failed), or far slower than the
+// group's fastest.
 func (u *Upstream) doubtful(g Mask, now int64) Mask {
 	var d Mask
 	best := math.Inf(1)
@@ -236,7 +238,7 @@ func (u *Upstream) doubtful(g Mask, now int64) Mask {
 	for i := g.next(0); i >= 0; i = g.next(i + 1) {
 		e := u.eps[i]
 		v := e.ewma(now)
-		if e.probation.Load() || v >= best*RetryAvoidRatio && v-best >= float64(RetryAvoidFloor) {
+		if e.probation.Load() || e.failStreak.Load() > 0 || v >= best*RetryAvoidRatio && v-best >= float64(RetryAvoidFloor) {
 			d.Add(i)
 		}
 	}
