@@ -363,3 +363,23 @@ func TestChecksRetriedOnlyWhenAllowed(t *testing.T) {
 		})
 	}
 }
+
+// TestChecksHedgeAtOnce: a hedged round whose first answer breaks a check
+// hedges at once, without waiting out the hedge delay, and the honest
+// hedge's answer is the one relayed.
+func TestChecksHedgeAtOnce(t *testing.T) {
+	liar := accountsBackend(t, 200, "application/json", liarBody)
+	honest := accountsBackend(t, 200, "application/json", honestBody)
+	e := startProxy(t, withUpstreamKeys(checksConfig(contractChecks+"    retry: {attempts: 1}\n    hedge: {delay: 1h, max_extra: 1}\n", liar.URL, honest.URL),
+		"outlier_detection: {disabled: true}"))
+	for range 4 {
+		r := e.get("/accounts/1")
+		mustOK(t, r)
+		if r.body != honestBody {
+			t.Fatalf("body = %q; want the honest one", r.body)
+		}
+	}
+	if liar.requests.Load() == 0 {
+		t.Error("the liar was never asked; want rounds that start on it")
+	}
+}
