@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/holdfast-dev/holdfast/config"
@@ -381,5 +382,34 @@ func TestChecksHedgeAtOnce(t *testing.T) {
 	}
 	if liar.requests.Load() == 0 {
 		t.Error("the liar was never asked; want rounds that start on it")
+	}
+}
+
+// TestChecksPartLiar is the scenario, made deterministic: one of
+// three endpoints returns a negative balance on 3 of every 10 of its
+// requests, in a row. No wrong answer reaches the client, every request
+// succeeds through the others, and the liar is ejected.
+func TestChecksPartLiar(t *testing.T) {
+	var n atomic.Int64
+	liar := startHandler(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if n.Add(1)%10 < 3 {
+			io.WriteString(w, liarBody)
+			return
+		}
+		io.WriteString(w, honestBody)
+	})
+	b := accountsBackend(t, 200, "application/json", honestBody)
+	c := accountsBackend(t, 200, "application/json", honestBody)
+	e := startProxy(t, withUpstreamKeys(checksConfig(contractChecks, liar.URL, b.URL, c.URL),
+		"outlier_detection: {consecutive_failures: 3, base_ejection_time: 1h}"))
+	for i := range 300 {
+		r := e.get("/accounts/1")
+		if r.err != nil || r.status != 200 || r.body != honestBody {
+			t.Fatalf("request %d: got %d %q (err %v); want the honest 200", i, r.status, r.body, r.err)
+		}
+	}
+	if !e.endpoint("accounts", liar.URL).Ejected() {
+		t.Errorf("liar not ejected after %d of its requests", n.Load())
 	}
 }
