@@ -1,11 +1,10 @@
 package config
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"regexp"
+	"time"
 
 	"github.com/holdfast-dev/holdfast/internal/yamlpath"
 	"github.com/holdfast-dev/holdfast/vote"
@@ -219,16 +218,16 @@ func (j *JSONCheck) validate(errs *errorList, p string) {
 		errs.add(p+".exists", "exists: false allows no other condition")
 	}
 	if j.Equals != nil {
-		if _, err := json.Marshal(j.Equals); err != nil {
-			errs.add(p+".equals", "not a JSON value: %v", jsonErr(err))
+		if why := notJSON(j.Equals); why != "" {
+			errs.add(p+".equals", "not a JSON value: %s", why)
 		}
 	}
 	if j.In != nil && len(j.In) == 0 {
 		errs.add(p+".in", "must list at least one value")
 	}
 	for k, v := range j.In {
-		if _, err := json.Marshal(v); err != nil {
-			errs.add(yamlpath.Index(p+".in", k), "not a JSON value: %v", jsonErr(err))
+		if why := notJSON(v); why != "" {
+			errs.add(yamlpath.Index(p+".in", k), "not a JSON value: %s", why)
 		}
 	}
 	for _, b := range []struct {
@@ -252,15 +251,34 @@ func (j *JSONCheck) validate(errs *errorList, p string) {
 	}
 }
 
-// jsonErr is err without encoding/json's prefix.
-func jsonErr(err error) string {
-	var ue *json.UnsupportedValueError
-	var te *json.UnsupportedTypeError
-	switch {
-	case errors.As(err, &ue):
-		return "unsupported value " + ue.Str
-	case errors.As(err, &te):
-		return fmt.Sprintf("unsupported type %v (a mapping needs string keys)", te.Type)
+// notJSON says why a value decoded from YAML is not a JSON value, or "":
+// a YAML timestamp (unquoted 2024-01-01), a mapping with keys that are not
+// strings, a number that is not finite.
+func notJSON(v any) string {
+	switch x := v.(type) {
+	case nil, bool, string, int, int64, uint64:
+		return ""
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return "unsupported value " + fmt.Sprint(x)
+		}
+		return ""
+	case time.Time:
+		return "a YAML timestamp; quote it to compare a string"
+	case []any:
+		for _, e := range x {
+			if why := notJSON(e); why != "" {
+				return why
+			}
+		}
+		return ""
+	case map[string]any:
+		for _, e := range x {
+			if why := notJSON(e); why != "" {
+				return why
+			}
+		}
+		return ""
 	}
-	return err.Error()
+	return fmt.Sprintf("unsupported type %T (a mapping needs string keys)", v)
 }
