@@ -173,3 +173,33 @@ func TestPickRetryAvoidsAFailingEndpointTheCapKept(t *testing.T) {
 		}
 	})
 }
+
+// TestPickRetryPrefersOnceFailedToCondemned: the usable endpoints are a
+// flaky one that just failed this request and a dead one the cap keeps in
+// service: the retry goes back to the flaky one, which fails some calls,
+// not to the dead one, which fails them all.
+func TestPickRetryPrefersOnceFailedToCondemned(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		u := newTest(t, Config{
+			Endpoints: addrs(4),
+			OutlierDetection: OutlierConfig{ConsecutiveFailures: 3, BaseEjectionTime: 10 * time.Second,
+				MaxEjectionPercent: 50},
+		}, seeded(7))
+		fail(u.eps[2], 3)
+		fail(u.eps[3], 3) // two ejected: the cap
+		fail(u.eps[1], 4) // dead, refused by the cap
+		fail(u.eps[0], 1) // flaky: failed this request
+		var tried Mask
+		tried.Add(0)
+		tried.Add(1)
+		for range 200 {
+			e, err := u.PickRetry(tried, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Index() != 0 {
+				t.Fatalf("PickRetry chose endpoint %d; want 0 (failed once) over 1 (failing every call)", e.Index())
+			}
+		}
+	})
+}

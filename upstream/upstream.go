@@ -177,8 +177,11 @@ func (u *Upstream) Pick(exclude Mask) (*Endpoint, error) {
 //  2. a sound usable endpoint tried before, other than last: one that
 //     failed this request once is a better bet than one that is failing
 //     every request;
-//  3. a doubtful usable endpoint not tried yet;
-//  4. any usable endpoint;
+//  3. a doubtful usable endpoint not tried yet, unless condemned: failing
+//     as often in a row as ejects an endpoint, kept only by
+//     max_ejection_percent;
+//  4. a usable endpoint not condemned, even the last one;
+//  5. any usable endpoint;
 //
 // and, when no endpoint is usable (panic mode), any endpoint not tried yet,
 // then any at all. Retries never go to an ejected or unhealthy endpoint while
@@ -192,18 +195,20 @@ func (u *Upstream) PickRetry(tried Mask, last int) (*Endpoint, error) {
 	}
 	now := u.nanotime()
 	doubt := make([]Mask, len(r.usable))
+	condemned := make([]Mask, len(r.usable))
 	for i, g := range r.usable {
-		doubt[i] = u.doubtful(g, now)
+		doubt[i], condemned[i] = u.doubtful(g, now)
 	}
-	steps := [...]func(g, d Mask) Mask{
-		func(g, d Mask) Mask { return g.andNot(d).andNot(tried) },
-		func(g, d Mask) Mask { return g.andNot(d).andNot(lastMask) },
-		func(g, d Mask) Mask { return g.andNot(tried) },
-		func(g, d Mask) Mask { return g },
+	steps := [...]func(g, d, x Mask) Mask{
+		func(g, d, x Mask) Mask { return g.andNot(d).andNot(tried) },
+		func(g, d, x Mask) Mask { return g.andNot(d).andNot(lastMask) },
+		func(g, d, x Mask) Mask { return g.andNot(x).andNot(tried) },
+		func(g, d, x Mask) Mask { return g.andNot(x) },
+		func(g, d, x Mask) Mask { return g },
 	}
 	for _, step := range steps {
 		for i, g := range r.usable {
-			if c := step(g, doubt[i]); !c.Empty() {
+			if c := step(g, doubt[i], condemned[i]); !c.Empty() {
 				return u.bal.Pick(c), nil
 			}
 		}
@@ -228,9 +233,11 @@ const (
 
 // doubtful returns the endpoints of group g that a retry should avoid: on
 // probation, failing (the last answer failed), or far slower than the
-// group's fastest.
-func (u *Upstream) doubtful(g Mask, now int64) Mask {
-	var d Mask
+// group's fastest; and among them the condemned: failing as often in a row
+// as outlier detection ejects for, kept in service only by
+// max_ejection_percent.
+func (u *Upstream) doubtful(g Mask, now int64) (d, condemned Mask) {
+	od := &u.cfg.OutlierDetection
 	best := math.Inf(1)
 	for i := g.next(0); i >= 0; i = g.next(i + 1) {
 		best = min(best, u.eps[i].ewma(now))
@@ -238,11 +245,15 @@ func (u *Upstream) doubtful(g Mask, now int64) Mask {
 	for i := g.next(0); i >= 0; i = g.next(i + 1) {
 		e := u.eps[i]
 		v := e.ewma(now)
-		if e.probation.Load() || e.failStreak.Load() > 0 || v >= best*RetryAvoidRatio && v-best >= float64(RetryAvoidFloor) {
+		streak := e.failStreak.Load()
+		if e.probation.Load() || streak > 0 || v >= best*RetryAvoidRatio && v-best >= float64(RetryAvoidFloor) {
 			d.Add(i)
 		}
+		if !od.Disabled && streak >= int32(od.ConsecutiveFailures) {
+			condemned.Add(i)
+		}
 	}
-	return d
+	return d, condemned
 }
 
 type endpointKey struct{}
