@@ -330,10 +330,10 @@ func exercised(t *testing.T) (*env, map[string]*dto.MetricFamily) {
 // holdfast metrics there are.
 func TestMetricsDocumented(t *testing.T) {
 	_, fams := exercised(t)
-	// The series of a fleet: a global rate limit and a shared breaker,
-	// with a real Redis.
+	// The series of a fleet (a global rate limit and a shared breaker,
+	// with a real Redis) and of a vote route.
 	srv := redistest.Start(t)
-	fleet := startEnv(t, envOptions{top: "redis: {address: " + srv.Addr() + ", timeout: 250ms}", extra: globalRoute, ledger: "    shared_breaker: {}"})
+	fleet := startEnv(t, envOptions{top: "redis: {address: " + srv.Addr() + ", timeout: 250ms}", extra: globalRoute + voteRoute, ledger: "    shared_breaker: {}"})
 	fleet.send("/global/x")
 	maps.Copy(fams, families(t, fleet.metrics))
 	// A route with response checks: its series are there at 0.
