@@ -34,7 +34,15 @@ func TestMain(m *testing.M) {
 type fleetProc struct {
 	data, admin string // http://host:port
 	cmd         *exec.Cmd
+	mu          *sync.Mutex // guards out
 	out         *strings.Builder
+}
+
+// output returns what the process has written so far.
+func (p *fleetProc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
 }
 
 // startFleetProc runs `holdfast serve -c` on body (fmt'd with its listen
@@ -49,10 +57,10 @@ func startFleetProc(t *testing.T, name, body string) *fleetProc {
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &fleetProc{data: "http://" + listen, admin: "http://" + admin, out: &strings.Builder{}}
+	p := &fleetProc{data: "http://" + listen, admin: "http://" + admin, mu: &sync.Mutex{}, out: &strings.Builder{}}
 	p.cmd = exec.Command(os.Args[0], "serve", "-c", file)
 	p.cmd.Env = append(os.Environ(), childEnv+"=1")
-	var mu sync.Mutex
+	mu := p.mu
 	w := writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return p.out.Write(b) })
 	p.cmd.Stdout, p.cmd.Stderr = w, w
 	if err := p.cmd.Start(); err != nil {
@@ -301,5 +309,25 @@ routes:
 	want := 100*elapsed.Seconds() + 10
 	if got := float64(after.ok.Load()); got < 0.9*want || got > 1.1*want {
 		t.Errorf("after the restart: admitted %.0f; want one shared limit again, about %.0f", got, want)
+	}
+}
+
+// TestServingLogNamesAddresses: the "serving" line names the listen
+// addresses as host:port strings, not as Go structs.
+func TestServingLogNamesAddresses(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer backend.Close()
+	p := startFleetProc(t, "serving", fmt.Sprintf("upstreams:\n  app: {endpoints: [{address: %s}]}\nroutes:\n  - name: all\n    upstream: app\n", backend.URL))
+	var out string
+	for range 100 {
+		out = p.output()
+		if strings.Contains(out, `"msg":"serving"`) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	want := `"listen":["` + strings.TrimPrefix(p.data, "http://") + `"]`
+	if !strings.Contains(out, want) {
+		t.Errorf("serve's output:\n%s\nwant the serving line with %s", out, want)
 	}
 }

@@ -51,7 +51,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		logger.Error("cannot start", "err", err)
 		return 1
 	}
-	logger.Info("serving", "listen", inst.server.Addrs(), "admin", inst.adminAddr(), "routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
+	var listen []string
+	for _, a := range inst.server.Addrs() {
+		listen = append(listen, a.String())
+	}
+	logger.Info("serving", "listen", listen, "admin", inst.adminAddr(), "routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- inst.server.Serve() }()
