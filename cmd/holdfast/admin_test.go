@@ -358,19 +358,9 @@ scrape_configs:
 
 	const series = `holdfast_route_requests_total{route="api",code_class="5xx"}`
 	deadline := time.Now().Add(45 * time.Second)
-	// until polls the query q until ok accepts its result.
 	until := func(what, q string, ok func([]promSample) bool) []promSample {
 		t.Helper()
-		for {
-			got, err := promQuery(promAddr, q)
-			if err == nil && ok(got) {
-				return got
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("Prometheus never saw %s: %s gave %v, %v", what, q, got, err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		return promUntil(t, promAddr, deadline, what, q, ok)
 	}
 	// A scrape from before the failures.
 	until("a scrape", `up{job="holdfast"}`, func(s []promSample) bool { return len(s) == 1 && s[0].value == 1 })
@@ -403,6 +393,22 @@ func lookTool(t *testing.T, bin string) string {
 type promSample struct {
 	labels map[string]string
 	value  float64
+}
+
+// promUntil polls the Prometheus at addr with query q until ok accepts its
+// result, and fails the test at deadline.
+func promUntil(t *testing.T, addr string, deadline time.Time, what, q string, ok func([]promSample) bool) []promSample {
+	t.Helper()
+	for {
+		got, err := promQuery(addr, q)
+		if err == nil && ok(got) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus never saw %s: %s gave %v, %v", what, q, got, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // promQuery runs an instant query against Prometheus's HTTP API.

@@ -212,16 +212,7 @@ slos:
 	deadline := time.Now().Add(45 * time.Second)
 	until := func(what, q string, ok func([]promSample) bool) []promSample {
 		t.Helper()
-		for {
-			got, err := promQuery(promAddr, q)
-			if err == nil && ok(got) {
-				return got
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("Prometheus never saw %s: %s gave %v, %v", what, q, got, err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		return promUntil(t, promAddr, deadline, what, q, ok)
 	}
 	until("a scrape", `up{job="holdfast"}`, func(s []promSample) bool { return len(s) == 1 && s[0].value == 1 })
 	const n = 400
