@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdfast-dev/holdfast/breaker"
 	"github.com/holdfast-dev/holdfast/config"
@@ -46,7 +47,7 @@ func TestReloadKeepsStateOfUnchangedParts(t *testing.T) {
 	defer p.Close()
 	old := p.state.Load()
 	old.clusters["a"].breaker.ForceOpen()
-	if !old.route("ra").limiter.Allow("") { // spend the route's only token
+	if ok, _ := old.route("ra").limiter.TryAt("", time.Now()); !ok { // spend the route's only token
 		t.Fatal("first request was limited")
 	}
 
@@ -64,7 +65,7 @@ func TestReloadKeepsStateOfUnchangedParts(t *testing.T) {
 	if cur.route("ra") != old.route("ra") {
 		t.Error("unchanged route ra was rebuilt")
 	}
-	if cur.route("ra").limiter.Allow("") {
+	if ok, _ := cur.route("ra").limiter.TryAt("", time.Now()); ok {
 		t.Error("route ra's rate-limit bucket was refilled by the reload; want it carried over")
 	}
 	if cur.route("rb") == old.route("rb") {

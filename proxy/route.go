@@ -36,11 +36,10 @@ type route struct {
 
 // limiter is a route's rate limit: a [ratelimit.Keyed] for scope local, a
 // [globalrate.Limiter] for scope global. TryAt is the one decision the
-// handler asks, with the same meaning for both (Allow is TryAt now); Len is
-// the buckets held in this process, for the status.
+// handler asks, with the same meaning for both; Len is the buckets held in
+// this process, for the status.
 type limiter interface {
 	TryAt(key string, now time.Time) (ok bool, wait time.Duration)
-	Allow(key string) bool
 	Len() int
 }
 

@@ -234,12 +234,6 @@ func (l *Limiter) TryAt(key string, now time.Time) (ok bool, wait time.Duration)
 	return got > 0, wait
 }
 
-// Allow is [Limiter.TryAt] now, without the wait.
-func (l *Limiter) Allow(key string) bool {
-	ok, _ := l.TryAt(key, time.Now())
-	return ok
-}
-
 // fallback decides by OnError while Redis fails.
 func (l *Limiter) fallback(key string, now time.Time) (bool, time.Duration) {
 	l.fallbacks.Add(1)
