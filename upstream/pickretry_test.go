@@ -107,15 +107,7 @@ func TestPickRetry(t *testing.T) {
 				for _, i := range tt.tried {
 					tried.Add(i)
 				}
-				seen := map[int]bool{}
-				for range 200 {
-					e, err := u.PickRetry(tried, tt.last)
-					if err != nil {
-						t.Fatal(err)
-					}
-					seen[e.Index()] = true
-				}
-				for i := range seen {
+				for i := range retryPicks(t, u, tried, tt.last) {
 					if !contains(tt.want, i) {
 						t.Errorf("PickRetry chose endpoint %d; want one of %v", i, tt.want)
 					}
@@ -123,6 +115,21 @@ func TestPickRetry(t *testing.T) {
 			})
 		})
 	}
+}
+
+// retryPicks returns the endpoints 200 calls of PickRetry(tried, last)
+// chose.
+func retryPicks(t *testing.T, u *Upstream, tried Mask, last int) map[int]bool {
+	t.Helper()
+	seen := map[int]bool{}
+	for range 200 {
+		e, err := u.PickRetry(tried, last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[e.Index()] = true
+	}
+	return seen
 }
 
 func contains(s []int, v int) bool {
@@ -152,23 +159,14 @@ func TestPickRetryAvoidsAFailingEndpointTheCapKept(t *testing.T) {
 		}
 		var tried Mask
 		tried.Add(0)
-		for range 200 {
-			e, err := u.PickRetry(tried, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e.Index() != 2 {
-				t.Fatalf("PickRetry chose endpoint %d; want 2, the sound one (1 fails every call)", e.Index())
+		for i := range retryPicks(t, u, tried, 0) {
+			if i != 2 {
+				t.Fatalf("PickRetry chose endpoint %d; want 2, the sound one (1 fails every call)", i)
 			}
 		}
 		// Once its answer is good again, it is a candidate again.
 		succeed(u.eps[1], 1, time.Millisecond)
-		seen := map[int]bool{}
-		for range 200 {
-			e, _ := u.PickRetry(tried, 0)
-			seen[e.Index()] = true
-		}
-		if !seen[1] {
+		if !retryPicks(t, u, tried, 0)[1] {
 			t.Error("endpoint 1 after a good answer: never chosen; want it a candidate again")
 		}
 	})
@@ -192,13 +190,9 @@ func TestPickRetryPrefersOnceFailedToCondemned(t *testing.T) {
 		var tried Mask
 		tried.Add(0)
 		tried.Add(1)
-		for range 200 {
-			e, err := u.PickRetry(tried, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e.Index() != 0 {
-				t.Fatalf("PickRetry chose endpoint %d; want 0 (failed once) over 1 (failing every call)", e.Index())
+		for i := range retryPicks(t, u, tried, 0) {
+			if i != 0 {
+				t.Fatalf("PickRetry chose endpoint %d; want 0 (failed once) over 1 (failing every call)", i)
 			}
 		}
 	})
