@@ -186,8 +186,8 @@ func New(c Config) (*Fleet, error) {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	f.lastState = c.Breaker.State()
-	f.lastTrips = c.Breaker.Counts().Trips
+	now := c.Breaker.Counts()
+	f.lastState, f.lastTrips = now.State, now.Trips
 	go f.loop()
 	return f, nil
 }
