@@ -296,13 +296,18 @@ func (p *Proxy) relay(ctx context.Context, w http.ResponseWriter, o *outcome, at
 		h.Del("Content-Length")
 	}
 	rc := http.NewResponseController(w)
+	ct := resp.Header.Get("Content-Type")
+	stream := resp.ContentLength < 0 || strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "application/grpc")
 	// When ctx ends, the upstream read ends with it: the attempt's context
 	// is ctx's child, and the transport cuts the connection. The client
 	// write is bounded by ctx's deadline, set on the connection (a timer
 	// the poller keeps, where watching ctx would cost a callback and its
-	// registration per request); a client that left needs no cut.
+	// registration per request); a client that left needs no cut. A body
+	// that net/http's server buffers whole (see heldWhole) reaches the
+	// socket only after the handler returns, where no deadline of ours
+	// applies, so it sets none: two runtime timer changes saved per request.
 	dl, bounded := ctx.Deadline()
-	if bounded && rc.SetWriteDeadline(dl) == nil {
+	if bounded && !heldWhole(resp.ContentLength, stream) && rc.SetWriteDeadline(dl) == nil {
 		defer rc.SetWriteDeadline(time.Time{})
 	}
 	var wasCut atomic.Bool
@@ -315,7 +320,7 @@ func (p *Proxy) relay(ctx context.Context, w http.ResponseWriter, o *outcome, at
 		})
 	}
 	w.WriteHeader(resp.StatusCode)
-	err := copyBody(w, rc, resp, guard, idle)
+	err := copyBody(w, rc, resp, stream, guard, idle)
 	// A cut that started (Stop says so) is as good as done: the write
 	// deadline is or will be in the past.
 	aborted := guard != nil && !guard.Stop()
@@ -334,12 +339,10 @@ func (p *Proxy) relay(ctx context.Context, w http.ResponseWriter, o *outcome, at
 // is a stream (unknown length, server-sent events, gRPC), and pushing the
 // idle guard back after every piece. A failed write means the client went
 // away or the exchange was cut; it returns errClientWrite then.
-func copyBody(w http.ResponseWriter, rc *http.ResponseController, resp *http.Response, guard *time.Timer, idle time.Duration) error {
+func copyBody(w http.ResponseWriter, rc *http.ResponseController, resp *http.Response, stream bool, guard *time.Timer, idle time.Duration) error {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
-	ct := resp.Header.Get("Content-Type")
-	stream := resp.ContentLength < 0 || strings.HasPrefix(ct, "text/event-stream") || strings.HasPrefix(ct, "application/grpc")
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
@@ -360,6 +363,19 @@ func copyBody(w http.ResponseWriter, rc *http.ResponseController, resp *http.Res
 			return err
 		}
 	}
+}
+
+// serverBuffered is how much of a response body net/http's server holds
+// before it writes anything to the connection: the handler's buffer
+// (bufferBeforeChunkingSize in net/http's server.go), in front of the
+// connection's own.
+const serverBuffered = 2048
+
+// heldWhole reports whether a response body of length n (-1: unknown) is
+// held whole in net/http's buffers until the handler returns: a body of
+// known length that fits, and is not a stream that copyBody flushes.
+func heldWhole(n int64, stream bool) bool {
+	return !stream && n >= 0 && n <= serverBuffered
 }
 
 // errClientWrite is a response the client stopped taking.
