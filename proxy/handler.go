@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/holdfast-dev/holdfast/holdfasthttp"
+	"github.com/holdfast-dev/holdfast/upstream"
 )
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -103,7 +104,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer headTimer.Stop()
 		ctx = c
 	} else {
-		c, cancel := context.WithTimeout(r.Context(), timeout)
+		// A deadline the upstream transport keeps on the connection: no
+		// timer unless something else watches it (upstream.WithDeadline).
+		c, cancel := upstream.WithDeadline(r.Context(), time.Now().Add(timeout))
 		defer cancel()
 		ctx = c
 	}

@@ -234,13 +234,22 @@ const maxInterim = 8
 // roundTrip writes req on c and reads the response head. gotBytes reports
 // whether any response byte arrived, after which resending is not safe.
 func (t *h1Transport) roundTrip(c *h1Conn, req *http.Request, until time.Time) (resp *http.Response, gotBytes bool, err error) {
+	// A route deadline of WithDeadline that nothing armed is kept on the
+	// connection with the per-try one, and only its parent is watched.
+	watch := req.Context()
+	if parent, d, ok := unarmed(watch); ok {
+		watch = parent
+		if until.IsZero() || d.Before(until) {
+			until = d
+		}
+	}
 	if !until.IsZero() {
 		// Before the abort is armed: an abort that runs must not be
 		// overwritten by this deadline.
 		c.nc.SetDeadline(until)
 		c.deadline = true
 	}
-	stop := context.AfterFunc(req.Context(), c.abort)
+	stop := context.AfterFunc(watch, c.abort)
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	w, err := writeHead(c.bw, req)
 	if err != nil {
