@@ -45,8 +45,8 @@ func TestParseTheExampleConfig(t *testing.T) {
 	if r.RateLimit.RequestsPerSecond != 100 || r.RateLimit.Burst != 200 || r.RateLimit.Key != (RateLimitKey{Kind: KeyHeader, Header: "X-User-Id"}) {
 		t.Errorf("rate_limit = %+v", r.RateLimit)
 	}
-	if r.Hedge.Delay != 50*time.Millisecond || r.Hedge.MaxExtra != 1 {
-		t.Errorf("hedge = %+v", r.Hedge)
+	if h := c.Routes[1].Hedge; h == nil || h.Delay != 50*time.Millisecond || h.MaxExtra != 1 {
+		t.Errorf("routes[1].hedge = %+v; want delay 50ms, max_extra 1", h)
 	}
 	if r.Fallback.Headers["content-type"] != "application/json" {
 		t.Errorf("fallback headers = %v", r.Fallback.Headers)

@@ -300,3 +300,15 @@ func TestLintCommand(t *testing.T) {
 		t.Errorf("holdfast help does not list lint:\n%s", out.String())
 	}
 }
+
+// TestLintShippedConfigs: the reference config a new user starts from
+// passes holdfast lint. (The demo's config does not, on purpose: it
+// retries and hedges hard to show a failing service rescued.)
+func TestLintShippedConfigs(t *testing.T) {
+	for _, f := range []string{"../../examples/holdfast.yaml"} {
+		var out, errb bytes.Buffer
+		if code := runLint([]string{"-c", f}, &out, &errb); code != 0 {
+			t.Errorf("holdfast lint -c %s: exit %d; want 0\n%s%s", f, code, out.String(), errb.String())
+		}
+	}
+}
