@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -163,7 +164,18 @@ func sliSeries(o slo.Config) (good, total string, err error) {
 		return "", "", fmt.Errorf("slos %q: good.latency_below: %s is not a bucket bound of %s, so Prometheus cannot count it; use one of %s",
 			o.Name, o.Good.LatencyBelow, metricDuration, bucketList())
 	}
-	return metricDuration + "_bucket{" + route + class + `,le="` + leLabel(le) + `"}`, metricDuration + "_count{" + route + "}", nil
+	return metricDuration + "_bucket{" + route + class + "," + leMatcher(le) + "}", metricDuration + "_count{" + route + "}", nil
+}
+
+// leMatcher selects the bucket whose upper bound is le. Prometheus 2 keeps
+// the le value as the client wrote it ("1"), Prometheus 3 normalises it to
+// a float ("1.0"), so a whole-second bound matches either spelling.
+func leMatcher(le float64) string {
+	l := leLabel(le)
+	if le != math.Trunc(le) {
+		return `le="` + l + `"`
+	}
+	return `le=~"` + l + `(\\.0)?"`
 }
 
 // leLabel writes a bucket bound as client_golang's text exposition does.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -252,6 +253,38 @@ slos:
 			// little when the two series' samples differ at the edges.
 			if math.Abs(prom-w.burn) > 0.05*w.burn || math.Abs(w.burn-50) > 1e-9 {
 				t.Errorf("%s burn rate over %s: Prometheus %v, the process %v; want both 50", ts.Tier, name, prom, w.burn)
+			}
+		}
+	}
+}
+
+// TestLeMatcherMatchesBothPrometheusSpellings: a whole-second bound is
+// written "1" by the client and stored as "1.0" by Prometheus 3; the
+// rules' matcher selects that bucket under either, and no other.
+func TestLeMatcherMatchesBothPrometheusSpellings(t *testing.T) {
+	for _, tc := range []struct {
+		le        float64
+		match, no []string
+	}{
+		{1, []string{"1", "1.0"}, []string{"10", "1.5", "0.1", "11.0"}},
+		{0.3, []string{"0.3"}, []string{"0.30", "3", "0.03"}},
+	} {
+		m := leMatcher(tc.le)
+		var re *regexp.Regexp
+		if v, ok := strings.CutPrefix(m, `le=~"`); ok {
+			// PromQL unescapes the string, and anchors the regular expression.
+			re = regexp.MustCompile(`^(?:` + strings.ReplaceAll(strings.TrimSuffix(v, `"`), `\\`, `\`) + `)$`)
+		} else {
+			re = regexp.MustCompile(`^` + regexp.QuoteMeta(strings.TrimSuffix(strings.TrimPrefix(m, `le="`), `"`)) + `$`)
+		}
+		for _, s := range tc.match {
+			if !re.MatchString(s) {
+				t.Errorf("leMatcher(%g) = %s does not match le=%q; want it to", tc.le, m, s)
+			}
+		}
+		for _, s := range tc.no {
+			if re.MatchString(s) {
+				t.Errorf("leMatcher(%g) = %s matches le=%q; want it not to", tc.le, m, s)
 			}
 		}
 	}
