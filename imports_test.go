@@ -16,7 +16,7 @@ const module = "github.com/holdfast-dev/holdfast"
 // proxy, the config loader or any third-party module.
 var policyPackages = []string{
 	"", "retry", "breaker", "ratelimit", "bulkhead", "adaptive", "timeout",
-	"hedge", "fallback", "vote", "guard", "upstream", "slo",
+	"hedge", "fallback", "vote", "guard", "upstream", "slo", "canary",
 }
 
 type listedPackage struct {
