@@ -42,9 +42,8 @@ func MannWhitney(a, b []float64) (u, z, p float64) {
 		return 0, 0, 1
 	}
 	type obs struct {
-		v    float64
-		inB  bool
-		rank float64
+		v   float64
+		inB bool
 	}
 	all := make([]obs, 0, na+nb)
 	for _, v := range a {
