@@ -25,6 +25,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /status/timeline", s.serveTimeline)
 	mux.HandleFunc("GET /config", s.serveConfig)
 	mux.HandleFunc("GET /vote/disagreements", s.serveVoteDisagreements) // vote.go
+	mux.HandleFunc("GET /canary/{route}", s.serveCanary)                // canary.go
+	mux.HandleFunc("GET /canary/{route}/verdict", s.serveCanaryVerdict)
 
 	// Browsers send a simple POST cross-origin without asking first; the
 	// protection refuses one that a page on another origin made, so a web
@@ -35,6 +37,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /reload", mutating(s.serveReload))
 	mux.Handle("POST /quiesce", mutating(s.serveQuiesce(true)))
 	mux.Handle("POST /unquiesce", mutating(s.serveQuiesce(false)))
+	mux.Handle("POST /canary/{route}/{action}", mutating(s.serveCanaryAction))
 	return s.guard(mux)
 }
 

@@ -34,6 +34,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/holdfast-dev/holdfast"
 )
 
 // Defaults for a zero field of [Config].
@@ -96,20 +98,12 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// FieldError is an invalid field of a [Config], named by its key.
-type FieldError struct {
-	Field string // the YAML key, e.g. "steps"
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return "canary: " + e.Field + ": " + e.Msg }
-
 // Validate reports the first invalid field of c (after defaults), as a
-// [*FieldError].
+// [*holdfast.ConfigError] keyed by the field's YAML name.
 func (c Config) Validate() error {
 	c = c.WithDefaults()
 	bad := func(field, format string, args ...any) error {
-		return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+		return holdfast.ConfigErrorf("canary", field, format, args...)
 	}
 	for i, s := range c.Steps {
 		if s < 1 || s > 100 {

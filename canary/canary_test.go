@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/holdfast-dev/holdfast"
 )
 
 func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
@@ -70,8 +72,8 @@ func TestValidate(t *testing.T) {
 		{Config{Confidence: 1}, "confidence"},
 	} {
 		err := tc.c.Validate()
-		var fe *FieldError
-		if !errors.As(err, &fe) || fe.Field != tc.field {
+		var ce *holdfast.ConfigError
+		if !errors.As(err, &ce) || ce.Key != tc.field {
 			t.Errorf("Validate(%+v) = %v; want an error at %s", tc.c, err, tc.field)
 		}
 	}

@@ -230,6 +230,9 @@ type Route struct {
 	// ResponseChecks are checks, checks_max_body_bytes and
 	// checks_on_oversize: invariants a relayed response must keep (checks.go).
 	ResponseChecks `yaml:",inline" json:",inline"`
+	// Canary moves a split's traffic from baseline to candidate step by
+	// step, judging each step, and promotes or rolls back (canary.go).
+	Canary *Canary `yaml:"canary" json:"canary,omitempty"`
 }
 
 // Split is one weighted share of a route's traffic.

@@ -70,7 +70,7 @@ var hostileConfigs = []struct {
 	{"header bytes past 1 MiB", "limits: {max_header_bytes: 1048577}\n" + base, []string{`limits.max_header_bytes (line 1): must be in [1, 1048576]`}},
 	{"header count at the int64 maximum", "limits: {max_headers: 9223372036854775807}\n" + base, []string{`limits.max_headers (line 1): must be in [1, 10000], got 9223372036854775807`}},
 	{"split weights that overflow their sum", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    split: [{upstream: a, weight: 4611686018427387904}, {upstream: a, weight: 4611686018427387904}]\n",
-		[]string{`routes[0].split[0].weight (line 6): must be in [1, 1048576], got 4611686018427387904`, `routes[0].split[1].weight (line 6): must be in [1, 1048576]`}},
+		[]string{`routes[0].split[0].weight (line 6): must be in [0, 1048576], got 4611686018427387904`, `routes[0].split[1].weight (line 6): must be in [0, 1048576]`}},
 	// A type error in listen is reported with the rest of the file's
 	// errors, not alone and not instead of them.
 	{"listen of the wrong type", "listen: {a: b}\n" + base + "    timeout: 5\n  - name: r0\n    upstream: b\n", []string{

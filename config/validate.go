@@ -128,6 +128,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.applyVoteDefaults()
 	c.applyChecksDefaults()
+	c.applyCanaryDefaults()
 	c.applySLODefaults()
 }
 
@@ -299,6 +300,9 @@ func (v *routeCheck) route(p string, i int, r *Route) {
 		validateFault(errs, p+".fault", f)
 	}
 	validateChecks(errs, p, r) // checks.go
+	if r.Canary != nil {
+		v.canary(p, r) // canary.go
+	}
 }
 
 // targets checks the upstream or the split a route sends to.
@@ -323,9 +327,12 @@ func (v *routeCheck) targets(p string, r *Route) {
 		if _, ok := v.upstreams[s.Upstream]; !ok {
 			errs.add(sp+".upstream", "unknown upstream %q%s", s.Upstream, v.haveNames())
 		}
-		if s.Weight <= 0 || s.Weight > MaxSplitWeight {
-			errs.add(sp+".weight", "must be in [1, %d], got %d", MaxSplitWeight, s.Weight)
+		if s.Weight < 0 || s.Weight > MaxSplitWeight {
+			errs.add(sp+".weight", "must be in [0, %d], got %d", MaxSplitWeight, s.Weight)
 		}
+	}
+	if len(r.Split) > 0 && r.Canary == nil && !slices.ContainsFunc(r.Split, func(s Split) bool { return s.Weight > 0 }) {
+		errs.add(p+".split", "needs a weight above 0: no upstream would get a request")
 	}
 }
 

@@ -125,6 +125,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tg := rt.pick()
 	cl := tg.cluster
 	info.Upstream = cl.name
+	if cn := rt.canary; cn != nil {
+		defer func() { now := time.Now(); cn.observe(tg, &info, now.Sub(start), now) }()
+	}
 
 	hdr := r.Header.Clone()
 	removeHopHeaders(hdr)

@@ -216,6 +216,11 @@ func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
 			}
 		}
 		r, err := newRoute(rc, st.clusters, p.opts.Listener)
+		if err == nil && r.canary != nil && old != nil {
+			if prev := old.route(rc.Name); prev != nil {
+				r.canary.keep(prev.canary) // a reload goes on with the rollout
+			}
+		}
 		if err == nil && cfg.Redis != nil {
 			err = r.limitGlobally(st.redis, cfg.Redis.OnError)
 		}

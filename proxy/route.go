@@ -30,8 +30,9 @@ type route struct {
 	limiter   limiter
 	fallback  *config.Fallback
 	fault     *config.Fault
-	vote      *voteRoute  // a vote route's voters (vote.go); its targets are theirs
-	checks    *invariants // the response checks (invariant.go); nil without any
+	vote      *voteRoute   // a vote route's voters (vote.go); its targets are theirs
+	checks    *invariants  // the response checks (invariant.go); nil without any
+	canary    *canaryRoute // the split's rollout (canary.go); nil without one
 }
 
 // limiter is a route's rate limit: a [ratelimit.Keyed] for scope local, a
@@ -118,6 +119,11 @@ func newRoute(rc *config.Route, clusters map[string]*cluster, l holdfast.Listene
 	}
 	if rc.Vote != nil {
 		if r.vote, err = newVoteRoute(rc, r.targets, l); err != nil {
+			return nil, err
+		}
+	}
+	if rc.Canary != nil {
+		if r.canary, err = newCanaryRoute(rc, r.targets, time.Now()); err != nil {
 			return nil, err
 		}
 	}
@@ -218,6 +224,9 @@ func (r *route) fallsBackOn(reason string) bool {
 func (r *route) pick() *target {
 	if len(r.targets) == 1 {
 		return &r.targets[0]
+	}
+	if r.canary != nil {
+		return r.canary.pick()
 	}
 	n := rand.IntN(r.total)
 	for i := range r.targets {

@@ -57,6 +57,9 @@ type RouteStatus struct {
 	RateLimitRedis *RedisLimitStatus `json:"rate_limit_redis,omitempty"`
 	// Vote is a vote route's voters and verdicts; nil for another route.
 	Vote *VoteStatus `json:"vote,omitempty"`
+	// Canary is a canary route's rollout: state, step, weight and the
+	// judgment of every step so far; nil for another route.
+	Canary *CanaryStatus `json:"canary,omitempty"`
 }
 
 // RedisLimitStatus is a global rate limit's dealings with Redis.
@@ -171,6 +174,9 @@ func (r *route) status() RouteStatus {
 	}
 	if r.vote != nil {
 		rs.Vote = r.vote.status()
+	}
+	if r.canary != nil {
+		rs.Canary = r.canary.status()
 	}
 	if g, ok := r.limiter.(*globalrate.Limiter); ok {
 		s := g.Stats()

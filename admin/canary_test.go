@@ -1,0 +1,94 @@
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/holdfast-dev/holdfast/canary"
+	"github.com/holdfast-dev/holdfast/proxy"
+)
+
+// canaryRoute splits between the env's two upstreams, ledger the candidate.
+const canaryRoute = `  - name: checkout
+    match: {path_prefix: /checkout}
+    retry: {attempts: 1}
+    split: [{upstream: shop, weight: 100}, {upstream: ledger, weight: 0}]
+    canary: {baseline: shop, candidate: ledger, steps: [5, 100], interval: 1h}
+`
+
+func TestCanaryAPIAndMetrics(t *testing.T) {
+	e := startEnv(t, envOptions{extra: canaryRoute})
+	fams := families(t, e.metrics)
+	for _, s := range []struct {
+		name   string
+		labels l
+		want   float64
+	}{
+		{"holdfast_canary_weight_percent", l{"route": "checkout", "candidate": "ledger"}, 5},
+		{"holdfast_canary_step", l{"route": "checkout"}, 0},
+		{"holdfast_canary_state", l{"route": "checkout", "state": "running"}, 1},
+		{"holdfast_canary_state", l{"route": "checkout", "state": "rolled_back"}, 0},
+	} {
+		if v, ok := sample(fams, s.name, s.labels); !ok || v != s.want {
+			t.Errorf("%s%v = %v, %v; want %v", s.name, s.labels, v, ok, s.want)
+		}
+	}
+
+	verdict := func() (int, canaryVerdict) {
+		t.Helper()
+		code, body, _ := e.do("GET", "/canary/checkout/verdict", nil, nil)
+		var v canaryVerdict
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
+			t.Fatalf("verdict body %q: %v", body, err)
+		}
+		return code, v
+	}
+	if code, v := verdict(); code != http.StatusOK || !v.Pass || v.State != canary.Running {
+		t.Errorf("verdict while running: %d %+v; want 200, pass, running", code, v)
+	}
+
+	for _, tc := range []struct {
+		action string
+		code   int
+		state  canary.State
+	}{
+		{"pause", http.StatusOK, canary.Paused},
+		{"resume", http.StatusOK, canary.Running},
+		{"abort", http.StatusOK, canary.Aborted},
+		{"promote", http.StatusConflict, canary.Aborted}, // it has ended
+	} {
+		code, body, _ := e.do("POST", "/canary/checkout/"+tc.action, nil, nil)
+		if code != tc.code || !strings.Contains(strings.ReplaceAll(body, " ", ""), `"state":"`+string(tc.state)+`"`) {
+			t.Errorf("POST /canary/checkout/%s: %d %s; want %d and state %s", tc.action, code, body, tc.code, tc.state)
+		}
+	}
+	if code, v := verdict(); code != http.StatusInternalServerError || v.Pass || v.Weight != 0 {
+		t.Errorf("verdict after abort: %d %+v; want 500, fail, weight 0", code, v)
+	}
+	status, body, _ := e.do("GET", "/status", nil, nil)
+	var st struct {
+		Routes []proxy.RouteStatus `json:"routes"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); status != http.StatusOK || err != nil {
+		t.Fatalf("GET /status: %d %v", status, err)
+	}
+	found := false
+	for _, r := range st.Routes {
+		if r.Name == "checkout" {
+			found = r.Canary != nil && r.Canary.State == canary.Aborted && r.Canary.Candidate == "ledger"
+		}
+	}
+	if !found {
+		t.Errorf("/status has no aborted canary on route checkout: %s", body)
+	}
+	for _, p := range []string{"/canary/nope", "/canary/nope/verdict"} {
+		if code, _, _ := e.do("GET", p, nil, nil); code != http.StatusNotFound {
+			t.Errorf("GET %s: %d; want 404", p, code)
+		}
+	}
+	if code, _, _ := e.do("POST", "/canary/checkout/explode", nil, nil); code != http.StatusNotFound {
+		t.Errorf("POST an unknown action: %d; want 404", code)
+	}
+}
