@@ -57,6 +57,9 @@ type RouteStatus struct {
 	RateLimitRedis *RedisLimitStatus `json:"rate_limit_redis,omitempty"`
 	// Vote is a vote route's voters and verdicts; nil for another route.
 	Vote *VoteStatus `json:"vote,omitempty"`
+	// Checks are the route's response checks and their violations; nil
+	// for a route without checks.
+	Checks *ChecksStatus `json:"checks,omitempty"`
 }
 
 // RedisLimitStatus is a global rate limit's dealings with Redis.
@@ -171,6 +174,9 @@ func (r *route) status() RouteStatus {
 	}
 	if r.vote != nil {
 		rs.Vote = r.vote.status()
+	}
+	if r.checks != nil {
+		rs.Checks = r.checks.status()
 	}
 	if g, ok := r.limiter.(*globalrate.Limiter); ok {
 		s := g.Stats()
