@@ -126,7 +126,9 @@ func TestG8VoteFaultyVoter(t *testing.T) {
 		voted = res
 	})
 	for i, name := range []string{"a", "b", "c"} {
-		wg.Go(func() { direct[i] = drive(t, context.Background(), 50, requests/rate*time.Second, get(p.URL+"/direct/"+name)) })
+		wg.Go(func() {
+			direct[i] = drive(t, context.Background(), 50, requests/rate*time.Second, get(p.URL+"/direct/"+name))
+		})
 	}
 	wg.Wait()
 	if voted == nil {
