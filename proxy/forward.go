@@ -334,7 +334,7 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange, hedge bool) *outcome {
 		ep.Done(took, eo)
 		tk.done(broken)
 		x.withhold(ep, n, resp.StatusCode, broken)
-		p.reportAttempt(x, ep, n, took, AttemptWithheld, resp.StatusCode, broken, span)
+		p.reportAttempt(x, ep, n, took, AttemptWithheld, resp.StatusCode, checkBroken(broken), span)
 		return o
 	case err == nil:
 		o.kind = outcomeResponse

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"slices"
 
 	"github.com/holdfast-dev/holdfast/vote"
@@ -68,4 +69,16 @@ func newVerdict(won bool, rep vote.Report) *VoteVerdict {
 		vv.Failed = append(vv.Failed, f.Name)
 	}
 	return vv
+}
+
+// checkBroken is err, an attempt's *invariantError, as a withheld
+// attempt's span tells it: the check broken, never the value the upstream
+// answered (a balance, an account), which traces must not carry any more
+// than replies do.
+func checkBroken(err error) error {
+	var ie *invariantError
+	if errors.As(err, &ie) {
+		return errors.New("proxy: the response broke " + ie.check)
+	}
+	return err
 }
