@@ -131,7 +131,7 @@ func NewMetrics() *Metrics {
 	m.hedges = counter("holdfast_upstream_hedges_total",
 		"Hedged attempts started beyond the first of a round.", "upstream")
 	m.endpointAttempts = counter("holdfast_endpoint_attempts_total",
-		"Attempts sent to the endpoint, by how they ended: response, connect_failure, reset, try_timeout, canceled, client_fault.",
+		"Attempts sent to the endpoint, by how they ended: response, connect_failure, reset, try_timeout, canceled, client_fault, withheld.",
 		"upstream", "endpoint", "outcome")
 	m.endpointResponses = counter("holdfast_endpoint_responses_total",
 		"Attempts the endpoint answered, by status class.", "upstream", "endpoint", "code_class")
@@ -261,7 +261,14 @@ func (m *Metrics) onRequestAt(info proxy.RequestInfo, now time.Time) {
 			m.rateLimited.WithLabelValues(route).Inc()
 		}
 	}
-	if u := info.Upstream; u != "" && !m.gone[upstreamKey(u)] {
+	if info.Vote != nil {
+		// A vote route's attempts went to every voter: each its own.
+		for _, va := range info.Vote.Attempts {
+			if va.Attempts > 0 && !m.gone[upstreamKey(va.Upstream)] {
+				m.attempts.WithLabelValues(va.Upstream).Add(float64(va.Attempts))
+			}
+		}
+	} else if u := info.Upstream; u != "" && !m.gone[upstreamKey(u)] {
 		if info.Attempts > 0 {
 			m.attempts.WithLabelValues(u).Add(float64(info.Attempts))
 		}

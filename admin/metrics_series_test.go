@@ -267,3 +267,18 @@ routes:
 	}
 	checkLabelHygiene(t, fams, []string{failing.URL(), refusing.URL()})
 }
+
+// TestVoteAttemptsPerVoter: a vote route's request counts each voter's
+// attempts under that voter's upstream, not their sum under the relayed
+// voter's.
+func TestVoteAttemptsPerVoter(t *testing.T) {
+	_, m := seriesProxy(t, "")
+	m.OnRequest(proxy.RequestInfo{Route: "fresh", Upstream: "api", Status: 200, Attempts: 3,
+		Vote: &proxy.VoteVerdict{Verdict: proxy.VerdictAgreed, Attempts: []proxy.VoterAttempts{{Upstream: "api", Attempts: 1}, {Upstream: "plain", Attempts: 2}}}})
+	fams := families(t, m)
+	for u, want := range map[string]float64{"api": 1, "plain": 2} {
+		if got, _ := sample(fams, "holdfast_upstream_attempts_total", l{"upstream": u}); got != want {
+			t.Errorf("holdfast_upstream_attempts_total{upstream=%q} = %g; want %g", u, got, want)
+		}
+	}
+}

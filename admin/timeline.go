@@ -2,6 +2,7 @@ package admin
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,7 @@ const (
 	TimelineFailover = "failover" // an upstream's traffic moved to another priority level
 	TimelineFallback = "fallback" // a fallback answered instead of the upstream
 	TimelineGuard    = "guard"    // a guard silenced or readmitted its component
+	TimelineVote     = "vote"     // a vote route quarantined or re-admitted a voter
 	TimelineReload   = "reload"   // the config was reloaded, or a reload was refused
 )
 
@@ -61,10 +63,14 @@ type TimelineEvent struct {
 	// Endpoint is the endpoint an endpoint or health change concerned, when
 	// the timeline could tell (see [Timeline.Watch]).
 	Endpoint string `json:"endpoint,omitempty"`
+	// Voter is the voter (upstream) a vote entry concerns; Subject is its
+	// route.
+	Voter string `json:"voter,omitempty"`
 	// From and To are the states left and entered: a breaker's "closed",
 	// "open", "half_open"; an endpoint's "active", "ejected", "probation";
 	// "healthy", "unhealthy"; "normal", "panic"; a failover's priority
-	// levels; a reload's "ok" or "failed" (To only).
+	// levels; a voter's "active", "quarantined"; a reload's "ok" or
+	// "failed" (To only).
 	From   string `json:"from,omitempty"`
 	To     string `json:"to,omitempty"`
 	Reason string `json:"reason,omitempty"`
@@ -86,8 +92,8 @@ type TimelineSnapshot struct {
 
 // Timeline keeps the last events that change what a proxy does, for the
 // status page: breaker transitions, endpoint ejections and readmissions,
-// health changes, panic mode, failovers between priority levels, fallbacks
-// and reloads. It is a [holdfast.Listener] for the proxy's policy events;
+// health changes, panic mode, failovers between priority levels, vote
+// routes' quarantines and re-admissions of voters, fallbacks and reloads. It is a [holdfast.Listener] for the proxy's policy events;
 // fallbacks reach it through [Timeline.OnRequest] (the proxy reports them
 // per request) and reloads through [Timeline.RecordReload].
 //
@@ -150,11 +156,50 @@ func (t *Timeline) Watch(p *proxy.Proxy) {
 // [proxy.Options].Listener (with [holdfast.Listeners] beside the metrics).
 func (t *Timeline) OnEvent(e holdfast.Event) {
 	var us *proxy.UpstreamStatus
-	if e.Kind == holdfast.EventStateChange && e.Source == holdfast.KindUpstream {
+	switch {
+	case e.Kind == holdfast.EventStateChange && e.Source == holdfast.KindUpstream:
 		// Read outside t.mu: the proxy takes its upstreams' locks.
 		us = t.upstream(e.Policy)
+	case e.Kind == holdfast.EventSilenced || e.Kind == holdfast.EventRecovered:
+		if route, voter, ok := t.voter(e.Policy); ok {
+			t.voterAt(e, route, voter, time.Now())
+			return
+		}
 	}
 	t.onEventAt(e, us, time.Now())
+}
+
+// voter reports whether policy names the guard of a vote route's voter
+// in the watched proxy, ROUTE/UPSTREAM (proxy/vote.go names them so), and
+// which.
+func (t *Timeline) voter(policy string) (route, voter string, ok bool) {
+	p := t.proxy.Load()
+	if p == nil {
+		return "", "", false
+	}
+	for _, r := range p.Status().Routes {
+		name, cut := strings.CutPrefix(policy, r.Name+"/")
+		if r.Vote == nil || !cut {
+			continue
+		}
+		for _, v := range r.Vote.Voters {
+			if name == v.Upstream {
+				return r.Name, v.Upstream, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// voterAt records a vote route's quarantine (a silenced guard) or
+// re-admission (a recovered one) of voter.
+func (t *Timeline) voterAt(e holdfast.Event, route, voter string, now time.Time) {
+	ev := TimelineEvent{Time: now, Kind: TimelineVote, Scope: ScopeRoute, Subject: route, Voter: voter,
+		From: "active", To: "quarantined", Reason: "disagreements", Error: errText(e.Err), Severity: "bad"}
+	if e.Kind == holdfast.EventRecovered {
+		ev.From, ev.To, ev.Reason, ev.Severity = "quarantined", "active", "agreements", "good"
+	}
+	t.add(ev)
 }
 
 // OnRequest records a fallback answer; call it from [proxy.Options].OnRequest.

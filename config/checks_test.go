@@ -119,6 +119,12 @@ var badChecksConfigs = []struct {
 		[]string{"routes[0].checks (line 7): json checks buffer the body, and a long_lived route streams it"}},
 	{"cap without checks", withChecks("    checks_max_body_bytes: 10\n"),
 		[]string{"routes[0].checks_max_body_bytes (line 6): needs checks"}},
+	{"negative consecutive_invariant_violations", "upstreams:\n  accounts:\n    endpoints: [{address: http://127.0.0.1:1}]\n" +
+		"    outlier_detection: {consecutive_invariant_violations: -1}\nroutes:\n  - name: accounts\n    upstream: accounts\n",
+		[]string{"upstreams.accounts.outlier_detection.consecutive_invariant_violations (line 4): must not be negative, got -1"}},
+	{"consecutive_invariant_violations not a number", "upstreams:\n  accounts:\n    endpoints: [{address: http://127.0.0.1:1}]\n" +
+		"    outlier_detection:\n      consecutive_invariant_violations: many\nroutes:\n  - name: accounts\n    upstream: accounts\n",
+		[]string{"upstreams.accounts.outlier_detection.consecutive_invariant_violations (line 5)"}},
 }
 
 func TestChecksErrorsNameKeyAndLine(t *testing.T) {

@@ -20,6 +20,7 @@
 //	bulkhead: EventRejected queue_timeout        holdfast_upstream_rejections_total{upstream,reason}
 //	bulkhead: EventQueued                        holdfast_upstream_queue_wait_seconds{upstream}
 //	upstream: EventStateChange                   holdfast_upstream_endpoint_changes_total{upstream,to}
+//	upstream: EventStateChange to ejected        holdfast_upstream_ejections_total{upstream,reason}
 //
 // Other events are not counted, and states or reasons outside the fixed
 // sets above are ignored, so the number of series is bounded by the

@@ -104,6 +104,7 @@ type Metrics struct {
 	rejections           *prometheus.CounterVec
 	breakerTransitions   *prometheus.CounterVec
 	endpointChanges      *prometheus.CounterVec
+	ejections            *prometheus.CounterVec
 	queueWait            *prometheus.HistogramVec
 }
 
@@ -139,12 +140,15 @@ func New(c Config) (*Metrics, error) {
 			"Circuit breaker state changes.", labelUpstream, "from", "to"),
 		endpointChanges: counter("holdfast_upstream_endpoint_changes_total",
 			"Endpoint health, ejection and panic-mode changes, by the state entered.", labelUpstream, "to"),
+		ejections: counter("holdfast_upstream_ejections_total",
+			"Endpoints ejected by outlier detection, by reason: consecutive_failures, deadline_misses, consecutive_invariant_violations (wrong answers a route's checks withheld) or probation_failure.",
+			labelUpstream, "reason"),
 		queueWait: prometheus.NewHistogramVec(HistogramOpts("holdfast_upstream_queue_wait_seconds",
 			"Time attempts waited in the upstream's concurrency queue before getting a slot.", buckets), []string{labelUpstream}),
 	}
 	var done []prometheus.Collector
 	for _, c := range []prometheus.Collector{
-		m.retries, m.budgetExhausted, m.hedgeBudgetExhausted, m.rejections, m.breakerTransitions, m.endpointChanges, m.queueWait,
+		m.retries, m.budgetExhausted, m.hedgeBudgetExhausted, m.rejections, m.breakerTransitions, m.endpointChanges, m.ejections, m.queueWait,
 	} {
 		if err := reg.Register(c); err != nil {
 			for _, d := range done {
@@ -169,6 +173,15 @@ func MustNew(c Config) *Metrics {
 
 // breakerStates are a breaker's states, as its events name them.
 var breakerStates = []string{breaker.Closed.String(), breaker.Open.String(), breaker.HalfOpen.String()}
+
+// ejectedState is the state an ejection's event enters, and
+// ejectionReasons the reasons outlier detection ejects for, from the
+// upstream package's own names.
+var (
+	ejectedState    = (upstream.Change{Kind: upstream.EndpointEjected}).Event().To
+	ejectionReasons = []string{upstream.ReasonConsecutiveFailures, upstream.ReasonDeadlineMisses,
+		upstream.ReasonConsecutiveInvariantViolations, upstream.ReasonProbationFailure}
+)
 
 // endpointStates are the states an upstream's events enter (To): each
 // [upstream.ChangeKind]'s, from the upstream package's own mapping.
@@ -205,6 +218,9 @@ func (m *Metrics) OnEvent(e holdfast.Event) {
 		case holdfast.KindUpstream:
 			if slices.Contains(endpointStates, e.To) {
 				m.endpointChanges.WithLabelValues(e.Policy, e.To).Inc()
+			}
+			if e.To == ejectedState && slices.Contains(ejectionReasons, e.Reason) {
+				m.ejections.WithLabelValues(e.Policy, e.Reason).Inc()
 			}
 		}
 	case holdfast.EventRejected:
@@ -268,6 +284,9 @@ func (m *Metrics) AddName(k holdfast.Kind, name string) {
 		for _, to := range endpointStates {
 			m.endpointChanges.WithLabelValues(name, to)
 		}
+		for _, r := range ejectionReasons {
+			m.ejections.WithLabelValues(name, r)
+		}
 	}
 }
 
@@ -293,5 +312,6 @@ func (m *Metrics) Remove(k holdfast.Kind, name string) {
 		m.queueWait.DeleteLabelValues(name)
 	case holdfast.KindUpstream:
 		m.endpointChanges.DeletePartialMatch(prometheus.Labels{labelUpstream: name})
+		m.ejections.DeletePartialMatch(prometheus.Labels{labelUpstream: name})
 	}
 }

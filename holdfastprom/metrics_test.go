@@ -137,6 +137,23 @@ func TestOnEventIgnores(t *testing.T) {
 	}
 }
 
+// TestEjectionsByReason: an ejection counts under its reason, beside the
+// change to ejected; a reason outside the set is not a series.
+func TestEjectionsByReason(t *testing.T) {
+	m, reg := newMetrics(t)
+	for _, reason := range []string{upstream.ReasonConsecutiveInvariantViolations, upstream.ReasonConsecutiveInvariantViolations, "made_up"} {
+		m.OnEvent((upstream.Change{Upstream: "db", Kind: upstream.EndpointEjected, Reason: reason}).Event())
+	}
+	got := series(t, reg)
+	want := map[string]float64{
+		"holdfast_upstream_endpoint_changes_total{to=ejected,upstream=db}":                       3,
+		"holdfast_upstream_ejections_total{reason=consecutive_invariant_violations,upstream=db}": 2,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("series (-want +got):\n%s", diff)
+	}
+}
+
 func TestAddRemove(t *testing.T) {
 	m, reg := newMetrics(t)
 	tests := []struct {
@@ -170,6 +187,10 @@ func TestAddRemove(t *testing.T) {
 			"holdfast_upstream_endpoint_changes_total{to=panic,upstream=p}",
 			"holdfast_upstream_endpoint_changes_total{to=probation,upstream=p}",
 			"holdfast_upstream_endpoint_changes_total{to=unhealthy,upstream=p}",
+			"holdfast_upstream_ejections_total{reason=consecutive_failures,upstream=p}",
+			"holdfast_upstream_ejections_total{reason=consecutive_invariant_violations,upstream=p}",
+			"holdfast_upstream_ejections_total{reason=deadline_misses,upstream=p}",
+			"holdfast_upstream_ejections_total{reason=probation_failure,upstream=p}",
 		}},
 		{holdfast.KindTimeout, nil},
 		{holdfast.KindFallback, nil},
@@ -352,8 +373,8 @@ func TestLint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fams) != 7 {
-		t.Errorf("got %d families; want 7", len(fams))
+	if len(fams) != 8 {
+		t.Errorf("got %d families; want 8", len(fams))
 	}
 	problems, err := promlint.NewWithMetricFamilies(fams).Lint()
 	if err != nil {

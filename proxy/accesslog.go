@@ -14,7 +14,8 @@ import (
 
 // AccessLog writes one JSON line per request (slog's JSON handler): time,
 // route, upstream, endpoint, method, status, attempts, retries, hedges,
-// duration_ms, reason and fallback. It is configured by the file's
+// duration_ms, reason and fallback; withheld, the attempts the route's
+// checks withheld, when there were some; and vote, a vote route's verdict. It is configured by the file's
 // `access_log:` block, can be reconfigured while in use, and reopens its file
 // for log rotation ([AccessLog.Reopen]).
 //
@@ -140,7 +141,28 @@ func (a *AccessLog) Log(info RequestInfo) {
 		slog.Float64("duration_ms", float64(info.Duration.Microseconds())/1000),
 		slog.String("reason", info.Reason),
 		slog.Bool("fallback", info.Fallback),
+		withheldAttr(info.Withheld),
+		voteAttr(info.Vote),
 	)
+}
+
+// withheldAttr is the line's "withheld" field, the attempts the route's
+// checks withheld (each with its endpoint, status and the check broken);
+// an empty attr, which slog leaves out, when none was.
+func withheldAttr(w []Withheld) slog.Attr {
+	if len(w) == 0 {
+		return slog.Attr{}
+	}
+	return slog.Any("withheld", w)
+}
+
+// voteAttr is the line's "vote" field, a vote route's verdict; an empty
+// attr when there is none.
+func voteAttr(v *VoteVerdict) slog.Attr {
+	if v == nil {
+		return slog.Attr{}
+	}
+	return slog.Any("vote", v)
 }
 
 // Close turns the log off and closes its file. It is idempotent.

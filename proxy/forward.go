@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,10 +83,32 @@ type exchange struct {
 	// the attempt's header carries.
 	traced bool
 
-	// mu guards exclude and last, which hedged attempts share.
-	mu      sync.Mutex
-	exclude upstream.Mask // the endpoints tried
-	last    int           // the endpoint tried last, when exclude is not empty
+	// mu guards exclude, last and withheld, which hedged attempts share.
+	mu       sync.Mutex
+	exclude  upstream.Mask // the endpoints tried
+	last     int           // the endpoint tried last, when exclude is not empty
+	withheld []Withheld    // the attempts the route's checks withheld, for RequestInfo
+}
+
+// withhold notes attempt n to ep, whose response (status) broke the check
+// of err, an *invariantError.
+func (x *exchange) withhold(ep *upstream.Endpoint, n, status int, err error) {
+	w := Withheld{Upstream: x.cl.name, Endpoint: ep.Address().Host, Attempt: n, Status: status}
+	var ie *invariantError
+	if errors.As(err, &ie) {
+		w.Check = ie.name
+	}
+	x.mu.Lock()
+	x.withheld = append(x.withheld, w)
+	x.mu.Unlock()
+}
+
+// takeWithheld returns a copy of the attempts withheld so far: a hedge
+// still running may add one.
+func (x *exchange) takeWithheld() []Withheld {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return slices.Clone(x.withheld)
 }
 
 // forward runs the route's retry and hedge policies and returns the outcome
@@ -296,14 +319,22 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange, hedge bool) *outcome {
 	o := &outcome{ep: ep, resp: resp, err: err}
 	switch {
 	case broken != nil:
-		// Withheld: a failure of the endpoint (outlier detection) and of
-		// the upstream (breaker, adaptive limit), which the route's retry
-		// may take to another endpoint.
+		// Withheld: a wrong answer of the endpoint, which outlier
+		// detection counts in its own streak (upstream.Invalid, for
+		// consecutive_invariant_violations; a 5xx a status check withheld
+		// stays the failure it is, for consecutive_failures, and is not
+		// counted twice), and a failure of the upstream (breaker, adaptive
+		// limit), which the route's retry may take to another endpoint.
 		resp.Body.Close()
 		o.kind, o.resp, o.err = outcomeInvariant, nil, broken
-		ep.Done(took, upstream.Failure)
+		eo := upstream.Invalid
+		if upstream.StatusOutcome(resp.StatusCode) == upstream.Failure {
+			eo = upstream.Failure
+		}
+		ep.Done(took, eo)
 		tk.done(broken)
-		p.reportAttempt(x, ep, n, took, AttemptResponse, resp.StatusCode, broken, span)
+		x.withhold(ep, n, resp.StatusCode, broken)
+		p.reportAttempt(x, ep, n, took, AttemptWithheld, resp.StatusCode, checkBroken(broken), span)
 		return o
 	case err == nil:
 		o.kind = outcomeResponse
@@ -314,7 +345,11 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange, hedge bool) *outcome {
 		if ra, ok := holdfast.RetryAfter(oerr); ok {
 			o.retryAfter = ra
 		}
-		ep.Done(took, upstream.StatusOutcome(resp.StatusCode))
+		eo := upstream.StatusOutcome(resp.StatusCode)
+		if eo == upstream.Success && x.rt.checks != nil {
+			eo = upstream.Valid // judged and passed: ends a streak of violations
+		}
+		ep.Done(took, eo)
 		tk.done(oerr)
 		p.reportAttempt(x, ep, n, took, AttemptResponse, resp.StatusCode, nil, span)
 		return o

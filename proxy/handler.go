@@ -181,6 +181,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	info.Attempts = int(x.attempts.Load())
 	info.Retries, info.Hedges = x.retries, int(x.hedges.Load())
+	info.Withheld = x.takeWithheld()
 	if o.ep != nil {
 		info.Endpoint = o.ep.Address().Host
 	}

@@ -25,6 +25,7 @@ var errInvariant = errors.New("proxy: the response broke the route's checks")
 
 // invariantError is errInvariant with the check that was broken.
 type invariantError struct {
+	name  string // the check's label in metrics and logs: checks[2], or checks_max_body_bytes
 	check string // such as "checks[2] (json /balance min 0)"
 	why   string // what the response had
 }
@@ -203,7 +204,7 @@ func (iv *invariants) judge(method string, resp *http.Response) error {
 				if over {
 					iv.oversize.Add(1)
 					if !iv.passOver {
-						return &invariantError{check: "checks_max_body_bytes", why: "the body is over " + strconv.FormatInt(iv.maxBody, 10) + " bytes"}
+						return &invariantError{name: "checks_max_body_bytes", check: "checks_max_body_bytes", why: "the body is over " + strconv.FormatInt(iv.maxBody, 10) + " bytes"}
 					}
 					skipped = true
 				}
@@ -218,7 +219,7 @@ func (iv *invariants) judge(method string, resp *http.Response) error {
 		}
 		if why != "" {
 			iv.violations[i].Add(1)
-			return &invariantError{check: c.name + " (" + c.desc + ")", why: why}
+			return &invariantError{name: c.name, check: c.name + " (" + c.desc + ")", why: why}
 		}
 	}
 	return nil

@@ -164,7 +164,7 @@ func TestChecksEjectViolatingEndpoint(t *testing.T) {
 	liar := accountsBackend(t, 200, "application/json", liarBody)
 	honest := accountsBackend(t, 200, "application/json", honestBody)
 	e := startProxy(t, withUpstreamKeys(checksConfig(contractChecks, liar.URL, honest.URL),
-		"outlier_detection: {consecutive_failures: 3, base_ejection_time: 1h}"))
+		"outlier_detection: {consecutive_invariant_violations: 3, base_ejection_time: 1h}"))
 	ep := e.endpoint("accounts", liar.URL)
 	for i := 0; !ep.Ejected(); i++ {
 		if i == 50 {
@@ -402,7 +402,7 @@ func TestChecksPartLiar(t *testing.T) {
 	b := accountsBackend(t, 200, "application/json", honestBody)
 	c := accountsBackend(t, 200, "application/json", honestBody)
 	e := startProxy(t, withUpstreamKeys(checksConfig(contractChecks, liar.URL, b.URL, c.URL),
-		"outlier_detection: {consecutive_failures: 3, base_ejection_time: 1h}"))
+		"outlier_detection: {consecutive_invariant_violations: 3, base_ejection_time: 1h}"))
 	for i := range 300 {
 		r := e.get("/accounts/1")
 		if r.err != nil || r.status != 200 || r.body != honestBody {

@@ -28,6 +28,13 @@ type RequestInfo struct {
 	Duration time.Duration
 	Reason   string // the local reply's reason, or "" for a proxied answer
 	Fallback bool   // the fallback answered
+	// Withheld are the attempts whose responses broke the route's checks
+	// and were not relayed (checks.go), in the order they were judged;
+	// nil when none was.
+	Withheld []Withheld
+	// Vote is a vote route's verdict; nil on another route, and when the
+	// vote reached none (the route timed out, the client left).
+	Vote *VoteVerdict
 }
 
 // Options are the parts of a Proxy that do not come from the config file.
@@ -60,7 +67,7 @@ type AttemptInfo struct {
 	Endpoint string
 	Attempt  int           // 1 for the first attempt of a request
 	Outcome  string        // one of the Attempt* outcomes
-	Status   int           // the response status, for AttemptResponse
+	Status   int           // the response status, for AttemptResponse and AttemptWithheld
 	Duration time.Duration // from sending to the response head or the failure
 }
 
@@ -72,11 +79,12 @@ const (
 	AttemptTryTimeout     = "try_timeout"     // the per-try timeout passed
 	AttemptCanceled       = "canceled"        // the request ended first (client left, route timeout, a hedge won)
 	AttemptClientFault    = "client_fault"    // the client's request body failed
+	AttemptWithheld       = "withheld"        // the upstream answered (Status), but the answer broke the route's checks and was not relayed
 )
 
 // AttemptOutcomes lists every [AttemptInfo].Outcome value, for creating
 // metric series up front.
-var AttemptOutcomes = []string{AttemptResponse, AttemptConnectFailure, AttemptReset, AttemptTryTimeout, AttemptCanceled, AttemptClientFault}
+var AttemptOutcomes = []string{AttemptResponse, AttemptConnectFailure, AttemptReset, AttemptTryTimeout, AttemptCanceled, AttemptClientFault, AttemptWithheld}
 
 // Proxy is an http.Handler that forwards requests by a config. Reload swaps
 // in a new config without dropping requests. It is safe for concurrent use.

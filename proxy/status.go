@@ -60,6 +60,9 @@ type RouteStatus struct {
 	// Canary is a canary route's rollout: state, step, weight and the
 	// judgment of every step so far; nil for another route.
 	Canary *CanaryStatus `json:"canary,omitempty"`
+	// Checks are the route's response checks and their violations; nil
+	// for a route without checks.
+	Checks *ChecksStatus `json:"checks,omitempty"`
 }
 
 // RedisLimitStatus is a global rate limit's dealings with Redis.
@@ -177,6 +180,9 @@ func (r *route) status() RouteStatus {
 	}
 	if r.canary != nil {
 		rs.Canary = r.canary.status()
+	}
+	if r.checks != nil {
+		rs.Checks = r.checks.status()
 	}
 	if g, ok := r.limiter.(*globalrate.Limiter); ok {
 		s := g.Stats()

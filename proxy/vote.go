@@ -55,9 +55,10 @@ type voterState struct {
 
 // ballot is one voter's answer: what the vote compares and the client gets.
 type ballot struct {
-	status int
-	header http.Header
-	body   []byte
+	status   int
+	header   http.Header
+	body     []byte
+	endpoint string // the endpoint that answered (host:port), for RequestInfo
 }
 
 // errVoterFailed and errVoterBody are a voter that did not answer: a
@@ -127,6 +128,8 @@ func (v *voteRoute) votes(r *http.Request) bool {
 // outlives the request and the slow ones do not delay the client.
 func (p *Proxy) serveVote(ctx context.Context, w http.ResponseWriter, r *http.Request, rt *route, hdr http.Header, body *reqBody, info *RequestInfo, local func(status int, reason, msg string, retryAfter time.Duration)) {
 	v := rt.vote
+	// The upstream is the voter whose answer is relayed, set below; none
+	// when no answer is.
 	info.Upstream = ""
 	if !v.votes(r) {
 		local(http.StatusMethodNotAllowed, ReasonInvalidRequest,
@@ -138,13 +141,42 @@ func (p *Proxy) serveVote(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return
 	}
 
+	// What the request did, for RequestInfo: filled in once every voter
+	// has ended (this defer runs after wg.Wait's), from the attempts each
+	// voter made and the answers the route's checks withheld.
+	attempts := make([]atomic.Int32, len(v.voters))
+	var (
+		mu       sync.Mutex // guards withheld
+		withheld []Withheld
+		verdict  *VoteVerdict
+	)
+	defer func() {
+		var va []VoterAttempts
+		info.Attempts = 0
+		for i := range attempts {
+			n := int(attempts[i].Load())
+			info.Attempts += n
+			va = append(va, VoterAttempts{Upstream: v.voters[i].name, Attempts: n})
+		}
+		info.Withheld = withheld
+		if verdict != nil {
+			verdict.Attempts = va
+			info.Vote = verdict
+		}
+	}()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	var attempts atomic.Int32
 	call := func(ctx context.Context, i int) (ballot, error) {
 		tg := &rt.targets[i]
-		x := &exchange{r: r, rt: rt, cl: tg.cluster, retry: tg.retry, header: hdr, body: body}
-		defer func() { attempts.Add(x.attempts.Load()) }()
+		x := &exchange{r: r, rt: rt, cl: tg.cluster, retry: tg.retry, header: hdr, body: body, traced: p.opts.Tracer != nil}
+		defer func() {
+			attempts[i].Add(x.attempts.Load())
+			if w := x.takeWithheld(); len(w) > 0 {
+				mu.Lock()
+				withheld = append(withheld, w...)
+				mu.Unlock()
+			}
+		}()
 		return v.ask(ctx, p, x)
 	}
 
@@ -180,7 +212,6 @@ func (p *Proxy) serveVote(ctx context.Context, w http.ResponseWriter, r *http.Re
 	res, err := v.voter.Run(ctx, impls...)
 	if err != nil && !errors.Is(err, vote.ErrNoQuorum) {
 		// The client went away or the route timed out: no verdict.
-		info.Attempts = int(attempts.Load())
 		if ctx.Err() != nil && r.Context().Err() != nil {
 			info.Status, info.Reason = 499, ReasonClientClosed
 			panic(http.ErrAbortHandler)
@@ -189,9 +220,17 @@ func (p *Proxy) serveVote(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return
 	}
 	won := err == nil
+	verdict = newVerdict(won, res.Report)
+	for i, ch := range probes {
+		if ch != nil {
+			verdict.Quarantined = append(verdict.Quarantined, v.voters[i].name)
+		}
+	}
 	if won {
 		v.agreed.Add(1)
 		info.Status = res.Value.status
+		// The answer relayed is the first agreeing voter's (vote.Result).
+		info.Upstream, info.Endpoint = res.Report.Agreed[0], res.Value.endpoint
 		writeBallot(w, res.Value, res.Report)
 	} else {
 		v.noQuorum.Add(1)
@@ -254,7 +293,6 @@ func (p *Proxy) serveVote(ctx context.Context, w http.ResponseWriter, r *http.Re
 		}
 		probed = append(probed, pv)
 	}
-	info.Attempts = int(attempts.Load())
 	v.remember(now, rt.name, won, res, probed)
 }
 
@@ -296,7 +334,7 @@ func (v *voteRoute) ask(ctx context.Context, p *Proxy, x *exchange) (ballot, err
 		return ballot{}, errVoterBody
 	}
 	removeHopHeaders(resp.Header)
-	return ballot{status: resp.StatusCode, header: resp.Header, body: body}, nil
+	return ballot{status: resp.StatusCode, header: resp.Header, body: body, endpoint: o.ep.Address().Host}, nil
 }
 
 // HeaderVote names the header of a voted answer: "agreed/voters", such as
@@ -411,7 +449,7 @@ func (v *voteRoute) remember(now time.Time, route string, won bool, res vote.Res
 		return // nobody answered differently: missing or failed only
 	}
 	d := VoteDisagreement{
-		At: now, Route: route, Verdict: "agreed", Quorum: rep.Quorum,
+		At: now, Route: route, Verdict: VerdictAgreed, Quorum: rep.Quorum,
 		Agreed: orEmpty(rep.Agreed), Dissenting: slices.Clone(orEmpty(rep.Dissenters)),
 		Missing: orEmpty(slices.Concat(rep.Missing, rep.Cancelled)), Failed: []string{}, Diffs: []VoterDiff{},
 	}
@@ -430,7 +468,7 @@ func (v *voteRoute) remember(now time.Time, route string, won bool, res vote.Res
 	if won {
 		against = rep.Agreed[0]
 	} else {
-		d.Verdict = ReasonNoQuorum
+		d.Verdict = VerdictNoQuorum
 		against = rep.Groups[0][0]
 		ref = byName(against)
 	}

@@ -55,14 +55,15 @@ func (k ChangeKind) String() string {
 
 // Reasons carried in [Change].Reason.
 const (
-	ReasonHealthCheck         = "health_check"         // active health checks
-	ReasonConsecutiveFailures = "consecutive_failures" // outlier detection: failures in a row
-	ReasonDeadlineMisses      = "deadline_misses"      // outlier detection: late answers in a row
-	ReasonProbationFailure    = "probation_failure"    // failed or late while on probation
-	ReasonEjectionEnded       = "ejection_ended"       // the ejection time passed
-	ReasonProbationPassed     = "probation_passed"     // a timely success on probation
-	ReasonNoUsableEndpoint    = "no_usable_endpoint"   // panic mode entered
-	ReasonEndpointUsable      = "endpoint_usable"      // panic mode exited
+	ReasonHealthCheck                    = "health_check"                     // active health checks
+	ReasonConsecutiveFailures            = "consecutive_failures"             // outlier detection: failures in a row
+	ReasonDeadlineMisses                 = "deadline_misses"                  // outlier detection: late answers in a row
+	ReasonConsecutiveInvariantViolations = "consecutive_invariant_violations" // outlier detection: invalid answers in a row
+	ReasonProbationFailure               = "probation_failure"                // failed, invalid or late while on probation
+	ReasonEjectionEnded                  = "ejection_ended"                   // the ejection time passed
+	ReasonProbationPassed                = "probation_passed"                 // a timely success on probation
+	ReasonNoUsableEndpoint               = "no_usable_endpoint"               // panic mode entered
+	ReasonEndpointUsable                 = "endpoint_usable"                  // panic mode exited
 )
 
 // Change is one change of an upstream's state, reported to

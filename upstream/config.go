@@ -78,22 +78,23 @@ func (p Protocol) check() error {
 
 // Defaults applied by [New] to zero fields of [Config].
 const (
-	DefaultName                      = "upstream"
-	DefaultConnectTimeout            = time.Second
-	DefaultMaxIdlePerEndpoint        = 64
-	DefaultIdleTimeout               = 90 * time.Second
-	DefaultMaxResponseHeaderBytes    = 64 << 10
-	maxResponseHeaderBytes           = 16 << 20
-	DefaultHealthPath                = "/healthz"
-	DefaultHealthInterval            = 5 * time.Second
-	DefaultHealthTimeout             = time.Second
-	DefaultHealthyThreshold          = 2
-	DefaultUnhealthyThreshold        = 3
-	DefaultConsecutiveFailures       = 5
-	DefaultConsecutiveDeadlineMisses = 3
-	DefaultBaseEjectionTime          = 30 * time.Second
-	DefaultMaxEjectionTime           = 300 * time.Second
-	DefaultMaxEjectionPercent        = 50
+	DefaultName                           = "upstream"
+	DefaultConnectTimeout                 = time.Second
+	DefaultMaxIdlePerEndpoint             = 64
+	DefaultIdleTimeout                    = 90 * time.Second
+	DefaultMaxResponseHeaderBytes         = 64 << 10
+	maxResponseHeaderBytes                = 16 << 20
+	DefaultHealthPath                     = "/healthz"
+	DefaultHealthInterval                 = 5 * time.Second
+	DefaultHealthTimeout                  = time.Second
+	DefaultHealthyThreshold               = 2
+	DefaultUnhealthyThreshold             = 3
+	DefaultConsecutiveFailures            = 5
+	DefaultConsecutiveDeadlineMisses      = 3
+	DefaultConsecutiveInvariantViolations = 3
+	DefaultBaseEjectionTime               = 30 * time.Second
+	DefaultMaxEjectionTime                = 300 * time.Second
+	DefaultMaxEjectionPercent             = 50
 )
 
 // maxWeight bounds endpoint weights so that sums over [MaxEndpoints] weights
@@ -258,12 +259,13 @@ type HealthCheckConfig struct {
 }
 
 // OutlierConfig configures passive outlier detection. Each answer recorded
-// with [Endpoint.Done] feeds it: ConsecutiveFailures failures in a row, or
+// with [Endpoint.Done] feeds it: ConsecutiveFailures failures in a row,
+// ConsecutiveInvariantViolations [Invalid] answers in a row, or
 // ConsecutiveDeadlineMisses answers in a row slower than Deadline, eject the
 // endpoint for BaseEjectionTime times the number of its recent ejections,
 // capped by MaxEjectionTime. An ejected endpoint returns on probation, where a
-// single failure or deadline miss ejects it again and a timely success clears
-// it. Ejection never removes more than MaxEjectionPercent of the upstream's
+// single failure, invalid answer or deadline miss ejects it again and a
+// timely success clears it. Ejection never removes more than MaxEjectionPercent of the upstream's
 // endpoints.
 type OutlierConfig struct {
 	// Disabled turns passive outlier detection off.
@@ -272,6 +274,12 @@ type OutlierConfig struct {
 	// ConsecutiveFailures is the failures in a row that eject an endpoint.
 	// Default 5.
 	ConsecutiveFailures int `yaml:"consecutive_failures" json:"consecutive_failures"`
+
+	// ConsecutiveInvariantViolations is the [Invalid] answers in a row (a
+	// proxy route's response checks broken) that eject an endpoint; only a
+	// [Valid] answer ends the streak. Default 3: a wrong answer says more
+	// about an endpoint than a failed one.
+	ConsecutiveInvariantViolations int `yaml:"consecutive_invariant_violations" json:"consecutive_invariant_violations"`
 
 	// Deadline is the answer time past which an answer, even a successful
 	// one, counts as a deadline miss. Zero means answers are never late.
@@ -366,6 +374,9 @@ func (o OutlierConfig) withDefaults() OutlierConfig {
 	}
 	if o.ConsecutiveDeadlineMisses == 0 {
 		o.ConsecutiveDeadlineMisses = DefaultConsecutiveDeadlineMisses
+	}
+	if o.ConsecutiveInvariantViolations == 0 {
+		o.ConsecutiveInvariantViolations = DefaultConsecutiveInvariantViolations
 	}
 	if o.BaseEjectionTime == 0 {
 		o.BaseEjectionTime = DefaultBaseEjectionTime
@@ -470,6 +481,9 @@ func (c Config) Validate() error {
 	o := c.OutlierDetection
 	if o.ConsecutiveFailures < 0 {
 		bad("outlier_detection.consecutive_failures", "must not be negative, got %d", o.ConsecutiveFailures)
+	}
+	if o.ConsecutiveInvariantViolations < 0 {
+		bad("outlier_detection.consecutive_invariant_violations", "must not be negative, got %d", o.ConsecutiveInvariantViolations)
 	}
 	nonNegative("outlier_detection.deadline", o.Deadline)
 	if o.ConsecutiveDeadlineMisses < 0 {

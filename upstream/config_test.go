@@ -77,8 +77,8 @@ var validateTests = []struct {
 		[]string{"health_check.expected_statuses[1]", "health_check.expected_statuses[2]"}},
 	{"outlier negatives", func(c *Config) {
 		c.OutlierDetection = OutlierConfig{ConsecutiveFailures: -1, Deadline: -1, ConsecutiveDeadlineMisses: -1,
-			BaseEjectionTime: -1, MaxEjectionTime: -1, MaxEjectionPercent: -1}
-	}, []string{"outlier_detection.consecutive_failures", "outlier_detection.deadline",
+			BaseEjectionTime: -1, MaxEjectionTime: -1, MaxEjectionPercent: -1, ConsecutiveInvariantViolations: -1}
+	}, []string{"outlier_detection.consecutive_failures", "outlier_detection.consecutive_invariant_violations", "outlier_detection.deadline",
 		"outlier_detection.consecutive_deadline_misses", "outlier_detection.base_ejection_time",
 		"outlier_detection.max_ejection_time", "outlier_detection.max_ejection_percent"}},
 	{"max ejection time below base", func(c *Config) {
@@ -168,7 +168,7 @@ func TestDefaults(t *testing.T) {
 		MaxResponseHeaderBytes: 64 << 10,
 		HealthCheck: &HealthCheckConfig{Path: "/healthz", Interval: 5 * time.Second, Jitter: 500 * time.Millisecond,
 			Timeout: time.Second, HealthyThreshold: 2, UnhealthyThreshold: 3},
-		OutlierDetection: OutlierConfig{ConsecutiveFailures: 5, ConsecutiveDeadlineMisses: 3,
+		OutlierDetection: OutlierConfig{ConsecutiveFailures: 5, ConsecutiveDeadlineMisses: 3, ConsecutiveInvariantViolations: 3,
 			BaseEjectionTime: 30 * time.Second, MaxEjectionTime: 300 * time.Second, MaxEjectionPercent: 50},
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b []int) bool { return len(a) == 0 && len(b) == 0 || cmp.Equal(a, b) })); diff != "" {

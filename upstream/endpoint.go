@@ -21,7 +21,7 @@ type Outcome uint8
 // The outcomes of a request.
 const (
 	// Success: the endpoint answered (any status below 500, or an error the
-	// endpoint is not to blame for).
+	// endpoint is not to blame for), and nobody checked the answer.
 	Success Outcome = iota
 	// Failure: the endpoint failed: a 5xx answer, a refused or reset
 	// connection, a timeout. Failures feed outlier detection.
@@ -29,11 +29,23 @@ const (
 	// Canceled: the caller gave up (its context was canceled) before the
 	// endpoint answered. Only the in-flight count notices it.
 	Canceled
+	// Invalid: the endpoint answered, but the answer broke the caller's
+	// correctness checks (a proxy route's response checks): a wrong
+	// answer, not a failed one. It feeds outlier detection's own streak,
+	// ConsecutiveInvariantViolations, and not ConsecutiveFailures; for the
+	// latency estimate it is a failure, so that a fast wrong answer does
+	// not make the endpoint look fast.
+	Invalid
+	// Valid: the endpoint answered, and the answer passed the caller's
+	// correctness checks. It is a [Success] that also ends a streak of
+	// [Invalid] answers; a plain Success, whose answer nobody checked (a
+	// route without checks sharing the upstream), leaves that streak be.
+	Valid
 )
 
-var outcomeNames = [...]string{Success: "success", Failure: "failure", Canceled: "canceled"}
+var outcomeNames = [...]string{Success: "success", Failure: "failure", Canceled: "canceled", Invalid: "invalid", Valid: "valid"}
 
-// String returns "success", "failure" or "canceled".
+// String returns "success", "failure", "canceled", "invalid" or "valid".
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
 		return outcomeNames[o]
@@ -113,6 +125,7 @@ type Endpoint struct {
 	// Passive outlier detection counters, updated on every Done.
 	failStreak atomic.Int32 // failures in a row
 	lateStreak atomic.Int32 // deadline misses in a row
+	badStreak  atomic.Int32 // invalid answers (invariant violations) in a row
 
 	// Published state, read by Pick and Status without locks; written only
 	// with Upstream.mu held.
@@ -183,17 +196,16 @@ func (e *Endpoint) EWMA() time.Duration {
 func (e *Endpoint) Start() { e.inFlight.Add(1) }
 
 // Done records that a request begun with [Endpoint.Start] ended after d with
-// outcome o. A [Success] or [Failure] feeds the latency estimate and outlier
-// detection, which may eject the endpoint; [Canceled] only ends the request.
-// It does not allocate unless it ejects the endpoint.
+// outcome o. Any outcome but [Canceled] feeds the latency estimate and
+// outlier detection, which may eject the endpoint; [Canceled] only ends the
+// request. It does not allocate unless it ejects the endpoint.
 func (e *Endpoint) Done(d time.Duration, o Outcome) {
 	e.inFlight.Add(-1)
 	if o == Canceled {
 		return
 	}
-	failed := o != Success
-	e.observe(e.u.nanotime(), float64(max(d, 0)), failed)
-	e.u.record(e, d, failed)
+	e.observe(e.u.nanotime(), float64(max(d, 0)), o == Failure || o == Invalid)
+	e.u.record(e, d, o)
 }
 
 // ewma returns the latency estimate in nanoseconds at now.

@@ -2,21 +2,37 @@ package upstream
 
 import "time"
 
-// record feeds one answer of e, which took d, to passive outlier detection.
-// It is on the hot path of every request: the common case touches only e's
-// atomics and takes no lock.
-func (u *Upstream) record(e *Endpoint, d time.Duration, failed bool) {
+// record feeds one answer of e, which took d and ended with o (not
+// Canceled), to passive outlier detection. It is on the hot path of every
+// request: the common case touches only e's atomics and takes no lock.
+//
+// Each streak counts one kind of bad answer: a Failure neither counts
+// toward nor ends the invalid streak, and an Invalid answer neither counts
+// toward nor ends the failure streak, so an endpoint that alternates
+// between the two is caught by whichever streak fills first. Only a good
+// answer ends a streak: a Success or Valid one the failure streak, and only
+// a Valid one the invalid streak.
+func (u *Upstream) record(e *Endpoint, d time.Duration, o Outcome) {
 	od := &u.cfg.OutlierDetection
 	if od.Disabled {
 		return
 	}
+	failed := o == Failure
+	invalid := o == Invalid
 	late := od.Deadline > 0 && d > od.Deadline
 	reason := ""
+	if invalid {
+		if e.badStreak.Add(1) >= int32(od.ConsecutiveInvariantViolations) {
+			reason = ReasonConsecutiveInvariantViolations
+		}
+	} else if o == Valid && e.badStreak.Load() != 0 {
+		e.badStreak.Store(0)
+	}
 	if failed {
 		if e.failStreak.Add(1) >= int32(od.ConsecutiveFailures) {
 			reason = ReasonConsecutiveFailures
 		}
-	} else if e.failStreak.Load() != 0 {
+	} else if !invalid && e.failStreak.Load() != 0 {
 		// Load first: most answers find the streak at zero, and a store on
 		// every request would bounce the cache line between cores.
 		e.failStreak.Store(0)
@@ -29,7 +45,7 @@ func (u *Upstream) record(e *Endpoint, d time.Duration, failed bool) {
 		e.lateStreak.Store(0)
 	}
 	if e.probation.Load() {
-		if !failed && !late {
+		if !failed && !invalid && !late {
 			u.endProbation(e)
 			return
 		}
@@ -93,6 +109,7 @@ func (u *Upstream) endEjection(e *Endpoint, gen uint64) {
 	e.probation.Store(true)
 	e.failStreak.Store(0)
 	e.lateStreak.Store(0)
+	e.badStreak.Store(0)
 	e.returnedAt = time.Now()
 	e.ejectTimer = nil
 	u.nEjected--

@@ -3,11 +3,14 @@ package upstream
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/holdfast-dev/holdfast"
 )
 
 // advance moves the bubble's clock by d and lets timers fire.
@@ -323,6 +326,113 @@ func TestCloseFreezesEjections(t *testing.T) {
 		}
 		if got := len(log.take()); got != 1 {
 			t.Errorf("%d changes; want 1, the ejection before Close", got)
+		}
+	})
+}
+
+// record records outcomes on e, one a millisecond long each.
+func record(e *Endpoint, outcomes ...Outcome) {
+	for _, o := range outcomes {
+		e.Start()
+		e.Done(time.Millisecond, o)
+	}
+}
+
+// TestEjectionOnInvariantViolations feeds sequences of outcomes to one
+// endpoint of four: invalid answers have their own streak, which only a
+// valid answer ends, and which neither ends nor is ended by failures.
+func TestEjectionOnInvariantViolations(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		violations int // consecutive_invariant_violations; 0 is the default, 3
+		outcomes   []Outcome
+		want       string // the ejection's reason; "" for none
+	}{
+		{"three in a row by default", 0, []Outcome{Invalid, Invalid, Invalid}, ReasonConsecutiveInvariantViolations},
+		{"two are not enough", 0, []Outcome{Invalid, Invalid}, ""},
+		{"a valid answer ends the streak", 0, []Outcome{Invalid, Invalid, Valid, Invalid, Invalid}, ""},
+		{"an unchecked success does not", 0, []Outcome{Invalid, Invalid, Success, Invalid}, ReasonConsecutiveInvariantViolations},
+		{"failures do not end it", 0, []Outcome{Invalid, Failure, Invalid, Failure, Invalid}, ReasonConsecutiveInvariantViolations},
+		{"nor count toward it", 0, []Outcome{Invalid, Invalid, Failure}, ""},
+		{"invalid answers do not end a failure streak", 0, []Outcome{Failure, Failure, Invalid, Failure, Failure, Invalid, Failure}, ReasonConsecutiveFailures},
+		{"a valid answer ends the failure streak too", 0, []Outcome{Failure, Failure, Failure, Failure, Valid, Failure}, ""},
+		{"canceled is nothing", 0, []Outcome{Invalid, Invalid, Canceled, Invalid}, ReasonConsecutiveInvariantViolations},
+		{"configured 5", 5, []Outcome{Invalid, Invalid, Invalid, Invalid}, ""},
+		{"configured 5, reached", 5, []Outcome{Invalid, Invalid, Invalid, Invalid, Invalid}, ReasonConsecutiveInvariantViolations},
+		{"configured 1", 1, []Outcome{Valid, Invalid}, ReasonConsecutiveInvariantViolations},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var log changeLog
+				u := newTest(t, Config{
+					Endpoints:        addrs(4),
+					OutlierDetection: OutlierConfig{ConsecutiveInvariantViolations: tc.violations},
+					OnChange:         log.add,
+				}, seeded(1))
+				e := u.eps[0]
+				record(e, tc.outcomes...)
+				var got []string
+				if tc.want != "" {
+					got = []string{"endpoint_ejected " + e.String() + " " + tc.want}
+				}
+				if diff := cmp.Diff(got, log.take()); diff != "" {
+					t.Errorf("changes (-want +got):\n%s", diff)
+				}
+				if e.Ejected() != (tc.want != "") {
+					t.Errorf("Ejected() = %v; want %v", e.Ejected(), tc.want != "")
+				}
+			})
+		})
+	}
+}
+
+// TestInvariantEjectionProbation: an endpoint ejected for invalid answers
+// comes back on probation like a failing one: one invalid answer ejects it
+// again, for twice as long; a valid one restores it; and the event says
+// why it went.
+func TestInvariantEjectionProbation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log changeLog
+		var mu sync.Mutex
+		var events []holdfast.Event
+		u := newTest(t, Config{
+			Endpoints:        addrs(2),
+			OutlierDetection: OutlierConfig{BaseEjectionTime: 10 * time.Second},
+			OnChange:         log.add,
+			Listener: holdfast.ListenerFunc(func(e holdfast.Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				events = append(events, e)
+			}),
+		}, seeded(1))
+		e := u.eps[0]
+		a := e.String()
+		record(e, Invalid, Invalid, Invalid)
+		advance(10 * time.Second)
+		record(e, Invalid) // on probation: out again, for 20s
+		advance(20*time.Second - 1)
+		if !e.Ejected() {
+			t.Fatal("the second ejection ended before 20s")
+		}
+		advance(1)
+		record(e, Valid)
+		want := []string{
+			"endpoint_ejected " + a + " " + ReasonConsecutiveInvariantViolations,
+			"endpoint_probation " + a + " " + ReasonEjectionEnded,
+			"endpoint_ejected " + a + " " + ReasonProbationFailure,
+			"endpoint_probation " + a + " " + ReasonEjectionEnded,
+			"endpoint_restored " + a + " " + ReasonProbationPassed,
+		}
+		if diff := cmp.Diff(want, log.take()); diff != "" {
+			t.Errorf("changes (-want +got):\n%s", diff)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(events) == 0 || events[0].From != "active" || events[0].To != "ejected" || events[0].Reason != ReasonConsecutiveInvariantViolations {
+			t.Errorf("first event = %+v; want active -> ejected for %s", events, ReasonConsecutiveInvariantViolations)
+		}
+		if e.Ejected() || e.Probation() {
+			t.Errorf("Ejected(), Probation() = %v, %v after a valid answer on probation; want false, false", e.Ejected(), e.Probation())
 		}
 	})
 }

@@ -232,7 +232,7 @@ const (
 )
 
 // doubtful returns the endpoints of group g that a retry should avoid: on
-// probation, failing (the last answer failed), or far slower than the
+// probation, failing (the last answer failed, or was invalid), or far slower than the
 // group's fastest; and among them the condemned: failing as often in a row
 // as outlier detection ejects for, kept in service only by
 // max_ejection_percent.
@@ -245,11 +245,11 @@ func (u *Upstream) doubtful(g Mask, now int64) (d, condemned Mask) {
 	for i := g.next(0); i >= 0; i = g.next(i + 1) {
 		e := u.eps[i]
 		v := e.ewma(now)
-		streak := e.failStreak.Load()
-		if e.probation.Load() || streak > 0 || v >= best*RetryAvoidRatio && v-best >= float64(RetryAvoidFloor) {
+		streak, bad := e.failStreak.Load(), e.badStreak.Load()
+		if e.probation.Load() || streak > 0 || bad > 0 || v >= best*RetryAvoidRatio && v-best >= float64(RetryAvoidFloor) {
 			d.Add(i)
 		}
-		if !od.Disabled && streak >= int32(od.ConsecutiveFailures) {
+		if !od.Disabled && (streak >= int32(od.ConsecutiveFailures) || bad >= int32(od.ConsecutiveInvariantViolations)) {
 			condemned.Add(i)
 		}
 	}

@@ -252,7 +252,7 @@ func TestOutcomes(t *testing.T) {
 			t.Errorf("StatusOutcome(%d) = %v; want %v", code, got, want)
 		}
 	}
-	for o, want := range map[Outcome]string{Success: "success", Failure: "failure", Canceled: "canceled", 9: "outcome(9)"} {
+	for o, want := range map[Outcome]string{Success: "success", Failure: "failure", Canceled: "canceled", Invalid: "invalid", Valid: "valid", 9: "outcome(9)"} {
 		if got := o.String(); got != want {
 			t.Errorf("Outcome(%d).String() = %q; want %q", o, got, want)
 		}

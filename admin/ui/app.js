@@ -94,6 +94,8 @@ function policies(r) {
   }
   if (r.fallback) chips.push(el('span', { class: 'chip', text: 'fallback' }));
   if (r.fault) chips.push(el('span', { class: 'chip', text: 'fault' }));
+  if (r.vote) chips.push(el('span', { class: 'chip', text: 'vote' }));
+  if (r.checks) chips.push(el('span', { class: 'chip', text: 'checks ×' + r.checks.checks.length }));
   return chips;
 }
 
@@ -114,7 +116,49 @@ function renderRoutes(s) {
     );
   });
   if (!rows.length) rows.push(el('tr', {}, el('td', { class: 'empty', colSpan: 8, text: 'no routes' })));
-  document.querySelector('#routes tbody').replaceChildren(...rows);
+  // A vote route's voters and a checked route's checks, each on a row of
+  // its own under the route's.
+  const all = [];
+  s.routes.forEach((r, i) => {
+    all.push(rows[i]);
+    if (r.vote) all.push(el('tr', { class: 'route-detail', 'data-route-vote': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderVote(r.vote))));
+    if (r.checks) all.push(el('tr', { class: 'route-detail', 'data-route-checks': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderChecks(r.checks))));
+  });
+  if (!s.routes.length) all.push(...rows);
+  document.querySelector('#routes tbody').replaceChildren(...all);
+}
+
+// renderVote shows a vote route's verdicts and each voter: its agreement
+// rate and counts, and quarantine.
+function renderVote(v) {
+  const voters = v.voters.map((x) => {
+    const counts = x.agreed + ' agreed, ' + x.dissented + ' dissented, ' + x.missing + ' missing, ' + x.failed + ' failed';
+    return el('span', {
+      class: 'voter' + (x.quarantined ? ' quarantined' : ''), 'data-voter': x.upstream,
+      'data-quarantined': String(x.quarantined), 'data-agreement-rate': x.agreement_rate, title: counts,
+    },
+    el('strong', { text: x.upstream }), ' ',
+    badge(pct(x.agreement_rate) + ' agree', x.quarantined ? 'bad' : rateTone(x.agreement_rate, x.agreed + x.dissented)),
+    x.quarantined ? badge('quarantined', 'bad') : null,
+    el('span', { class: 'muted', text: ' ' + counts }));
+  });
+  return el('div', { class: 'detail' },
+    el('span', { class: 'chip', text: 'vote: quorum ' + v.quorum }),
+    el('span', { class: 'muted', text: v.agreed + ' agreed, ' + v.no_quorum + ' no quorum' }),
+    ...voters);
+}
+
+// renderChecks shows a route's response checks with their violations.
+function renderChecks(c) {
+  const checks = c.checks.map((x) => el('span', {
+    class: 'check' + (x.violations > 0 ? ' violated' : ''), 'data-check': x.check, 'data-violations': x.violations,
+  },
+  el('code', { text: x.check + ' ' + x.desc }), ' ',
+  x.violations > 0 ? badge(x.violations + ' violations', 'bad') : el('span', { class: 'muted', text: 'no violations' })));
+  return el('div', { class: 'detail' },
+    el('span', { class: 'chip', text: 'checks' }),
+    ...checks,
+    c.oversize > 0 ? el('span', { class: 'muted', text: c.oversize + ' bodies over the cap' }) : null);
 }
 
 function breakerBadge(b) {
@@ -335,6 +379,7 @@ function eventText(ev) {
     case 'failover': return who + ': traffic moved from priority ' + ev.from + ' to priority ' + ev.to;
     case 'fallback': return (ev.scope === 'route' ? 'route ' : '') + who + ' answered by its fallback' + (ev.count > 1 ? ' ×' + ev.count : '');
     case 'guard': return 'guard ' + who + ': ' + arrow(ev.from, ev.to);
+    case 'vote': return 'route ' + who + ' voter ' + (ev.voter || '') + ': ' + arrow(ev.from, ev.to);
     case 'reload': return ev.to === 'ok' ? 'config reloaded' : 'reload refused; the running config keeps serving';
   }
   return who + ' ' + ev.kind;
@@ -352,7 +397,8 @@ function renderTimeline(tl) {
     tl.events.length + ' kept of the last ' + tl.capacity + (dropped > 0 ? ' (' + dropped + ' older dropped)' : '');
   const items = tl.events.slice().reverse().map((ev) => el('li', {
     class: 'event', 'data-id': ev.id, 'data-kind': ev.kind, 'data-scope': ev.scope, 'data-subject': ev.subject || '',
-    'data-from': ev.from || '', 'data-to': ev.to || '', 'data-endpoint': ev.endpoint || '', 'data-count': ev.count,
+    'data-from': ev.from || '', 'data-to': ev.to || '', 'data-endpoint': ev.endpoint || '', 'data-voter': ev.voter || '',
+    'data-reason': ev.reason || '', 'data-count': ev.count,
   },
     el('time', { dateTime: ev.time, text: timeText(Date.parse(ev.time)) }),
     badge(ev.kind, ev.severity === 'info' ? 'neutral' : ev.severity),

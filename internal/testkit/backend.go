@@ -20,6 +20,10 @@ type Config struct {
 	// Name and the header X-Backend: Name. Default "backend".
 	Name string
 
+	// Body, when set, is the body of healthy answers in place of Name
+	// (a JSON document, say, for response checks). Default Name.
+	Body string
+
 	// Addr is the address to listen on. Default "127.0.0.1:0", a free port.
 	Addr string
 
@@ -38,6 +42,7 @@ type Config struct {
 // while the backend serves. Close it when done.
 type Backend struct {
 	name string
+	body string // the healthy answer's
 	addr string // host:port, fixed at the first listen so Restart reuses it
 	srv  *http.Server
 
@@ -87,8 +92,12 @@ func NewBackend(c Config) (*Backend, error) {
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
+	if c.Body == "" {
+		c.Body = c.Name
+	}
 	b := &Backend{
 		name:       c.Name,
+		body:       c.Body,
 		closing:    make(chan struct{}),
 		rnd:        rand.New(rand.NewPCG(c.Seed, c.Seed)),
 		byMethod:   map[string]int64{},

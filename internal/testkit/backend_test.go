@@ -68,6 +68,8 @@ func TestAnswers(t *testing.T) {
 	}{
 		{"healthy", (*Backend).Healthy, []int{200, 200}, "a"},
 		{"respond", func(b *Backend) { b.Respond(200, "wrong") }, []int{200, 200}, "wrong"},
+		{"respond 0 percent", func(b *Backend) { b.RespondPercent(0, 200, "wrong") }, []int{200, 200}, "a"},
+		{"respond 100 percent", func(b *Backend) { b.RespondPercent(100, 201, "wrong") }, []int{201, 201}, "wrong"},
 		{"fail", func(b *Backend) { b.Fail(503) }, []int{503, 503, 503}, "a: injected failure\n"},
 		{"fail n", func(b *Backend) { b.FailN(2, 502) }, []int{502, 502, 200, 200}, "a"},
 		{"fail 0 percent", func(b *Backend) { b.FailPercent(0, 500) }, []int{200, 200, 200}, "a"},
@@ -110,6 +112,15 @@ func expectedDraws(seed uint64, n int, percent float64) []bool {
 		out[i] = r.Float64()*100 < percent
 	}
 	return out
+}
+
+// TestHealthyBody: Config.Body replaces the name as the healthy body.
+func TestHealthyBody(t *testing.T) {
+	b := Start(t, Config{Name: "a", Body: `{"balance":5}`})
+	r := get(t, client(t, true), b.URL()+"/x")
+	if r.err != nil || r.status != 200 || r.body != `{"balance":5}` || r.header.Get("X-Backend") != "a" {
+		t.Errorf("got %d %q X-Backend %q (err %v); want 200 with the configured body, X-Backend a", r.status, r.body, r.header.Get("X-Backend"), r.err)
+	}
 }
 
 func TestFailPercentIsSeeded(t *testing.T) {

@@ -26,6 +26,7 @@ const (
 	kindReset
 	kindCloseMidBody
 	kindCapacity
+	kindRespondPercent
 )
 
 // behavior is how the backend answers requests other than /healthz. A
@@ -46,14 +47,22 @@ func (b *Backend) set(bh *behavior) {
 	b.signal()
 }
 
-// Healthy makes the backend answer 200 with its name as the body (and in the
-// X-Backend header). This is the initial behaviour.
+// Healthy makes the backend answer 200 with its name (or [Config].Body) as
+// the body, and its name in the X-Backend header. This is the initial
+// behaviour.
 func (b *Backend) Healthy() { b.set(&behavior{kind: kindHealthy}) }
 
 // Respond makes the backend answer every request with status and body, such
 // as a wrong answer with a 200 status.
 func (b *Backend) Respond(status int, body string) {
 	b.set(&behavior{kind: kindRespond, status: status, body: body})
+}
+
+// RespondPercent makes the backend answer percent (0 to 100) of requests,
+// drawn like FailPercent's, with status and body, such as a wrong answer
+// with a 200 status, and the others healthy.
+func (b *Backend) RespondPercent(percent float64, status int, body string) {
+	b.set(&behavior{kind: kindRespondPercent, status: status, body: body, percent: percent})
 }
 
 // Fail makes the backend answer every request with status.
@@ -114,6 +123,8 @@ func (b *Backend) Behavior() string {
 	switch bh.kind {
 	case kindRespond:
 		return fmt.Sprintf("respond(%d, %q)", bh.status, bh.body)
+	case kindRespondPercent:
+		return fmt.Sprintf("respond_percent(%g%%, %d, %q)", bh.percent, bh.status, bh.body)
 	case kindFail:
 		return fmt.Sprintf("fail(%d)", bh.status)
 	case kindFailN:
@@ -180,6 +191,14 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case kindHealthy:
 		b.answer(w)
 	case kindRespond:
+		w.Header().Set("X-Backend", b.name)
+		w.WriteHeader(bh.status)
+		io.WriteString(w, bh.body)
+	case kindRespondPercent:
+		if !b.draw(bh.percent) {
+			b.answer(w)
+			break
+		}
 		w.Header().Set("X-Backend", b.name)
 		w.WriteHeader(bh.status)
 		io.WriteString(w, bh.body)
@@ -264,7 +283,7 @@ func (b *Backend) serveCapacity(w http.ResponseWriter, r *http.Request, bh *beha
 func (b *Backend) answer(w http.ResponseWriter) {
 	w.Header().Set("X-Backend", b.name)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	io.WriteString(w, b.name)
+	io.WriteString(w, b.body)
 }
 
 // fail writes an injected failure with status.
