@@ -264,7 +264,8 @@ type Fallback struct {
 	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
 	// On is the set of failures the fallback answers, listed as
 	// breaker_open, overloaded, timeout, no_healthy_upstream,
-	// upstream_reset and 5xx. Default all of them, [DefaultFallbackOn].
+	// upstream_reset, 5xx, no_quorum, invariant_violation and quiesced.
+	// Default all of them, [DefaultFallbackOn].
 	On FallbackOn `yaml:"on" json:"on"`
 }
 

@@ -210,6 +210,12 @@ func (r *route) fallsBackOn(reason string) bool {
 		return on.UpstreamReset
 	case "5xx":
 		return on.ServerError
+	case ReasonNoQuorum:
+		return on.NoQuorum
+	case ReasonInvariantViolation:
+		return on.InvariantViolation
+	case ReasonQuiesced:
+		return on.Quiesced
 	}
 	return false
 }
