@@ -25,6 +25,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /status/timeline", s.serveTimeline)
 	mux.HandleFunc("GET /config", s.serveConfig)
 	mux.HandleFunc("GET /vote/disagreements", s.serveVoteDisagreements) // vote.go
+	mux.HandleFunc("GET /shadow/differences", s.serveShadowDifferences) // shadow.go
 
 	// Browsers send a simple POST cross-origin without asking first; the
 	// protection refuses one that a page on another origin made, so a web

@@ -227,6 +227,10 @@ type Route struct {
 	Fault *Fault `yaml:"fault" json:"fault,omitempty"`
 	// Vote sends each request to several upstreams and answers what a quorum agrees on (vote.go).
 	Vote *Vote `yaml:"vote" json:"vote,omitempty"`
+	// Shadow compares a share of the answers with a candidate's (shadow.go).
+	Shadow *Shadow `yaml:"shadow" json:"shadow,omitempty"`
+	// Quiesce stops a route that gives no correct answer (quiesce.go).
+	Quiesce *Quiesce `yaml:"quiesce" json:"quiesce,omitempty"`
 	// ResponseChecks are checks, checks_max_body_bytes and
 	// checks_on_oversize: invariants a relayed response must keep (checks.go).
 	ResponseChecks `yaml:",inline" json:",inline"`

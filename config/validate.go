@@ -128,6 +128,8 @@ func (c *Config) applyDefaults() {
 	}
 	c.applyVoteDefaults()
 	c.applyChecksDefaults()
+	c.applyShadowDefaults()
+	c.applyQuiesceDefaults()
 	c.applySLODefaults()
 }
 
@@ -299,6 +301,12 @@ func (v *routeCheck) route(p string, i int, r *Route) {
 		validateFault(errs, p+".fault", f)
 	}
 	validateChecks(errs, p, r) // checks.go
+	if r.Shadow != nil {
+		v.shadow(p, r) // shadow.go
+	}
+	if r.Quiesce != nil {
+		validateQuiesce(errs, p, r) // quiesce.go
+	}
 }
 
 // targets checks the upstream or the split a route sends to.

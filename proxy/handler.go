@@ -186,6 +186,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		info.Status = o.resp.StatusCode
+		if rt.shadow != nil {
+			if tap := rt.shadow.tap(r, hdr, body, o); tap != nil {
+				defer p.shadowAfter(tap) // shadow.go: after the relay, never delaying it
+			}
+		}
 		p.relay(ctx, w, o, info.Attempts, st.cfg.Limits.StreamIdleTimeout)
 		return
 	}

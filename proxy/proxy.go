@@ -83,6 +83,7 @@ var AttemptOutcomes = []string{AttemptResponse, AttemptConnectFailure, AttemptRe
 type Proxy struct {
 	opts  Options
 	state atomic.Pointer[state]
+	bg    *background // shadow comparisons, webhooks (background.go)
 
 	// mu serialises reloads.
 	mu     sync.Mutex
@@ -100,7 +101,7 @@ type state struct {
 
 // New builds a proxy from a validated config.
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
-	p := &Proxy{opts: opts}
+	p := &Proxy{opts: opts, bg: newBackground()}
 	st, err := p.build(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -158,6 +159,7 @@ func (p *Proxy) Close() {
 	if st.redis != nil {
 		st.redis.Close()
 	}
+	p.bg.close()
 }
 
 func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
@@ -262,6 +264,9 @@ func sameTargets(r *route, st *state) bool {
 		if st.clusters[t.cluster.name] != t.cluster {
 			return false
 		}
+	}
+	if s := r.shadow; s != nil {
+		return st.clusters[s.candidate.cluster.name] == s.candidate.cluster && st.clusters[s.secondary.cluster.name] == s.secondary.cluster
 	}
 	return true
 }

@@ -30,8 +30,9 @@ type route struct {
 	limiter   limiter
 	fallback  *config.Fallback
 	fault     *config.Fault
-	vote      *voteRoute  // a vote route's voters (vote.go); its targets are theirs
-	checks    *invariants // the response checks (invariant.go); nil without any
+	vote      *voteRoute   // a vote route's voters (vote.go); its targets are theirs
+	checks    *invariants  // the response checks (invariant.go); nil without any
+	shadow    *shadowRoute // the shadow comparison (shadow.go); nil without one
 }
 
 // limiter is a route's rate limit: a [ratelimit.Keyed] for scope local, a
@@ -118,6 +119,11 @@ func newRoute(rc *config.Route, clusters map[string]*cluster, l holdfast.Listene
 	}
 	if rc.Vote != nil {
 		if r.vote, err = newVoteRoute(rc, r.targets, l); err != nil {
+			return nil, err
+		}
+	}
+	if rc.Shadow != nil {
+		if r.shadow, err = newShadowRoute(r, clusters); err != nil {
 			return nil, err
 		}
 	}

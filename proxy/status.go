@@ -57,6 +57,8 @@ type RouteStatus struct {
 	RateLimitRedis *RedisLimitStatus `json:"rate_limit_redis,omitempty"`
 	// Vote is a vote route's voters and verdicts; nil for another route.
 	Vote *VoteStatus `json:"vote,omitempty"`
+	// Shadow is a shadow route's comparisons; nil without shadow.
+	Shadow *ShadowStatus `json:"shadow,omitempty"`
 }
 
 // RedisLimitStatus is a global rate limit's dealings with Redis.
@@ -171,6 +173,9 @@ func (r *route) status() RouteStatus {
 	}
 	if r.vote != nil {
 		rs.Vote = r.vote.status()
+	}
+	if r.shadow != nil {
+		rs.Shadow = r.shadow.status(r.name)
 	}
 	if g, ok := r.limiter.(*globalrate.Limiter); ok {
 		s := g.Stats()
