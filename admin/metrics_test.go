@@ -340,6 +340,8 @@ func TestMetricsDocumented(t *testing.T) {
 	maps.Copy(fams, families(t, startEnv(t, envOptions{extra: checkedRoute}).metrics))
 	// A shadow route: its series are there at 0.
 	maps.Copy(fams, families(t, startEnv(t, envOptions{extra: shadowRoute}).metrics))
+	// A route with a quiesce block: its series are there at 0.
+	maps.Copy(fams, families(t, startEnv(t, envOptions{extra: fmt.Sprintf(quiescingRoute, "")}).metrics))
 	doc, err := os.ReadFile("../docs/admin.md")
 	if err != nil {
 		t.Fatalf("reading the docs: %v", err)

@@ -54,6 +54,12 @@ type Quiesce struct {
 	Webhook string `yaml:"webhook" json:"webhook,omitempty"`
 	// WebhookTimeout bounds each POST to Webhook. Default 2s.
 	WebhookTimeout time.Duration `yaml:"webhook_timeout" json:"webhook_timeout"`
+	// FailReadyz makes the admin API's /readyz fail while the route is
+	// quiesced, so that a load balancer sends its traffic to another
+	// instance. Default false: one quiesced route leaves the others'
+	// traffic where it is (every instance would likely see the same broken
+	// upstream, and all failing readiness at once is an outage).
+	FailReadyz bool `yaml:"fail_readyz" json:"fail_readyz,omitempty"`
 }
 
 func (c *Config) applyQuiesceDefaults() {

@@ -12,8 +12,8 @@ func TestQuiesceParse(t *testing.T) {
 	}{
 		{"defaults", "    quiesce: {}\n", Quiesce{After: DefaultQuiesceAfter, MinRequests: DefaultQuiesceMinRequests,
 			ProbeInterval: DefaultQuiesceProbeInterval, RecoveryProbes: DefaultQuiesceRecoveryProbes, WebhookTimeout: DefaultQuiesceWebhookTimeout}},
-		{"every key", "    quiesce: {after: 30s, min_requests: 10, probe_interval: 5s, recovery_probes: 2, webhook: 'https://ops.example/hook', webhook_timeout: 1s}\n",
-			Quiesce{After: 30 * time.Second, MinRequests: 10, ProbeInterval: 5 * time.Second, RecoveryProbes: 2, Webhook: "https://ops.example/hook", WebhookTimeout: time.Second}},
+		{"every key", "    quiesce: {after: 30s, min_requests: 10, probe_interval: 5s, recovery_probes: 2, webhook: 'https://ops.example/hook', webhook_timeout: 1s, fail_readyz: true}\n",
+			Quiesce{After: 30 * time.Second, MinRequests: 10, ProbeInterval: 5 * time.Second, RecoveryProbes: 2, Webhook: "https://ops.example/hook", WebhookTimeout: time.Second, FailReadyz: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

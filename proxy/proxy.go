@@ -218,6 +218,9 @@ func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
 			}
 		}
 		r, err := newRoute(rc, st.clusters, p.opts.Listener)
+		if err == nil && rc.Quiesce != nil {
+			r.quiesce, err = newQuiesceRoute(rc, p.opts.Listener, p.opts.Logger, p.bg)
+		}
 		if err == nil && cfg.Redis != nil {
 			err = r.limitGlobally(st.redis, cfg.Redis.OnError)
 		}

@@ -30,9 +30,10 @@ type route struct {
 	limiter   limiter
 	fallback  *config.Fallback
 	fault     *config.Fault
-	vote      *voteRoute   // a vote route's voters (vote.go); its targets are theirs
-	checks    *invariants  // the response checks (invariant.go); nil without any
-	shadow    *shadowRoute // the shadow comparison (shadow.go); nil without one
+	vote      *voteRoute    // a vote route's voters (vote.go); its targets are theirs
+	checks    *invariants   // the response checks (invariant.go); nil without any
+	shadow    *shadowRoute  // the shadow comparison (shadow.go); nil without one
+	quiesce   *quiesceRoute // the quiesce state (quiesce.go); nil without a quiesce block
 }
 
 // limiter is a route's rate limit: a [ratelimit.Keyed] for scope local, a

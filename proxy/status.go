@@ -59,6 +59,8 @@ type RouteStatus struct {
 	Vote *VoteStatus `json:"vote,omitempty"`
 	// Shadow is a shadow route's comparisons; nil without shadow.
 	Shadow *ShadowStatus `json:"shadow,omitempty"`
+	// Quiesce is the route's quiesce state; nil without a quiesce block.
+	Quiesce *QuiesceStatus `json:"quiesce,omitempty"`
 }
 
 // RedisLimitStatus is a global rate limit's dealings with Redis.
@@ -176,6 +178,9 @@ func (r *route) status() RouteStatus {
 	}
 	if r.shadow != nil {
 		rs.Shadow = r.shadow.status(r.name)
+	}
+	if r.quiesce != nil {
+		rs.Quiesce = r.quiesce.status()
 	}
 	if g, ok := r.limiter.(*globalrate.Limiter); ok {
 		s := g.Stats()

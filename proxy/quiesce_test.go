@@ -1,0 +1,198 @@
+package proxy
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// switchable is an accounts backend that answers liarBody while bad is
+// set, honestBody otherwise.
+func switchable(t *testing.T, bad *atomic.Bool) *handlerBackend {
+	return startHandler(t, false, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		if bad.Load() {
+			io.WriteString(w, liarBody)
+			return
+		}
+		io.WriteString(w, honestBody)
+	})
+}
+
+// webhook is a receiver of quiesce webhooks.
+func webhook(t *testing.T) (*handlerBackend, chan QuiesceWebhookBody) {
+	got := make(chan QuiesceWebhookBody, 16)
+	hb := startHandler(t, false, func(w http.ResponseWriter, r *http.Request) {
+		var b QuiesceWebhookBody
+		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" || json.NewDecoder(r.Body).Decode(&b) != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		got <- b
+	})
+	return hb, got
+}
+
+func nextHook(t *testing.T, hooks chan QuiesceWebhookBody) QuiesceWebhookBody {
+	t.Helper()
+	select {
+	case b := <-hooks:
+		return b
+	case <-time.After(waitLimit):
+		t.Fatal("no webhook came")
+		return QuiesceWebhookBody{}
+	}
+}
+
+func (e *env) quiesceStatus() *QuiesceStatus {
+	e.t.Helper()
+	for _, rs := range e.p.Status().Routes {
+		if rs.Quiesce != nil {
+			return rs.Quiesce
+		}
+	}
+	e.t.Fatal("no route with quiesce in the status")
+	return nil
+}
+
+// TestQuiesceAndResume is the issue's test: every endpoint starts giving
+// invalid answers; after quiesce.min_requests of them the route quiesces
+// (503 quiesced at once, no upstream asked), the report names the check
+// broken and the endpoints, the webhook gets it; a trial while they are
+// still wrong keeps it quiesced; once they recover, trials resume it.
+func TestQuiesceAndResume(t *testing.T) {
+	var bad atomic.Bool
+	a, b := switchable(t, &bad), switchable(t, &bad)
+	hook, hooks := webhook(t)
+	cfg := checksConfig(contractChecks+"    quiesce: {after: 1ns, min_requests: 3, probe_interval: 100ms, recovery_probes: 2, webhook: '"+hook.URL+"'}\n", a.URL, b.URL)
+	e := startProxy(t, withUpstreamKeys(cfg, "outlier_detection: {disabled: true}"))
+
+	mustOK(t, e.get("/accounts/1"))
+	bad.Store(true)
+	for range 3 {
+		checkLocal(t, e.get("/accounts/1"), http.StatusBadGateway, ReasonInvariantViolation)
+	}
+	asked := a.requests.Load() + b.requests.Load()
+	got := e.get("/accounts/1")
+	checkLocal(t, got, http.StatusServiceUnavailable, ReasonQuiesced)
+	if !strings.Contains(got.body, "checks[2] (json /balance min 0)") || strings.Contains(got.body, "-5") {
+		t.Errorf("quiesced reply %q; want it to name the check, never the upstream's value", got.body)
+	}
+	if n := a.requests.Load() + b.requests.Load(); n != asked {
+		t.Errorf("a quiesced request reached the upstream (%d requests, then %d)", asked, n)
+	}
+
+	qs := e.quiesceStatus()
+	rep := qs.Report
+	if !qs.Quiesced || qs.Quiesces != 1 || rep == nil {
+		t.Fatalf("quiesce status %+v; want quiesced once, with a report", qs)
+	}
+	if rep.Route != "accounts" || rep.Kind != "checks" || rep.Invariant != "checks[2] (json /balance min 0)" || rep.Requests != 3 || len(rep.Samples) != 3 || rep.ResumedAt != nil {
+		t.Errorf("report %+v; want route accounts, checks, checks[2], 3 requests and samples, not resumed", rep)
+	}
+	if s := rep.Samples[2]; s.Check != rep.Invariant || s.Why != "the value -5" || s.Endpoint == "" {
+		t.Errorf("last sample %+v; want checks[2], the value, an endpoint", s)
+	}
+	if rep.Since.After(rep.QuiescedAt) || len(rep.Endpoints) == 0 {
+		t.Errorf("report since %s, quiesced at %s, endpoints %v; want since first, and endpoints", rep.Since, rep.QuiescedAt, rep.Endpoints)
+	}
+	if h := nextHook(t, hooks); h.Event != "quiesced" || h.Report == nil || h.Report.Invariant != rep.Invariant {
+		t.Errorf("webhook %+v; want the quiesced report", h)
+	}
+
+	// A trial while the answers are still wrong: it reaches the upstream,
+	// its answer is withheld, and the route stays quiesced.
+	time.Sleep(150 * time.Millisecond)
+	checkLocal(t, e.get("/accounts/1"), http.StatusBadGateway, ReasonInvariantViolation)
+	if !e.quiesceStatus().Quiesced {
+		t.Fatal("a failed trial resumed the route")
+	}
+
+	bad.Store(false)
+	deadline := time.Now().Add(waitLimit)
+	for e.quiesceStatus().Quiesced {
+		if time.Now().After(deadline) {
+			t.Fatal("the route did not resume once the endpoints recovered")
+		}
+		got := e.get("/accounts/1")
+		if got.status != http.StatusOK && got.header.Get(HeaderReason) != ReasonQuiesced {
+			t.Fatalf("while resuming got %d %q; want 200 or 503 quiesced", got.status, got.body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mustOK(t, e.get("/accounts/1"))
+	qs = e.quiesceStatus()
+	if qs.Resumes != 1 || qs.Report == nil || qs.Report.ResumedAt == nil {
+		t.Errorf("after resuming %+v; want 1 resume and the report's resumed_at", qs)
+	}
+	if h := nextHook(t, hooks); h.Event != "resumed" || h.Report == nil || h.Report.ResumedAt == nil {
+		t.Errorf("webhook %+v; want the resumed report", h)
+	}
+	if qs.WebhooksSent != 2 || qs.WebhooksFailed != 0 {
+		t.Errorf("webhooks sent %d, failed %d; want 2, 0", qs.WebhooksSent, qs.WebhooksFailed)
+	}
+}
+
+// TestQuiesceStreakNeedsNoCorrectAnswer: a correct answer between wrong
+// ones ends the streak, so a route with correct answers somewhere never
+// quiesces; min_requests wrong ones in a row do.
+func TestQuiesceStreakNeedsNoCorrectAnswer(t *testing.T) {
+	var bad atomic.Bool
+	a := switchable(t, &bad)
+	e := startProxy(t, checksConfig(contractChecks+"    retry: {attempts: 1}\n    quiesce: {after: 1ns, min_requests: 3}\n", a.URL))
+	for i, wrong := range []bool{true, true, false, true, true, false, true, true} {
+		bad.Store(wrong)
+		got := e.get("/accounts/1")
+		if want := map[bool]int{true: 502, false: 200}[wrong]; got.status != want {
+			t.Fatalf("request %d: got %d; want %d", i, got.status, want)
+		}
+		if e.quiesceStatus().Quiesced {
+			t.Fatalf("quiesced after request %d; a correct answer came every 3", i)
+		}
+	}
+	bad.Store(true)
+	checkLocal(t, e.get("/accounts/1"), http.StatusBadGateway, ReasonInvariantViolation)
+	if !e.quiesceStatus().Quiesced {
+		t.Error("not quiesced after 3 wrong answers in a row")
+	}
+}
+
+// TestQuiesceVote: a vote route that keeps losing its quorum quiesces; the
+// report says no quorum and names the voters; with a fallback on
+// quiesced, the fallback answers in place of the 503.
+func TestQuiesceVote(t *testing.T) {
+	a := jsonVoter(t, fixed(`{"price":10}`))
+	b := jsonVoter(t, fixed(`{"price":11}`))
+	for _, fallback := range []bool{false, true} {
+		cfg := voteConfig([]string{"a", "b"}, []string{a.URL, b.URL}, "      compare: json\n") +
+			"    quiesce: {after: 1ns, min_requests: 2, probe_interval: 1h}\n"
+		if fallback {
+			cfg += "    fallback: {status: 200, body: 'later', on: [quiesced]}\n"
+		}
+		e := startProxy(t, cfg)
+		for range 2 {
+			if got := e.vote("/quote"); got.status != http.StatusBadGateway {
+				t.Fatalf("got %d; want 502 no_quorum", got.status)
+			}
+		}
+		got := e.get("/quote")
+		if fallback {
+			if got.status != 200 || got.body != "later" || got.header.Get(HeaderReason) != ReasonQuiesced {
+				t.Errorf("with a fallback got %d %q %q; want the fallback, reason quiesced", got.status, got.body, got.header.Get(HeaderReason))
+			}
+		} else {
+			checkLocal(t, got, http.StatusServiceUnavailable, ReasonQuiesced)
+		}
+		rep := e.quiesceStatus().Report
+		if rep == nil || rep.Kind != "vote" || rep.Invariant != "no quorum" || rep.Samples[1].Vote == nil ||
+			!slices.Contains(rep.Endpoints, "a") || !slices.Contains(rep.Endpoints, "b") {
+			t.Errorf("report %+v; want no quorum, a vote sample, voters a and b", rep)
+		}
+	}
+}
