@@ -1,14 +1,20 @@
 package proxy
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/guard"
 )
 
 // switchable is an accounts backend that answers liarBody while bad is
@@ -194,5 +200,70 @@ func TestQuiesceVote(t *testing.T) {
 			!slices.Contains(rep.Endpoints, "a") || !slices.Contains(rep.Endpoints, "b") {
 			t.Errorf("report %+v; want no quorum, a vote sample, voters a and b", rep)
 		}
+	}
+}
+
+// TestQuiesceWebhookNeverBlocks: a webhook that never answers delays no
+// request: the route quiesces and answers at once while the POST hangs.
+func TestQuiesceWebhookNeverBlocks(t *testing.T) {
+	liar := accountsBackend(t, 200, "application/json", liarBody)
+	hook, started := stuckVoter(t)
+	e := startProxy(t, checksConfig(contractChecks+"    retry: {attempts: 1}\n    quiesce: {after: 1ns, min_requests: 2, probe_interval: 1h, webhook: '"+hook.URL+"', webhook_timeout: 60s}\n", liar.URL))
+	for i, want := range []string{ReasonInvariantViolation, ReasonInvariantViolation, ReasonQuiesced, ReasonQuiesced} {
+		begin := time.Now()
+		got := e.get("/accounts/1")
+		if r := got.header.Get(HeaderReason); r != want {
+			t.Fatalf("request %d: reason %q; want %q", i, r, want)
+		}
+		if took := time.Since(begin); took > 5*time.Second {
+			t.Fatalf("request %d took %s; want no wait for the webhook", i, took)
+		}
+	}
+	select {
+	case <-started:
+	case <-time.After(waitLimit):
+		t.Fatal("the webhook was never called")
+	}
+	if qs := e.quiesceStatus(); qs.WebhooksSent != 0 || !qs.Quiesced {
+		t.Errorf("status %+v; want quiesced with the webhook still in flight", qs)
+	}
+}
+
+// TestQuiesceStreakTimes: the streak quiesces the route once it spans
+// after and holds min_requests, counted at explicit times; the report and
+// the log say what broke and since when.
+func TestQuiesceStreakTimes(t *testing.T) {
+	c, err := config.Parse([]byte(checksConfig(contractChecks+"    quiesce: {after: 10s, min_requests: 3}\n", "http://127.0.0.1:1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	bg := newBackground()
+	defer bg.close()
+	q, err := newQuiesceRoute(c.Routes[0], nil, slog.New(slog.NewTextHandler(&logs, nil)), bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+	ctx := context.Background()
+	s := QuiesceSample{Check: "checks[2] (json /balance min 0)", Why: "the value -5", Endpoint: "10.0.0.7:80"}
+	steps := []struct {
+		at       time.Duration
+		quiesced bool
+	}{{0, false}, {5 * time.Second, false}, {9 * time.Second, false}, {10 * time.Second, true}}
+	for _, st := range steps {
+		s.At = t0.Add(st.at)
+		q.observeBad(ctx, s.At, s)
+		if got := q.guard.State() == guard.StateSilenced; got != st.quiesced {
+			t.Fatalf("after a wrong answer at +%s: quiesced %v; want %v", st.at, got, st.quiesced)
+		}
+	}
+	rep, ok := q.report()
+	if !ok || !rep.Since.Equal(t0) || !rep.QuiescedAt.Equal(t0.Add(10*time.Second)) || rep.For != "10s" || rep.Requests != 4 ||
+		rep.Invariant != s.Check || !slices.Equal(rep.Endpoints, []string{"10.0.0.7:80"}) {
+		t.Errorf("report %+v, %v; want since t0, for 10s, 4 requests, checks[2], one endpoint", rep, ok)
+	}
+	if l := logs.String(); !strings.Contains(l, "route quiesced") || !strings.Contains(l, "checks[2] (json /balance min 0)") || !strings.Contains(l, "route=accounts") {
+		t.Errorf("log %q; want the quiesce with its route and invariant", l)
 	}
 }
