@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -348,6 +349,11 @@ func (q *quiesceRoute) send(ctx context.Context, body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := q.client.Do(req)
 	if err != nil {
+		// Not the *url.Error itself: it quotes the URL, which may carry
+		// the webhook's secret (config's redaction hides it in /config).
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			return ue.Err
+		}
 		return err
 	}
 	defer resp.Body.Close()

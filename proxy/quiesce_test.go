@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -266,4 +267,48 @@ func TestQuiesceStreakTimes(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "route quiesced") || !strings.Contains(l, "checks[2] (json /balance min 0)") || !strings.Contains(l, "route=accounts") {
 		t.Errorf("log %q; want the quiesce with its route and invariant", l)
 	}
+}
+
+// TestQuiesceWebhookFailureHidesTheURL: a webhook that cannot be reached is
+// counted as failed, and the log does not quote its URL, whose path may be
+// its secret.
+func TestQuiesceWebhookFailureHidesTheURL(t *testing.T) {
+	c, err := config.Parse([]byte(checksConfig(contractChecks+"    quiesce: {after: 1ns, min_requests: 1, webhook: '"+downVoter(t)+"/s3cr3tpath'}\n", "http://127.0.0.1:1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncLog
+	bg := newBackground()
+	q, err := newQuiesceRoute(c.Routes[0], nil, slog.New(slog.NewTextHandler(&logs, nil)), bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	q.observeBad(context.Background(), t0, QuiesceSample{At: t0, Check: "checks[0]"})
+	q.observeBad(context.Background(), t0.Add(time.Second), QuiesceSample{At: t0.Add(time.Second), Check: "checks[0]"})
+	bg.close() // waits for the webhook's POST
+	if q.webhooksFailed.Load() != 1 || q.webhooksSent.Load() != 0 {
+		t.Errorf("webhooks failed %d, sent %d; want 1, 0", q.webhooksFailed.Load(), q.webhooksSent.Load())
+	}
+	if l := logs.String(); !strings.Contains(l, "quiesce webhook failed") || strings.Contains(l, "s3cr3tpath") {
+		t.Errorf("log %q; want the failure, without the URL", l)
+	}
+}
+
+// syncLog is a log buffer safe for the webhook's goroutine.
+type syncLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncLog) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncLog) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
