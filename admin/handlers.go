@@ -27,6 +27,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /vote/disagreements", s.serveVoteDisagreements) // vote.go
 	mux.HandleFunc("GET /canary/{route}", s.serveCanary)                // canary.go
 	mux.HandleFunc("GET /canary/{route}/verdict", s.serveCanaryVerdict)
+	mux.HandleFunc("GET /shadow/differences", s.serveShadowDifferences) // shadow.go
 
 	// Browsers send a simple POST cross-origin without asking first; the
 	// protection refuses one that a page on another origin made, so a web
@@ -74,10 +75,14 @@ type readiness struct {
 	Ready    bool `json:"ready"`
 	Draining bool `json:"draining"`
 	Quiesced bool `json:"quiesced"`
+	// QuiescedRoutes are the routes quiesced for giving no correct answer
+	// (quiesce.go), those with quiesce.fail_readyz failing readiness;
+	// absent while there are none.
+	QuiescedRoutes []string `json:"quiesced_routes,omitempty"`
 }
 
 func (s *Server) readiness() readiness {
-	return readiness{Ready: s.Ready(), Draining: s.draining.Load(), Quiesced: s.quiesced.Load()}
+	return readiness{Ready: s.Ready(), Draining: s.draining.Load(), Quiesced: s.quiesced.Load(), QuiescedRoutes: s.cfg.Proxy.QuiescedRoutes()}
 }
 
 func (s *Server) serveReadyz(w http.ResponseWriter, r *http.Request) {

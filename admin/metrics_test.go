@@ -340,6 +340,10 @@ func TestMetricsDocumented(t *testing.T) {
 	maps.Copy(fams, families(t, startEnv(t, envOptions{extra: checkedRoute}).metrics))
 	// A canary route: its series are there from the start.
 	maps.Copy(fams, families(t, startEnv(t, envOptions{extra: canaryRoute}).metrics))
+	// A shadow route: its series are there at 0.
+	maps.Copy(fams, families(t, startEnv(t, envOptions{extra: shadowRoute}).metrics))
+	// A route with a quiesce block: its series are there at 0.
+	maps.Copy(fams, families(t, startEnv(t, envOptions{extra: fmt.Sprintf(quiescingRoute, "")}).metrics))
 	doc, err := os.ReadFile("../docs/admin.md")
 	if err != nil {
 		t.Fatalf("reading the docs: %v", err)

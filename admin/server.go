@@ -170,8 +170,11 @@ func (s *Server) SetDraining() { s.draining.Store(true) }
 // proxy keeps serving, so a load balancer moves traffic away first.
 func (s *Server) SetQuiesced(q bool) { s.quiesced.Store(q) }
 
-// Ready reports whether /readyz passes: neither draining nor quiesced.
-func (s *Server) Ready() bool { return !s.draining.Load() && !s.quiesced.Load() }
+// Ready reports whether /readyz passes: neither draining nor quiesced, nor
+// a route quiesced whose quiesce.fail_readyz is set.
+func (s *Server) Ready() bool {
+	return !s.draining.Load() && !s.quiesced.Load() && len(s.cfg.Proxy.UnreadyRoutes()) == 0
+}
 
 // Close stops the server, letting admin requests in flight finish for a few
 // seconds. It is idempotent.

@@ -163,12 +163,21 @@ type FallbackOn struct {
 	// ServerError, "5xx": the final upstream answer, after retries, was
 	// 500 or above.
 	ServerError bool
+	// NoQuorum, "no_quorum": a vote route's voters did not agree.
+	NoQuorum bool
+	// InvariantViolation, "invariant_violation": no answer passed the
+	// route's checks. The withheld answer is never relayed; the canned
+	// reply is.
+	InvariantViolation bool
+	// Quiesced, "quiesced": the route is quiesced (quiesce.go).
+	Quiesced bool
 }
 
 // DefaultFallbackOn is the fallback.on of a fallback that lists none:
 // every failure.
 var DefaultFallbackOn = FallbackOn{
 	BreakerOpen: true, Overloaded: true, Timeout: true, NoHealthyUpstream: true, UpstreamReset: true, ServerError: true,
+	NoQuorum: true, InvariantViolation: true, Quiesced: true,
 }
 
 var fallbackConditions = conditionList[FallbackOn]{
@@ -178,6 +187,9 @@ var fallbackConditions = conditionList[FallbackOn]{
 	{"no_healthy_upstream", func(f *FallbackOn) *bool { return &f.NoHealthyUpstream }},
 	{"upstream_reset", func(f *FallbackOn) *bool { return &f.UpstreamReset }},
 	{"5xx", func(f *FallbackOn) *bool { return &f.ServerError }},
+	{"no_quorum", func(f *FallbackOn) *bool { return &f.NoQuorum }},
+	{"invariant_violation", func(f *FallbackOn) *bool { return &f.InvariantViolation }},
+	{"quiesced", func(f *FallbackOn) *bool { return &f.Quiesced }},
 }
 
 // UnmarshalYAML decodes a list of failure names; an unknown one is an

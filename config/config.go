@@ -227,6 +227,10 @@ type Route struct {
 	Fault *Fault `yaml:"fault" json:"fault,omitempty"`
 	// Vote sends each request to several upstreams and answers what a quorum agrees on (vote.go).
 	Vote *Vote `yaml:"vote" json:"vote,omitempty"`
+	// Shadow compares a share of the answers with a candidate's (shadow.go).
+	Shadow *Shadow `yaml:"shadow" json:"shadow,omitempty"`
+	// Quiesce stops a route that gives no correct answer (quiesce.go).
+	Quiesce *Quiesce `yaml:"quiesce" json:"quiesce,omitempty"`
 	// ResponseChecks are checks, checks_max_body_bytes and
 	// checks_on_oversize: invariants a relayed response must keep (checks.go).
 	ResponseChecks `yaml:",inline" json:",inline"`
@@ -267,7 +271,8 @@ type Fallback struct {
 	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
 	// On is the set of failures the fallback answers, listed as
 	// breaker_open, overloaded, timeout, no_healthy_upstream,
-	// upstream_reset and 5xx. Default all of them, [DefaultFallbackOn].
+	// upstream_reset, 5xx, no_quorum, invariant_violation and quiesced.
+	// Default all of them, [DefaultFallbackOn].
 	On FallbackOn `yaml:"on" json:"on"`
 }
 

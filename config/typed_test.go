@@ -55,9 +55,10 @@ var fallbackOnTests = []struct {
 	{"left out", "{status: 503}", DefaultFallbackOn, nil},
 	{"5xx", "{on: [5xx]}", FallbackOn{ServerError: true}, nil},
 	{"two", "{on: [breaker_open, timeout]}", FallbackOn{BreakerOpen: true, Timeout: true}, nil},
-	{"every failure", "{on: [breaker_open, overloaded, timeout, no_healthy_upstream, upstream_reset, 5xx]}", DefaultFallbackOn, nil},
+	{"every failure", "{on: [breaker_open, overloaded, timeout, no_healthy_upstream, upstream_reset, 5xx, no_quorum, invariant_violation, quiesced]}", DefaultFallbackOn, nil},
+	{"correctness failures", "{on: [no_quorum, invariant_violation]}", FallbackOn{NoQuorum: true, InvariantViolation: true}, nil},
 	{"unknown", "{on: [teapot]}", FallbackOn{}, []string{
-		`routes[0].fallback.on[0] (line 8): unknown condition "teapot"; want one of breaker_open, overloaded, timeout, no_healthy_upstream, upstream_reset, 5xx`,
+		`routes[0].fallback.on[0] (line 8): unknown condition "teapot"; want one of breaker_open, overloaded, timeout, no_healthy_upstream, upstream_reset, 5xx, no_quorum, invariant_violation, quiesced`,
 	}},
 	{"a reason the fallback never answers", "{on: [rate_limited]}", FallbackOn{}, []string{`routes[0].fallback.on[0] (line 8): unknown condition "rate_limited"`}},
 }

@@ -129,6 +129,8 @@ func (c *Config) applyDefaults() {
 	c.applyVoteDefaults()
 	c.applyChecksDefaults()
 	c.applyCanaryDefaults()
+	c.applyShadowDefaults()
+	c.applyQuiesceDefaults()
 	c.applySLODefaults()
 }
 
@@ -302,6 +304,12 @@ func (v *routeCheck) route(p string, i int, r *Route) {
 	validateChecks(errs, p, r) // checks.go
 	if r.Canary != nil {
 		v.canary(p, r) // canary.go
+	}
+	if r.Shadow != nil {
+		v.shadow(p, r) // shadow.go
+	}
+	if r.Quiesce != nil {
+		validateQuiesce(errs, p, r) // quiesce.go
 	}
 }
 

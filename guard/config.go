@@ -64,6 +64,15 @@ type Config[T any] struct {
 	// Listener receives the guard's events. Default nil: no events.
 	Listener holdfast.Listener `yaml:"-" json:"-"`
 
+	// OnReport receives a [Report] when the guard silences its component
+	// (quiesce) and when it re-admits it, so that the component can say
+	// why it stopped: to a log, a status page, a webhook. It is called on
+	// the goroutine whose call caused the change (or the probe
+	// goroutine), without the guard's lock held, and must not block: hand
+	// the report to a goroutine of yours to send it anywhere slow.
+	// Default nil: no reports ([Guard.Report] still has the current one).
+	OnReport func(Report) `yaml:"-" json:"-"`
+
 	// Logger logs silencing (warn), recovery (info), violations and probe
 	// results (debug). Default nil: silent.
 	Logger *slog.Logger `yaml:"-" json:"-"`

@@ -28,6 +28,16 @@
 // state, and [holdfast.EventRejected] (reason "silenced") for each call it
 // refuses.
 //
+// # Quiesce and report
+//
+// A guard that silences its component says why: [Config.OnReport] gets a
+// [Report] (the cause, the violations before it, since when) when the
+// guard silences and again when it re-admits, and [Guard.Report] returns
+// the current one, so that a service stops giving wrong answers and tells
+// a log, a status page or a webhook which invariant broke. A caller that
+// answers inline rather than through a function, such as an HTTP handler,
+// uses [Guard.Allow] and [Admission.Done] in place of [Guard.Execute].
+//
 // # Use
 //
 // [Guard.Get] runs a call returning T and checks its result. A Guard[T] is

@@ -48,3 +48,38 @@ func Example() {
 	// {Symbol: Price:0} guard: quotes: silenced after: price -1 not positive false true
 	// silenced
 }
+
+// A Go service quiesces and reports on its own internal invariant: the
+// ledger's books must balance. After two unbalanced results the guard
+// silences the ledger (callers get ErrSilenced at once, never a wrong
+// total), and OnReport says which invariant broke and when, for a log, a
+// status page or a webhook; a probe re-admits it once the books balance.
+func ExampleConfig_onReport() {
+	balanced := func(total int) error {
+		if total != 0 {
+			return fmt.Errorf("books off by %d", total)
+		}
+		return nil
+	}
+	reports := make(chan guard.Report, 2)
+	g := guard.MustNew(guard.Config[int]{
+		Name:       "ledger",
+		Check:      balanced,
+		Violations: 2,
+		Window:     time.Minute,
+		OnReport:   func(r guard.Report) { reports <- r }, // must not block: a goroutine sends it on
+	})
+	defer g.Close()
+
+	for range 3 {
+		_, err := g.Get(context.Background(), func(context.Context) (int, error) { return 7, nil })
+		fmt.Println(err)
+	}
+	r := <-reports
+	fmt.Printf("report: %s %s after %d violations: %v\n", r.Policy, r.State, len(r.Violations), r.Cause)
+	// Output:
+	// guard: ledger: invariant violated: books off by 7
+	// guard: ledger: invariant violated: books off by 7
+	// guard: ledger: silenced after: books off by 7
+	// report: ledger silenced after 2 violations: books off by 7
+}

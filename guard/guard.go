@@ -49,11 +49,13 @@ type Guard[T any] struct {
 	stopProbes context.CancelFunc // cancels probeCtx; called by Close
 	probers    sync.WaitGroup     // the running probe goroutine, if any
 
-	// mu guards recent, cause, passes, nextProbe, trialRunning and closed,
-	// and every write of state.
+	// mu guards recent, samples, cause, silence, passes, nextProbe,
+	// trialRunning and closed, and every write of state.
 	mu           sync.Mutex
 	recent       window    // violations while active
+	samples      []error   // the last violations while active, for the report
 	cause        error     // the violation that silenced the guard
+	silence      Report    // the report of the current silence
 	passes       int       // probes passed in a row while silenced
 	nextProbe    time.Time // when the next probe or trial may run
 	trialRunning bool      // a trial call is in flight (no Probe)

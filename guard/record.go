@@ -45,14 +45,14 @@ func (g *Guard[T]) RecordAt(ctx context.Context, now time.Time, err error) State
 		return StateActive
 	}
 	g.passes++
-	passes := g.passes
-	recovered := passes >= g.cfg.RecoveryProbes
+	recovered := g.passes >= g.cfg.RecoveryProbes
+	var rep Report
 	if recovered {
-		g.recoverLocked()
+		rep = g.recoverLocked(now)
 	}
 	g.mu.Unlock()
 	if recovered {
-		g.recovered(ctx, passes)
+		g.recovered(ctx, rep)
 		return StateActive
 	}
 	return StateSilenced

@@ -20,9 +20,14 @@ func (g *Guard[T]) violation(ctx context.Context, err error) {
 func (g *Guard[T]) violationAt(ctx context.Context, now time.Time, err error) {
 	g.mu.Lock()
 	silence := false
-	if State(g.state.Load()) == StateActive && g.recent.add(now, g.cfg.Window) {
-		silence = true
-		g.silenceLocked(now, err)
+	var rep Report
+	if State(g.state.Load()) == StateActive {
+		g.noteLocked(err)
+		if g.recent.add(now, g.cfg.Window) {
+			silence = true
+			g.silenceLocked(now, err)
+			rep = g.silence
+		}
 	}
 	g.mu.Unlock()
 
@@ -35,6 +40,7 @@ func (g *Guard[T]) violationAt(ctx context.Context, now time.Time, err error) {
 		if g.cfg.Logger != nil {
 			g.cfg.Logger.Warn("component silenced", "policy", g.cfg.Name, "violations", g.cfg.Violations, "window", g.cfg.Window, "err", err)
 		}
+		g.report(rep)
 	}
 }
 
@@ -47,6 +53,10 @@ func (g *Guard[T]) silenceLocked(now time.Time, err error) {
 		err = ie.Err // a refusal is not a withheld result: keep it from matching ErrInvariant
 	}
 	g.cause = err
+	// The window's violations, oldest first and the last straw last; the
+	// report's slice is its own, for OnReport to keep.
+	g.silence = Report{Policy: g.cfg.Name, State: StateSilenced, Since: now, At: now, Cause: err, Violations: g.samples}
+	g.samples = nil
 	g.passes = 0
 	g.nextProbe = now.Add(g.cfg.ProbeInterval)
 	if g.cfg.Probe != nil && !g.closed {
@@ -55,21 +65,27 @@ func (g *Guard[T]) silenceLocked(now time.Time, err error) {
 	}
 }
 
-// recoverLocked re-admits the component. g.mu must be held.
-func (g *Guard[T]) recoverLocked() {
+// recoverLocked re-admits the component at now and returns the report of
+// the recovery. g.mu must be held.
+func (g *Guard[T]) recoverLocked(now time.Time) Report {
+	rep := g.silence
+	rep.State, rep.At, rep.Probes = StateActive, now, g.passes
 	g.state.Store(int32(StateActive))
 	g.cause = nil
+	g.silence = Report{}
 	g.passes = 0
+	return rep
 }
 
 // recovered reports a recovery, brought about by the trial call whose
 // context is ctx or by a probe (context.Background()); it must be called
 // without g.mu held.
-func (g *Guard[T]) recovered(ctx context.Context, passes int) {
-	holdfast.EmitContext(ctx, g.cfg.Listener, holdfast.Event{Source: holdfast.KindGuard, Policy: g.cfg.Name, Kind: holdfast.EventRecovered, Attempt: passes})
+func (g *Guard[T]) recovered(ctx context.Context, rep Report) {
+	holdfast.EmitContext(ctx, g.cfg.Listener, holdfast.Event{Source: holdfast.KindGuard, Policy: g.cfg.Name, Kind: holdfast.EventRecovered, Attempt: rep.Probes})
 	if g.cfg.Logger != nil {
-		g.cfg.Logger.Info("component recovered", "policy", g.cfg.Name, "probes", passes)
+		g.cfg.Logger.Info("component recovered", "policy", g.cfg.Name, "probes", rep.Probes)
 	}
+	g.report(rep)
 }
 
 // admit decides whether a call may run. trial is true when the call is a
@@ -113,16 +129,16 @@ func (g *Guard[T]) endTrial(ctx context.Context, err error) {
 	now := time.Now()
 	g.mu.Lock()
 	g.trialRunning = false
-	recovered, passes := false, 0
+	recovered := false
+	var rep Report
 	switch {
 	case err != nil && ctx.Err() != nil:
 		// Neutral: the slot is free for the next call.
 	case err == nil:
 		g.passes++
-		passes = g.passes
 		if g.passes >= g.cfg.RecoveryProbes {
 			recovered = true
-			g.recoverLocked()
+			rep = g.recoverLocked(now)
 		}
 		// nextProbe is already past: the next call may be the next trial.
 	default:
@@ -131,7 +147,7 @@ func (g *Guard[T]) endTrial(ctx context.Context, err error) {
 	}
 	g.mu.Unlock()
 	if recovered {
-		g.recovered(ctx, passes)
+		g.recovered(ctx, rep)
 	} else if err != nil && g.cfg.Logger != nil {
 		g.cfg.Logger.Debug("trial call failed", "policy", g.cfg.Name, "err", err)
 	}
@@ -165,14 +181,15 @@ func (g *Guard[T]) probeLoop() {
 		}
 		passes := g.passes
 		recovered := passes >= g.cfg.RecoveryProbes
+		var rep Report
 		if recovered {
-			g.recoverLocked()
+			rep = g.recoverLocked(now)
 		} else {
 			g.nextProbe = now.Add(g.cfg.ProbeInterval)
 		}
 		g.mu.Unlock()
 		if recovered {
-			g.recovered(context.Background(), passes)
+			g.recovered(context.Background(), rep)
 			return
 		}
 		if g.cfg.Logger != nil {

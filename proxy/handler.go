@@ -111,6 +111,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx = c
 	}
 
+	var qv *quiesceVerdict
+	if rt.quiesce != nil {
+		// quiesce.go: a quiesced route answers at once, but for a trial.
+		adm, ok := p.admitQuiesce(ctx, w, rt, &info, local)
+		if !ok {
+			return
+		}
+		qv = &quiesceVerdict{}
+		defer rt.quiesce.done(ctx, adm, qv, &info, rt)
+	}
+
 	if f := rt.fault; f != nil {
 		if f.Abort != nil && rand.Float64()*100 < f.Abort.Percent {
 			local(f.Abort.Status, ReasonFault, "fault injected by route "+rt.name, 0)
@@ -193,10 +204,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		info.Status = o.resp.StatusCode
+		if rt.shadow != nil {
+			if tap := rt.shadow.tap(r, hdr, body, o); tap != nil {
+				defer p.shadowAfter(tap) // shadow.go: after the relay, never delaying it
+			}
+		}
 		p.relay(ctx, w, o, info.Attempts, st.cfg.Limits.StreamIdleTimeout)
 		return
 	}
 	defer o.discard()
+	qv.noteFailure(o)
 	status, reason, msg, retryAfter := failure(ctx, o)
 	if rt.fallsBackOn(reason) {
 		info.Status, info.Reason, info.Fallback = rt.fallback.Status, reason, true

@@ -91,6 +91,7 @@ var AttemptOutcomes = []string{AttemptResponse, AttemptConnectFailure, AttemptRe
 type Proxy struct {
 	opts  Options
 	state atomic.Pointer[state]
+	bg    *background // shadow comparisons, webhooks (background.go)
 
 	// mu serialises reloads.
 	mu     sync.Mutex
@@ -108,7 +109,7 @@ type state struct {
 
 // New builds a proxy from a validated config.
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
-	p := &Proxy{opts: opts}
+	p := &Proxy{opts: opts, bg: newBackground()}
 	st, err := p.build(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -166,6 +167,7 @@ func (p *Proxy) Close() {
 	if st.redis != nil {
 		st.redis.Close()
 	}
+	p.bg.close()
 }
 
 func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
@@ -229,6 +231,9 @@ func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
 				r.canary.keep(prev.canary) // a reload goes on with the rollout
 			}
 		}
+		if err == nil && rc.Quiesce != nil {
+			r.quiesce, err = newQuiesceRoute(rc, p.opts.Listener, p.opts.Logger, p.bg)
+		}
 		if err == nil && cfg.Redis != nil {
 			err = r.limitGlobally(st.redis, cfg.Redis.OnError)
 		}
@@ -275,6 +280,9 @@ func sameTargets(r *route, st *state) bool {
 		if st.clusters[t.cluster.name] != t.cluster {
 			return false
 		}
+	}
+	if s := r.shadow; s != nil {
+		return st.clusters[s.candidate.cluster.name] == s.candidate.cluster && st.clusters[s.secondary.cluster.name] == s.secondary.cluster
 	}
 	return true
 }

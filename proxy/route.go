@@ -30,9 +30,11 @@ type route struct {
 	limiter   limiter
 	fallback  *config.Fallback
 	fault     *config.Fault
-	vote      *voteRoute   // a vote route's voters (vote.go); its targets are theirs
-	checks    *invariants  // the response checks (invariant.go); nil without any
-	canary    *canaryRoute // the split's rollout (canary.go); nil without one
+	vote      *voteRoute    // a vote route's voters (vote.go); its targets are theirs
+	checks    *invariants   // the response checks (invariant.go); nil without any
+	canary    *canaryRoute  // the split's rollout (canary.go); nil without one
+	shadow    *shadowRoute  // the shadow comparison (shadow.go); nil without one
+	quiesce   *quiesceRoute // the quiesce state (quiesce.go); nil without a quiesce block
 }
 
 // limiter is a route's rate limit: a [ratelimit.Keyed] for scope local, a
@@ -127,6 +129,11 @@ func newRoute(rc *config.Route, clusters map[string]*cluster, l holdfast.Listene
 			return nil, err
 		}
 	}
+	if rc.Shadow != nil {
+		if r.shadow, err = newShadowRoute(r, clusters); err != nil {
+			return nil, err
+		}
+	}
 	if rc.Hedge != nil {
 		hc := *rc.Hedge
 		hc.Name = rc.Name
@@ -216,6 +223,12 @@ func (r *route) fallsBackOn(reason string) bool {
 		return on.UpstreamReset
 	case "5xx":
 		return on.ServerError
+	case ReasonNoQuorum:
+		return on.NoQuorum
+	case ReasonInvariantViolation:
+		return on.InvariantViolation
+	case ReasonQuiesced:
+		return on.Quiesced
 	}
 	return false
 }

@@ -92,7 +92,8 @@ func TestRouteLimitKey(t *testing.T) {
 }
 
 func TestRouteFallsBackOn(t *testing.T) {
-	reasons := []string{ReasonBreakerOpen, ReasonOverloaded, ReasonTimeout, ReasonNoHealthyUpstream, ReasonUpstreamReset, "5xx"}
+	reasons := []string{ReasonBreakerOpen, ReasonOverloaded, ReasonTimeout, ReasonNoHealthyUpstream, ReasonUpstreamReset, "5xx",
+		ReasonNoQuorum, ReasonInvariantViolation, ReasonQuiesced}
 	all := parsedRoute(t, "    fallback: {status: 503}\n")
 	for _, reason := range reasons {
 		if !all.fallsBackOn(reason) {

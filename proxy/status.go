@@ -63,6 +63,10 @@ type RouteStatus struct {
 	// Checks are the route's response checks and their violations; nil
 	// for a route without checks.
 	Checks *ChecksStatus `json:"checks,omitempty"`
+	// Shadow is a shadow route's comparisons; nil without shadow.
+	Shadow *ShadowStatus `json:"shadow,omitempty"`
+	// Quiesce is the route's quiesce state; nil without a quiesce block.
+	Quiesce *QuiesceStatus `json:"quiesce,omitempty"`
 }
 
 // RedisLimitStatus is a global rate limit's dealings with Redis.
@@ -183,6 +187,12 @@ func (r *route) status() RouteStatus {
 	}
 	if r.checks != nil {
 		rs.Checks = r.checks.status()
+	}
+	if r.shadow != nil {
+		rs.Shadow = r.shadow.status(r.name)
+	}
+	if r.quiesce != nil {
+		rs.Quiesce = r.quiesce.status()
 	}
 	if g, ok := r.limiter.(*globalrate.Limiter); ok {
 		s := g.Stats()

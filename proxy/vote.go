@@ -234,8 +234,13 @@ func (p *Proxy) serveVote(ctx context.Context, w http.ResponseWriter, r *http.Re
 		writeBallot(w, res.Value, res.Report)
 	} else {
 		v.noQuorum.Add(1)
-		info.Status, info.Reason = http.StatusBadGateway, ReasonNoQuorum
-		writeNoQuorum(w, rt.name, res.Report)
+		if rt.fallsBackOn(ReasonNoQuorum) {
+			info.Status, info.Reason, info.Fallback = rt.fallback.Status, ReasonNoQuorum, true
+			writeFallback(w, rt, ReasonNoQuorum)
+		} else {
+			info.Status, info.Reason = http.StatusBadGateway, ReasonNoQuorum
+			writeNoQuorum(w, rt.name, res.Report)
+		}
 	}
 	// The answer goes now, before the tallies and the wait for the
 	// cancelled voters and probes; a client gone by now changes nothing.
