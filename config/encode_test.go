@@ -79,9 +79,15 @@ var redactTable = []struct {
 	},
 	{
 		name:      "webhook URL",
-		in:        "quiesce:\n  after: 10s\n  webhook: https://hooks.example/services/T0/B0/s3cr3tpath\n",
-		want:      []string{"webhook: '[redacted]'", "after: 10s"},
-		forbidden: []string{"s3cr3tpath"},
+		in:        "quiesce:\n  after: 10s\n  webhook: https://hooks.example/services/T0/B0/s3cr3tpath?token=t0k3n\n",
+		want:      []string{"webhook: https://hooks.example/[redacted]", "after: 10s"},
+		forbidden: []string{"s3cr3tpath", "t0k3n", "services"},
+	},
+	{
+		name:      "webhook that is not a URL",
+		in:        "alerting:\n  webhook: 's3cr3t:stuff'\n",
+		want:      []string{"webhook: '[redacted]'"},
+		forbidden: []string{"s3cr3t"},
 	},
 	{
 		name: "empty values dropped, empty blocks kept",

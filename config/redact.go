@@ -192,6 +192,8 @@ func redactMapping(n *yaml.Node) {
 			redactNode(v)
 		case headerCond && (k.Value == "exact" || k.Value == "regex" || k.Value == "value"):
 			setRedacted(v)
+		case v.Kind == yaml.ScalarNode && strings.Contains(strings.ToLower(k.Value), "webhook"):
+			redactWebhook(v)
 		case v.Kind == yaml.ScalarNode && isSensitive(k.Value):
 			setRedacted(v)
 		default:
@@ -243,4 +245,17 @@ func redactURL(n *yaml.Node) {
 			n.Value = strings.Replace(n.Value, url.QueryEscape(Redacted), Redacted, 1)
 		}
 	}
+}
+
+// redactWebhook hides all of a webhook URL but its scheme and host, where
+// such URLs keep their secret (Slack's and others' carry it in the path),
+// and leaves a URL that still parses as one, so that the redacted config
+// loads: "https://hooks.example.com/[redacted]".
+func redactWebhook(v *yaml.Node) {
+	u, err := url.Parse(v.Value)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		setRedacted(v)
+		return
+	}
+	v.Tag, v.Value, v.Style = "!!str", u.Scheme+"://"+u.Host+"/"+Redacted, 0
 }

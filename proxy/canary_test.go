@@ -140,7 +140,7 @@ func TestCanaryRollsBackABadCandidate(t *testing.T) {
 		reason string
 	}{
 		{"more 5xx", version(t, 2*time.Millisecond, 0.10), canary.ReasonErrorRate},
-		{"slower", version(t, 50*time.Millisecond, 0), canary.ReasonLatency},
+		{"slower", version(t, 150*time.Millisecond, 0), canary.ReasonLatency},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startProxy(t, canaryConfig(version(t, 2*time.Millisecond, 0).URL, tc.v2.URL))
