@@ -34,6 +34,7 @@ const (
 	ReasonUnavailable        = "unavailable"         // a policy refused the request for a reason of its own (503)
 	ReasonNoQuorum           = "no_quorum"           // proxy: a vote route's voters did not agree (502)
 	ReasonInvariantViolation = "invariant_violation" // proxy: no answer passed the route's checks (502)
+	ReasonShed               = "shed"                // proxy: brownout shed a lower-priority route's request to keep room for higher ones (503)
 
 	// ReasonClientClosed is no reply's: it is what the proxy reports (499,
 	// nginx's code, in its access log, metrics and traces) for a request
@@ -49,7 +50,7 @@ var Reasons = []string{
 	ReasonRateLimited, ReasonBreakerOpen, ReasonOverloaded, ReasonQueueTimeout, ReasonSilenced,
 	ReasonTimeout, ReasonNoHealthyUpstream, ReasonNoRoute, ReasonUpstreamReset, ReasonInvalidRequest,
 	ReasonBodyTooLarge, ReasonTooManyHeaders, ReasonUpgradeNotAllowed, ReasonUpstreamError, ReasonFault,
-	ReasonUnavailable, ReasonNoQuorum, ReasonInvariantViolation, ReasonClientClosed,
+	ReasonUnavailable, ReasonNoQuorum, ReasonInvariantViolation, ReasonShed, ReasonClientClosed,
 }
 
 // HeaderReason names the header that carries a local reply's reason.

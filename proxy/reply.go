@@ -23,6 +23,7 @@ const (
 	ReasonUpgradeNotAllowed  = holdfasthttp.ReasonUpgradeNotAllowed
 	ReasonNoQuorum           = holdfasthttp.ReasonNoQuorum
 	ReasonInvariantViolation = holdfasthttp.ReasonInvariantViolation
+	ReasonShed               = holdfasthttp.ReasonShed
 	ReasonClientClosed       = holdfasthttp.ReasonClientClosed // no reply: the client left (499)
 )
 

@@ -143,6 +143,8 @@ func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr 
 		OnRequest: inst.onRequest,
 		OnAttempt: inst.metrics.OnAttempt,
 		Tracer:    tracer,
+		// Alerts start after the proxy, before it serves (alerting.go).
+		Burning: func() bool { return inst.alerts.Burning() },
 	})
 	if err != nil {
 		access.Close()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/holdfast-dev/holdfast/retry"
@@ -97,6 +98,9 @@ type Manager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// urgent is whether a P0 fired at the last evaluation.
+	urgent atomic.Bool
+
 	// mu guards machine and senders.
 	mu      sync.Mutex
 	machine *Machine
@@ -166,6 +170,7 @@ func (m *Manager) EvaluateAt(now time.Time) []Notification {
 	sts := m.cfg.Status(now)
 	m.mu.Lock()
 	changes := m.machine.Step(now, sts)
+	m.urgent.Store(m.machine.FiringTier(UrgentTier))
 	senders := slices.Clone(m.senders)
 	m.mu.Unlock()
 	if len(changes) == 0 {
@@ -216,6 +221,14 @@ func (m *Manager) Firing(tier string) bool {
 	defer m.mu.Unlock()
 	return m.machine.FiringTier(tier)
 }
+
+// UrgentTier is the tier whose firing [Manager.Burning] reports.
+const UrgentTier = "P0"
+
+// Burning reports whether any objective's P0 fired at the last evaluation,
+// without a lock: the proxy asks it for every attempt, to shed sheddable
+// routes while a P0 burns.
+func (m *Manager) Burning() bool { return m.urgent.Load() }
 
 // Stats returns each receiver's delivery counts, in the order of the
 // receivers.

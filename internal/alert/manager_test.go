@@ -254,3 +254,26 @@ func TestReceiverTiersAndKinds(t *testing.T) {
 		t.Errorf("alertmanager URL: got %q", am.url)
 	}
 }
+
+func TestManagerBurningFollowsP0(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		set := p0Set(t)
+		m := testManager(t, set, &inbox{}, Config{})
+		start := time.Now()
+		steps := []struct {
+			at     time.Duration
+			status int
+			want   bool
+		}{{0, 200, false}, {10 * time.Second, 503, true}, {5 * time.Minute, 200, false}}
+		for _, s := range steps {
+			at := start.Add(s.at)
+			for range 100 {
+				set.RecordAt("r", s.status, time.Millisecond, at)
+			}
+			m.EvaluateAt(at)
+			if got := m.Burning(); got != s.want {
+				t.Errorf("at %s after status %d: Burning %v; want %v", s.at, s.status, got, s.want)
+			}
+		}
+	})
+}
