@@ -327,3 +327,61 @@ func TestReceiverDownDoesNotSlowRequests(t *testing.T) {
 		t.Errorf("receiver stats %+v; want nothing sent", st)
 	}
 }
+
+// TestP0ShedsSheddableRoutes checks the wiring of brownout to the alerts:
+// while the api route's P0 fires, a sheddable route to another, healthy
+// upstream is shed (503 shed), and once it resolves it is relayed again.
+func TestP0ShedsSheddableRoutes(t *testing.T) {
+	backend := testkit.Start(t, testkit.Config{Name: "api"})
+	other := testkit.Start(t, testkit.Config{Name: "other"})
+	cfg := fmt.Sprintf(alertingConfig, backend.URL(), "    - {name: hook, webhook: 'http://127.0.0.1:1/', tiers: [P0]}\n")
+	cfg = strings.Replace(cfg, "routes:\n", fmt.Sprintf(`  other:
+    endpoints: [{address: %s}]
+routes:
+  - name: extras
+    match: {path_prefix: /extras}
+    upstream: other
+    priority: sheddable
+`, other.URL()), 1)
+	e := startServeConfig(t, cfg)
+	status := func() (int, string) {
+		resp, err := http.Get(e.data + "/extras")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("X-Holdfast-Reason")
+	}
+	if code, reason := status(); code != 200 {
+		t.Fatalf("before the outage: got %d %q; want 200", code, reason)
+	}
+	stop := make(chan struct{})
+	wait := load(t, e.data+"/x", 2, stop)
+	backend.Fail(503)
+	shedAt := time.Time{}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if code, reason := status(); code == 503 && reason == "shed" {
+			shedAt = time.Now()
+			break
+		}
+	}
+	backend.Healthy()
+	if shedAt.IsZero() {
+		close(stop)
+		wait()
+		t.Fatal("the sheddable route was not shed while P0 fired")
+	}
+	relayed := false
+	for deadline := time.Now().Add(40 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if code, _ := status(); code == 200 {
+			relayed = true
+			break
+		}
+	}
+	close(stop)
+	wait()
+	if !relayed {
+		t.Error("the sheddable route was still shed 40s after the recovery")
+	}
+}
