@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-dev/holdfast/chaos/drill"
+	"github.com/holdfast-dev/holdfast/chaos/toxic"
 	"github.com/holdfast-dev/holdfast/internal/testkit"
 )
 
@@ -383,5 +385,63 @@ routes:
 	wait()
 	if !relayed {
 		t.Error("the sheddable route was still shed 40s after the recovery")
+	}
+}
+
+// TestDrillAbortsWhenP0WouldFire runs a drill against a real proxy whose
+// objective's tiers are minutes long: the method makes the upstream answer
+// 503 for 30s, and the abort condition names the objective's P0, so the
+// drill stops within seconds, when P0 fires, and rolls the fault back.
+func TestDrillAbortsWhenP0WouldFire(t *testing.T) {
+	s := toxic.MustNewServer(toxic.Config{})
+	defer s.Close()
+	api := httptest.NewServer(s)
+	defer api.Close()
+	backend := testkit.Start(t, testkit.Config{Name: "api"})
+	front, err := s.CreateProxy(toxic.ProxySpec{Name: "front", Listen: "127.0.0.1:0", Upstream: backend.URL(), Protocol: "http", Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startServeConfig(t, fmt.Sprintf(alertingConfig, "http://"+front.Listen, "    - {name: hook, webhook: 'http://127.0.0.1:1/', tiers: [P2]}\n"))
+	file := writeExperiment(t, `
+title: the api survives a failing upstream
+chaos: {api: "%s"}
+load: {url: "%s/x", rate: 50, warmup: 1s}
+method:
+  - add_toxic: {proxy: front, name: boom, type: http_status}
+    duration: 30s
+rollbacks:
+  - remove_toxic: {proxy: front, name: boom}
+abort_when:
+  every: 200ms
+  probes:
+    - name: stop before P0 pages
+      slo: {url: "%s/metrics", name: api-availability, tier: P0}
+`, api.URL, e.data, e.admin)
+	journal := filepath.Join(t.TempDir(), "j.json")
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	code := run([]string{"drill", "-q", "-f", file, "-journal", journal}, &stdout, &stderr)
+	took := time.Since(start)
+	if code != 2 {
+		t.Fatalf("exit %d; want 2 (aborted)\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	if took > 20*time.Second {
+		t.Errorf("the drill took %s; want it to stop long before its 30s fault", took)
+	}
+	f, err := os.Open(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	j, err := drill.ReadJournal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.AbortProbe == nil || !strings.Contains(j.AbortProbe.Detail, "P0 of api-availability fires") {
+		t.Errorf("abort probe %+v; want the P0 of api-availability firing", j.AbortProbe)
+	}
+	if p, err := s.Proxy("front"); err != nil || len(p.Toxics) != 0 {
+		t.Errorf("front after the drill: %+v, %v; want it without toxics", p, err)
 	}
 }
