@@ -277,3 +277,35 @@ func TestManagerBurningFollowsP0(t *testing.T) {
 		}
 	})
 }
+
+func TestSetReceiversKeepsTheUnchanged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		set := p0Set(t)
+		b := &inbox{}
+		hook := Receiver{Name: "hook", Webhook: "http://hook.test/hook", Tiers: []string{"P0"}}
+		m := testManager(t, set, b, Config{Receivers: []Receiver{hook}})
+		set.Record("r", 503, time.Millisecond)
+		m.EvaluateAt(time.Now())
+		synctest.Wait()
+		// A reload keeps hook (its count of 1 sent) and adds tickets; the
+		// episode carries over, so nobody is told again.
+		tickets := Receiver{Name: "tickets", Webhook: "http://tickets.test/t", Tiers: []string{"P0"}}
+		m.SetReceivers([]Receiver{tickets, hook})
+		time.Sleep(10 * time.Second)
+		set.Record("r", 503, time.Millisecond)
+		if n := m.EvaluateAt(time.Now()); len(n) != 0 {
+			t.Errorf("after the reload: %d notifications; want none (the episode goes on)", len(n))
+		}
+		synctest.Wait()
+		st := m.Stats()
+		if len(st) != 2 || st[0].Receiver != "tickets" || st[1].Receiver != "hook" || st[1].Sent != 1 || st[0].Sent != 0 {
+			t.Errorf("stats after the reload: %+v; want tickets (0 sent), then hook (1 sent)", st)
+		}
+		// Dropping hook removes it from the stats (and stops its
+		// goroutine).
+		m.SetReceivers([]Receiver{tickets})
+		if st := m.Stats(); len(st) != 1 || st[0].Receiver != "tickets" {
+			t.Errorf("stats after dropping hook: %+v", st)
+		}
+	})
+}
