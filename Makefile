@@ -39,7 +39,8 @@ staticcheck: $(STATICCHECK)
 	@for m in $(MODULES); do (cd $$m && $(STATICCHECK) ./...) || exit 1; done
 
 # What the end-to-end tests drive: Debian's headless Chromium for the status
-# page, Prometheus (prometheus, promtool) for metrics and redis-server for
+# page, Prometheus (prometheus, promtool) for metrics, Alertmanager
+# (prometheus-alertmanager) for the alerts' delivery and redis-server for
 # global rate limits (the tests start their own, on a free loopback port),
 # installed only when missing, and the OTLP receiver, built from
 # test/otlpsink (quick once built: the build cache has it).
@@ -47,6 +48,7 @@ tools: otlpsink
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \

@@ -21,9 +21,11 @@ import (
 
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/internal/alert"
 	"github.com/holdfast-dev/holdfast/internal/redistest"
 	"github.com/holdfast-dev/holdfast/internal/testkit"
 	"github.com/holdfast-dev/holdfast/proxy"
+	"github.com/holdfast-dev/holdfast/slo"
 )
 
 // families gathers m by metric name, as a scrape does.
@@ -323,6 +325,16 @@ func exercised(t *testing.T) (*env, map[string]*dto.MetricFamily) {
 	e.send("/ledger/x") // refused by the open breaker
 	e.send("/limited/x")
 	e.send("/limited/x")
+	// An alert receiver's delivery series.
+	am, err := alert.New(alert.Config{Instance: "test", Status: (&slo.Set{}).StatusAt,
+		Receivers: []alert.Receiver{{Name: "oncall", Webhook: "http://127.0.0.1:1/", Tiers: []string{"P0"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(am.Close)
+	if err := m.WatchAlerts(am); err != nil {
+		t.Fatal(err)
+	}
 	return e, families(t, m)
 }
 

@@ -199,6 +199,11 @@ type Route struct {
 	Upstream string `yaml:"upstream" json:"upstream,omitempty"`
 	// Split spreads requests over upstreams by weight (canary releases).
 	Split []Split `yaml:"split" json:"split,omitempty"`
+	// Priority is critical, default or sheddable: under overload
+	// (an adaptive concurrency limit filling up) or while a P0 alert
+	// burns, sheddable routes are shed first, then default ones, critical
+	// ones last (priority.go). Default default.
+	Priority adaptive.Priority `yaml:"priority" json:"priority,omitempty"`
 	// Timeout bounds the whole exchange, retries and the relay of the
 	// response body included. Default 15s.
 	Timeout time.Duration `yaml:"timeout" json:"timeout"`

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/holdfast-dev/holdfast"
+	"github.com/holdfast-dev/holdfast/internal/alert"
 	"github.com/holdfast-dev/holdfast/internal/yamlpath"
 	"github.com/holdfast-dev/holdfast/slo"
 )
@@ -22,6 +23,10 @@ import (
 const (
 	// DefaultSLOWindow is an objective's window when it leaves it out.
 	DefaultSLOWindow = Window(30 * 24 * time.Hour)
+	// DefaultAlertInterval is alerting.interval's default.
+	DefaultAlertInterval = Window(alert.DefaultInterval)
+	// DefaultRepeatInterval is alerting.repeat_interval's default.
+	DefaultRepeatInterval = Window(alert.DefaultRepeatInterval)
 	// MaxSLOs bounds the slos list: each objective holds up to about 85 KB
 	// of counts (see package slo).
 	MaxSLOs = 1000
@@ -56,6 +61,16 @@ type Alerting struct {
 	// [slo.DefaultTiers] for what the file leaves out; other names must
 	// set all three keys.
 	Tiers map[string]*Tier `yaml:"tiers" json:"tiers"`
+	// Interval is how often the tiers are evaluated for alerts, in [1s,
+	// 5m]. Default 10s.
+	Interval Window `yaml:"interval" json:"interval"`
+	// RepeatInterval is the least time between two notifications of one
+	// episode to a webhook (a reminder while it lasts), in [1m, 30d].
+	// Default 4h. Alertmanager reminds by its own repeat_interval.
+	RepeatInterval Window `yaml:"repeat_interval" json:"repeat_interval"`
+	// Instance is the instance label of the alerts, which tells the
+	// proxies of a fleet apart. Default: the host name.
+	Instance string `yaml:"instance" json:"instance,omitempty"`
 }
 
 // Tier is one entry of alerting.tiers.
@@ -195,6 +210,12 @@ func (c *Config) applySLODefaults() {
 	if c.Alerting.Tiers == nil {
 		c.Alerting.Tiers = map[string]*Tier{}
 	}
+	if c.Alerting.Interval == 0 {
+		c.Alerting.Interval = DefaultAlertInterval
+	}
+	if c.Alerting.RepeatInterval == 0 {
+		c.Alerting.RepeatInterval = DefaultRepeatInterval
+	}
 	for _, d := range slo.DefaultTiers {
 		t := c.Alerting.Tiers[d.Name]
 		if t == nil {
@@ -211,6 +232,17 @@ func (c *Config) applySLODefaults() {
 			t.Short = Window(d.Short)
 		}
 	}
+}
+
+// AlertReceivers returns alerting.receivers as package alert takes them.
+func (c *Config) AlertReceivers() []alert.Receiver {
+	out := make([]alert.Receiver, 0, len(c.Alerting.Receivers))
+	for _, r := range c.Alerting.Receivers {
+		if r != nil {
+			out = append(out, alert.Receiver{Name: r.Name, Alertmanager: r.Alertmanager, Webhook: r.Webhook, Tiers: slices.Clone(r.Tiers)})
+		}
+	}
+	return out
 }
 
 // TierList returns alerting.tiers as the slo package takes them, by name.
@@ -305,6 +337,15 @@ func (c *Config) validateTiers(errs *errorList) []slo.Tier {
 		if t == nil {
 			errs.add("alerting.tiers."+name, "must not be empty")
 		}
+	}
+	if iv := c.Alerting.Interval.Duration(); iv < time.Second || iv > 5*time.Minute {
+		errs.add("alerting.interval", "must be in [1s, 5m], got %s", c.Alerting.Interval)
+	}
+	if rp := c.Alerting.RepeatInterval.Duration(); rp < time.Minute || rp > 30*24*time.Hour {
+		errs.add("alerting.repeat_interval", "must be in [1m, 30d], got %s", c.Alerting.RepeatInterval)
+	}
+	if c.Alerting.Instance != "" && !sloName.MatchString(c.Alerting.Instance) {
+		errs.add("alerting.instance", "must be letters, digits and _ . : - (at most 128, starting with a letter or digit), got %q", c.Alerting.Instance)
 	}
 	names := map[string]int{}
 	for i, r := range c.Alerting.Receivers {

@@ -83,6 +83,10 @@ alerting: {tiers: {P1: {burn_rate: 5}, P3: {burn_rate: 0.5, long: 7d, short: 12h
 	if got := c.SLOs[0].Window; got != DefaultSLOWindow {
 		t.Errorf("window = %v; want %v", got, DefaultSLOWindow)
 	}
+	if a := c.Alerting; a.Interval != DefaultAlertInterval || a.RepeatInterval != DefaultRepeatInterval || a.Instance != "" {
+		t.Errorf("alerting interval %s, repeat_interval %s, instance %q; want %s, %s and none",
+			a.Interval, a.RepeatInterval, a.Instance, DefaultAlertInterval, DefaultRepeatInterval)
+	}
 	want := []slo.Tier{
 		slo.DefaultTiers[0],
 		{Name: "P1", BurnRate: 5, Long: 6 * time.Hour, Short: 30 * time.Minute},
@@ -151,6 +155,14 @@ var badSLOConfigs = []struct {
 	{"receiver no tiers, duplicate", sloBase + "alerting:\n  receivers:\n    - {name: x, webhook: 'http://b/', tiers: [P0]}\n    - {name: x, webhook: 'http://b/'}\n",
 		[]string{`alerting.receivers[1].name (line 10): duplicate receiver name "x" (also alerting.receivers[0])`,
 			"alerting.receivers[1].tiers (line 10): needs at least one tier"}},
+	{"alert interval too short", sloBase + "alerting:\n  interval: 100ms\n",
+		[]string{"alerting.interval (line 8): must be in [1s, 5m], got 100ms"}},
+	{"repeat interval too long", sloBase + "alerting:\n  repeat_interval: 31d\n",
+		[]string{"alerting.repeat_interval (line 8): must be in [1m, 30d], got 31d"}},
+	{"repeat interval without unit", sloBase + "alerting:\n  repeat_interval: 4\n",
+		[]string{"alerting.repeat_interval (line 8): must be a duration with a unit"}},
+	{"instance with a space", sloBase + "alerting:\n  instance: 'proxy 1'\n",
+		[]string{`alerting.instance (line 8): must be letters, digits and _ . : -`}},
 	{"unknown alerting key", sloBase + "alerting: {route: oncall}\n",
 		[]string{"alerting.route (line 7): unknown key"}},
 	{"webhook password redacted", sloBase + "alerting:\n  receivers:\n    - {name: x, webhook: 'ftp://u:hunter2@b/', tiers: [P0]}\n",

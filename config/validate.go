@@ -258,6 +258,9 @@ func (c *Config) validateRoutes(errs *errorList) {
 		if r != nil && r.RateLimit != nil {
 			c.validateScope(errs, yamlpath.Index("routes", i)+".rate_limit.scope", r.RateLimit)
 		}
+		if r != nil {
+			validatePriority(errs, yamlpath.Index("routes", i)+".priority", r.Priority)
+		}
 	}
 }
 

@@ -35,6 +35,7 @@ const (
 	ReasonNoQuorum           = "no_quorum"           // proxy: a vote route's voters did not agree (502)
 	ReasonInvariantViolation = "invariant_violation" // proxy: no answer passed the route's checks (502)
 	ReasonQuiesced           = "quiesced"            // proxy: the route stopped answering: no correct answer anywhere (503)
+	ReasonShed               = "shed"                // proxy: brownout shed a lower-priority route's request to keep room for higher ones (503)
 
 	// ReasonClientClosed is no reply's: it is what the proxy reports (499,
 	// nginx's code, in its access log, metrics and traces) for a request
@@ -50,7 +51,7 @@ var Reasons = []string{
 	ReasonRateLimited, ReasonBreakerOpen, ReasonOverloaded, ReasonQueueTimeout, ReasonSilenced,
 	ReasonTimeout, ReasonNoHealthyUpstream, ReasonNoRoute, ReasonUpstreamReset, ReasonInvalidRequest,
 	ReasonBodyTooLarge, ReasonTooManyHeaders, ReasonUpgradeNotAllowed, ReasonUpstreamError, ReasonFault,
-	ReasonUnavailable, ReasonNoQuorum, ReasonInvariantViolation, ReasonQuiesced,
+	ReasonUnavailable, ReasonNoQuorum, ReasonInvariantViolation, ReasonQuiesced, ReasonShed,
 	ReasonClientClosed,
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/adaptive"
@@ -27,8 +28,11 @@ type cluster struct {
 	breaker  *breaker.Breaker
 	bulkhead *bulkhead.Bulkhead
 	adaptive *adaptive.Limiter
-	budget   *retry.Budget       // shared by routes that set no budget of their own
-	fleet    *fleetbreaker.Fleet // shares breaker with the fleet; nil without shared_breaker
+	// top is the highest priority of the routes that send to the
+	// upstream, set with each config the cluster serves (brownout.go).
+	top    atomic.Pointer[adaptive.Priority]
+	budget *retry.Budget       // shared by routes that set no budget of their own
+	fleet  *fleetbreaker.Fleet // shares breaker with the fleet; nil without shared_breaker
 }
 
 func newCluster(name string, c *config.Upstream, l holdfast.Listener) (*cluster, error) {
@@ -118,7 +122,18 @@ func (c *cluster) shareBreaker(rdb *globalrate.Client, sc *config.SharedBreaker,
 // admit takes the upstream's breaker permit and concurrency slot for one
 // attempt. The ticket's done (or, for an upgrade, record then free) must be
 // called once the attempt is over.
-func (c *cluster) admit(ctx context.Context) (t ticket, reason string, err error) {
+//
+// A request of a route of priority prio is shed first, by
+// [adaptive.Shed]: while burning (a P0 alert fires) for a sheddable route,
+// and as the adaptive limit fills up for one of a lower priority than the
+// upstream's top (brownout.go).
+func (c *cluster) admit(ctx context.Context, prio adaptive.Priority, burning bool) (t ticket, reason string, err error) {
+	top := c.topPriority()
+	if c.adaptive == nil {
+		if _, err := (*adaptive.Limiter)(nil).AcquirePriority(prio, top, burning); err != nil {
+			return ticket{}, ReasonShed, err
+		}
+	}
 	t.c = c
 	if c.breaker != nil {
 		p, err := c.breaker.Allow()
@@ -129,7 +144,11 @@ func (c *cluster) admit(ctx context.Context) (t ticket, reason string, err error
 	}
 	switch {
 	case c.adaptive != nil:
-		tok, err := c.adaptive.Acquire()
+		tok, err := c.adaptive.AcquirePriority(prio, top, burning)
+		if errors.Is(err, adaptive.ErrShed) {
+			t.ignore()
+			return ticket{}, ReasonShed, err
+		}
 		if err != nil {
 			t.ignore()
 			return ticket{}, ReasonOverloaded, err

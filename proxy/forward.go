@@ -264,7 +264,7 @@ func (p *Proxy) attempt(ctx context.Context, x *exchange, hedge bool) *outcome {
 		}
 		return &outcome{kind: outcomeLocal, reason: ReasonNoHealthyUpstream, err: err}
 	}
-	tk, reason, err := cl.admit(ctx)
+	tk, reason, err := cl.admit(ctx, x.rt.cfg.Priority, p.burning())
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctxOutcome(ctx)

@@ -110,7 +110,7 @@ func grpcCode(status int, reason string) int {
 		return grpcUnimplemented // what a server without the method says
 	case ReasonInvalidRequest:
 		return grpcInternal
-	case ReasonBreakerOpen, ReasonOverloaded, ReasonNoHealthyUpstream, ReasonUpstreamReset, ReasonUpstreamError:
+	case ReasonBreakerOpen, ReasonOverloaded, ReasonShed, ReasonNoHealthyUpstream, ReasonUpstreamReset, ReasonUpstreamError:
 		return grpcUnavailable
 	}
 	switch status {

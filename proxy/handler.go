@@ -252,6 +252,8 @@ func failure(ctx context.Context, o *outcome) (status int, reason, msg string, r
 			return http.StatusServiceUnavailable, o.reason, "circuit breaker is open", o.retryAfter
 		case ReasonOverloaded:
 			return http.StatusServiceUnavailable, o.reason, "upstream is at its concurrency limit", o.retryAfter
+		case ReasonShed:
+			return http.StatusServiceUnavailable, o.reason, "shed to keep capacity for higher-priority routes", o.retryAfter
 		case ReasonNoHealthyUpstream:
 			return http.StatusServiceUnavailable, o.reason, "no healthy upstream endpoint", 0
 		case ReasonTimeout:

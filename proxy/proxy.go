@@ -55,6 +55,10 @@ type Options struct {
 	// passed on in the attempt's traceparent. Nil (the default) traces
 	// nothing and costs nothing.
 	Tracer trace.Tracer
+	// Burning, when set, reports whether an urgent (P0) alert fires: while
+	// it does, sheddable routes are shed (brownout.go). Called once per
+	// attempt; it must be cheap and safe for concurrent use.
+	Burning func() bool
 }
 
 // AttemptInfo describes one attempt sent to an upstream endpoint, passed to
@@ -242,6 +246,7 @@ func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
 		}
 		st.routes = append(st.routes, r)
 	}
+	st.setTopPriorities()
 	return st, nil
 }
 

@@ -24,6 +24,7 @@ const (
 	ReasonNoQuorum           = holdfasthttp.ReasonNoQuorum
 	ReasonInvariantViolation = holdfasthttp.ReasonInvariantViolation
 	ReasonQuiesced           = holdfasthttp.ReasonQuiesced
+	ReasonShed               = holdfasthttp.ReasonShed
 	ReasonClientClosed       = holdfasthttp.ReasonClientClosed // no reply: the client left (499)
 )
 

@@ -38,7 +38,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, headTimer *time.Timer, w http.
 		local(http.StatusServiceUnavailable, ReasonNoHealthyUpstream, "no healthy upstream endpoint", 0)
 		return
 	}
-	tk, reason, err := cl.admit(ctx)
+	tk, reason, err := cl.admit(ctx, rt.cfg.Priority, p.burning())
 	if err != nil {
 		o := &outcome{kind: outcomeLocal, reason: reason, err: err}
 		if ctx.Err() != nil {

@@ -47,7 +47,19 @@ func (r *runner) probe(ctx context.Context, p *Probe) *ActivityRun {
 			v = judgeProcess(p.Tolerance, out)
 		}
 	case p.Metric != nil:
-		v, err = r.metricProbe(ctx, p.Metric)
+		var samples []Sample
+		if samples, err = r.scrape(ctx, p.Metric); err != nil {
+			v = verdict{detail: err.Error()}
+		} else {
+			v = judgeMetric(p.Metric, samples)
+		}
+	case p.SLO != nil:
+		var samples []Sample
+		if samples, err = r.scrape(ctx, p.SLO.metricProbe()); err != nil {
+			v = verdict{detail: err.Error()}
+		} else {
+			v = judgeSLO(p.SLO, samples)
+		}
 	case p.Load != nil:
 		v = judgeLoad(p.Load, r.win.stats(time.Now(), p.Load.Window))
 	}
@@ -108,19 +120,20 @@ func httpOutput(resp *http.Response, body []byte) map[string]any {
 	return map[string]any{"status": resp.StatusCode, "headers": headers, "body": decoded}
 }
 
-func (r *runner) metricProbe(ctx context.Context, m *MetricProbe) (verdict, error) {
+// scrape reads the samples of m's page.
+func (r *runner) scrape(ctx context.Context, m *MetricProbe) ([]Sample, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.Timeout)
 	defer cancel()
 	req, err := newRequest(ctx, http.MethodGet, m.URL, "", m.Headers)
 	if err != nil {
-		return verdict{detail: err.Error()}, err
+		return nil, err
 	}
 	// Ask for the text format: a Prometheus client would otherwise
 	// answer protobuf or OpenMetrics to a client that says it takes them.
 	req.Header.Set("Accept", "text/plain;version=0.0.4")
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return verdict{detail: err.Error()}, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	page, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
@@ -128,13 +141,9 @@ func (r *runner) metricProbe(ctx context.Context, m *MetricProbe) (verdict, erro
 		err = fmt.Errorf("GET %s: %s", m.URL, resp.Status)
 	}
 	if err != nil {
-		return verdict{detail: err.Error()}, err
+		return nil, err
 	}
-	samples, err := ParseMetrics(page)
-	if err != nil {
-		return verdict{detail: err.Error()}, err
-	}
-	return judgeMetric(m, samples), nil
+	return ParseMetrics(page)
 }
 
 func newRequest(ctx context.Context, method, url, body string, headers map[string]string) (*http.Request, error) {

@@ -116,6 +116,13 @@ func ctkProbe(e *Experiment, p *Probe) map[string]any {
 			hi = *mp.Max
 		}
 		m["tolerance"] = map[string]any{"type": "range", "target": "value", "range": []any{lo, hi}}
+	case p.SLO != nil:
+		s := p.SLO
+		m["provider"] = httpProvider(s.URL, "GET", s.Headers, s.Timeout.Seconds())
+		// Two conditions on a page have no Chaos Toolkit form but a
+		// tolerance probe: a function that judges the output.
+		m["tolerance"] = map[string]any{"type": "probe", "name": "the objective holds",
+			"provider": holdfastProvider("slo_within", map[string]any{"name": s.Name, "tier": s.Tier, "min_error_budget_remaining": s.MinErrorBudgetRemaining})}
 	case p.Load != nil:
 		l := p.Load
 		m["provider"] = holdfastProvider("load", map[string]any{"window": l.Window.Seconds(), "min_requests": l.MinRequests})

@@ -14,7 +14,8 @@ import (
 
 // Probe is one check of the steady state or of an abort condition: an HTTP
 // request, a program run, a Prometheus metric, or the drill's own load
-// measurements. Exactly one of HTTP, Process, Metric and Load is set.
+// measurements, or a holdfast objective. Exactly one of HTTP, Process,
+// Metric, Load and SLO is set.
 type Probe struct {
 	// Name names the probe in the journal and the report. Required.
 	Name string `yaml:"name" json:"name"`
@@ -33,6 +34,9 @@ type Probe struct {
 	Metric *MetricProbe `yaml:"metric,omitempty" json:"metric,omitempty"`
 	// Load judges the load generator's answers over a recent window.
 	Load *LoadProbe `yaml:"load,omitempty" json:"load,omitempty"`
+	// SLO judges a holdfast objective: it fails while a tier fires or
+	// when too little of the error budget is left (slo.go).
+	SLO *SLOProbe `yaml:"slo,omitempty" json:"slo,omitempty"`
 }
 
 // HTTPProbe is one HTTP request with an expected status and latency bound.

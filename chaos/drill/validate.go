@@ -129,6 +129,9 @@ func (p *Probe) applyDefaults() {
 			p.Tolerance = exitZero()
 		}
 	}
+	if s := p.SLO; s != nil && s.Timeout == 0 {
+		s.Timeout = defaultProbeTimeout
+	}
 	if l := p.Load; l != nil {
 		if l.Window == 0 {
 			l.Window = defaultWindow
@@ -294,13 +297,13 @@ func validateProbe(p *problems, k string, pr *Probe, hasLoad bool) {
 		p.add(k+".name", "required")
 	}
 	n := 0
-	for _, set := range []bool{pr.HTTP != nil, pr.Process != nil, pr.Metric != nil, pr.Load != nil} {
+	for _, set := range []bool{pr.HTTP != nil, pr.Process != nil, pr.Metric != nil, pr.Load != nil, pr.SLO != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		p.add(k, "needs exactly one of http, process, metric and load")
+		p.add(k, "needs exactly one of http, process, metric, load and slo")
 		return
 	}
 	if pr.Tolerance != nil && pr.HTTP == nil && pr.Process == nil {
@@ -330,6 +333,18 @@ func validateProbe(p *problems, k string, pr *Probe, hasLoad bool) {
 			p.add(k+".metric.aggregate", "must be sum, min, max, avg or count; got %q", m.Aggregate)
 		}
 		checkRange(p, k+".metric", &Range{Min: m.Min, Max: m.Max}, false)
+	case pr.SLO != nil:
+		s := pr.SLO
+		checkURL(p, k+".slo.url", s.URL)
+		if s.Name == "" {
+			p.add(k+".slo.name", "required")
+		}
+		if s.Tier == "" && s.MinErrorBudgetRemaining == nil {
+			p.add(k+".slo", "needs tier (such as P0) or min_error_budget_remaining (or both)")
+		}
+		if m := s.MinErrorBudgetRemaining; m != nil && !(*m >= 0 && *m <= 1) {
+			p.add(k+".slo.min_error_budget_remaining", "must be in [0, 1], got %s", fmtFloat(*m))
+		}
 	case pr.Load != nil:
 		l := pr.Load
 		if !hasLoad {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/holdfastprom"
+	"github.com/holdfast-dev/holdfast/internal/alert"
 	"github.com/holdfast-dev/holdfast/slo"
 )
 
@@ -123,8 +124,10 @@ func errorRatioName(w time.Duration) string {
 }
 
 // alertName is the alert of a tier; one name per tier, so that a test (and
-// a silence) can tell the tiers apart without matching labels.
-func alertName(tier string) string { return "HoldfastSLOBurn" + tier }
+// a silence) can tell the tiers apart without matching labels. It is the
+// name the process's own alerts carry (package alert), so that
+// Alertmanager groups and inhibits both alike.
+func alertName(tier string) string { return alert.Name(tier) }
 
 // num writes a number for PromQL, rounded to 12 digits (0.001, not the
 // 0.0010000000000000009 that 1 - 99.9/100 is in binary).

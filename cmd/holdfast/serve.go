@@ -17,6 +17,7 @@ import (
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/admin"
 	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/internal/alert"
 	"github.com/holdfast-dev/holdfast/internal/logattr"
 	"github.com/holdfast-dev/holdfast/proxy"
 	"github.com/holdfast-dev/holdfast/slo"
@@ -103,7 +104,10 @@ type instance struct {
 	metrics  *admin.Metrics
 	timeline *admin.Timeline
 	slos     *slo.Set // the objectives' counts, fed by onRequest
-	access   *proxy.AccessLog
+	alerts   *alert.Manager
+	// stopAlerts ends the alerts' evaluation loop (alerting.go).
+	stopAlerts func()
+	access     *proxy.AccessLog
 	// stopTracing flushes and stops the tracer; a no-op when tracing is
 	// off.
 	stopTracing func(context.Context) error
@@ -139,6 +143,8 @@ func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr 
 		OnRequest: inst.onRequest,
 		OnAttempt: inst.metrics.OnAttempt,
 		Tracer:    tracer,
+		// Alerts start after the proxy, before it serves (alerting.go).
+		Burning: func() bool { return inst.alerts.Burning() },
 	})
 	if err != nil {
 		access.Close()
@@ -177,6 +183,7 @@ func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr 
 		stopTracing(context.Background())
 		return nil, err
 	}
+	inst.startAlerts(cfg)
 	return inst, nil
 }
 
@@ -216,6 +223,7 @@ func (inst *instance) reload() error {
 	if err := inst.slos.Configure(cfg.Objectives()); err != nil { // validated by config: never
 		inst.logger.Error("objectives not reconfigured; they keep the previous config's", "err", err.Error())
 	}
+	inst.alerts.SetReceivers(cfg.AlertReceivers())
 	// Every reload, SIGHUP or POST /reload, comes through here; Configure
 	// reopens the access log's file, as logrotate needs.
 	if err := inst.access.Configure(cfg.AccessLog); err != nil {
@@ -256,6 +264,7 @@ func (inst *instance) reopenAccessLog() {
 }
 
 func (inst *instance) close() {
+	inst.stopAlerts()
 	inst.admin.Close()
 	inst.proxy.Close()
 	inst.access.Close()

@@ -1,0 +1,111 @@
+package alert
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/holdfast-dev/holdfast/slo"
+)
+
+// Machine decides, evaluation by evaluation, which alerts fire, remind,
+// refresh and resolve. It keeps one episode per firing alert and no
+// history. Its zero value is not usable; use [NewMachine]. It is not safe
+// for concurrent use: one goroutine steps it ([Manager] does).
+type Machine struct {
+	repeat, resend time.Duration
+	active         map[Alert]*episode
+}
+
+// episode is a firing alert's state.
+type episode struct {
+	since    time.Time
+	notified time.Time // the last KindFiring or KindReminder
+	resent   time.Time // the last change of any kind
+	last     Change    // the last change made, for a resolution without a status
+}
+
+// NewMachine returns a machine that reminds every repeat and refreshes
+// every resend while an alert fires (zero: the defaults).
+func NewMachine(repeat, resend time.Duration) *Machine {
+	if repeat <= 0 {
+		repeat = DefaultRepeatInterval
+	}
+	if resend <= 0 {
+		resend = DefaultResendInterval
+	}
+	return &Machine{repeat: repeat, resend: resend, active: map[Alert]*episode{}}
+}
+
+// Firing returns how many alerts fire.
+func (m *Machine) Firing() int { return len(m.active) }
+
+// FiringTier reports whether any objective's tier of the given name fires.
+func (m *Machine) FiringTier(tier string) bool {
+	for a := range m.active {
+		if a.Tier == tier {
+			return true
+		}
+	}
+	return false
+}
+
+// Step takes the objectives' states at now and returns what changed: a
+// KindFiring for a tier that began to fire, a KindResolved for one that
+// stopped (or whose objective or tier is gone), a KindReminder for one that
+// fired RepeatInterval since the last notification, and a KindRefresh for
+// one that fired ResendInterval since the last change. At most one change
+// per alert, in the order of sts and their tiers, resolutions of vanished
+// alerts last.
+func (m *Machine) Step(now time.Time, sts []slo.Status) []Change {
+	var out []Change
+	seen := make(map[Alert]bool, len(m.active))
+	for _, st := range sts {
+		for _, ts := range st.Tiers {
+			a := Alert{SLO: st.Name, Route: st.Route, Tier: ts.Tier}
+			c := Change{Alert: a, At: now, Threshold: ts.BurnRate,
+				Long:         time.Duration(ts.LongWindowSeconds * float64(time.Second)),
+				Short:        time.Duration(ts.ShortWindowSeconds * float64(time.Second)),
+				LongBurnRate: ts.LongBurnRate, ShortBurnRate: ts.ShortBurnRate,
+				ErrorBudgetRemaining: st.ErrorBudgetRemaining}
+			ep := m.active[a]
+			if ep != nil {
+				seen[a] = true
+			}
+			switch {
+			case ts.Firing && ep == nil:
+				c.Kind, c.Since = KindFiring, now
+				m.active[a] = &episode{since: now, notified: now, resent: now, last: c}
+				seen[a] = true
+			case ts.Firing && !now.Before(ep.notified.Add(m.repeat)):
+				c.Kind, c.Since = KindReminder, ep.since
+				ep.notified, ep.resent, ep.last = now, now, c
+			case ts.Firing && !now.Before(ep.resent.Add(m.resend)):
+				c.Kind, c.Since = KindRefresh, ep.since
+				ep.resent, ep.last = now, c
+			case ts.Firing:
+				ep.last = c
+				continue
+			case ep != nil:
+				c.Kind, c.Since = KindResolved, ep.since
+				delete(m.active, a)
+			default:
+				continue
+			}
+			out = append(out, c)
+		}
+	}
+	gone := len(out)
+	for a, ep := range m.active {
+		if !seen[a] {
+			c := ep.last
+			c.Kind, c.At = KindResolved, now
+			delete(m.active, a)
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out[gone:], func(x, y Change) int {
+		return cmp.Or(cmp.Compare(x.SLO, y.SLO), cmp.Compare(x.Tier, y.Tier))
+	})
+	return out
+}
