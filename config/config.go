@@ -45,6 +45,9 @@ type Config struct {
 	// Redis keeps the rate limits whose scope is global, shared by every
 	// holdfast that uses the same Redis. Default none.
 	Redis *Redis `yaml:"redis" json:"redis,omitempty"`
+	// Store is where durable routes and idempotency records keep their
+	// state (store.go). Opened only when a route needs it.
+	Store Store `yaml:"store" json:"store"`
 	// PathNormalization says how request paths are normalized before
 	// routing.
 	PathNormalization PathNormalization `yaml:"path_normalization" json:"path_normalization"`
@@ -227,6 +230,12 @@ type Route struct {
 	Fault *Fault `yaml:"fault" json:"fault,omitempty"`
 	// Vote sends each request to several upstreams and answers what a quorum agrees on (vote.go).
 	Vote *Vote `yaml:"vote" json:"vote,omitempty"`
+	// Durable accepts requests into the store and delivers them later
+	// (durable.go). Default off.
+	Durable *Durable `yaml:"durable" json:"durable,omitempty"`
+	// Idempotency forwards a request with an Idempotency-Key once and
+	// replays its response to repeats (durable.go). Default off.
+	Idempotency *Idempotency `yaml:"idempotency" json:"idempotency,omitempty"`
 	// ResponseChecks are checks, checks_max_body_bytes and
 	// checks_on_oversize: invariants a relayed response must keep (checks.go).
 	ResponseChecks `yaml:",inline" json:",inline"`

@@ -127,6 +127,7 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	c.applyVoteDefaults()
+	c.applyStoreDefaults()
 	c.applyChecksDefaults()
 	c.applySLODefaults()
 }
@@ -142,6 +143,7 @@ func (c *Config) validate(errs *errorList) {
 	c.validateRedis(errs)
 	c.validateUpstreams(errs)
 	c.validateRoutes(errs)
+	c.validateStore(errs)
 	c.validateSLOs(errs)
 }
 
@@ -299,6 +301,7 @@ func (v *routeCheck) route(p string, i int, r *Route) {
 		validateFault(errs, p+".fault", f)
 	}
 	validateChecks(errs, p, r) // checks.go
+	v.durable(p, r)            // durable.go
 }
 
 // targets checks the upstream or the split a route sends to.
