@@ -34,6 +34,9 @@ const (
 	ReasonUnavailable        = "unavailable"         // a policy refused the request for a reason of its own (503)
 	ReasonNoQuorum           = "no_quorum"           // proxy: a vote route's voters did not agree (502)
 	ReasonInvariantViolation = "invariant_violation" // proxy: no answer passed the route's checks (502)
+	ReasonStoreUnavailable   = "store_unavailable"   // proxy: the durable store cannot take or answer the request (503)
+	ReasonIdempotencyBusy    = "idempotency_busy"    // proxy: a request with the same Idempotency-Key is in flight (409)
+	ReasonIdempotencyReuse   = "idempotency_reuse"   // proxy: the Idempotency-Key was used for a different request (422)
 
 	// ReasonClientClosed is no reply's: it is what the proxy reports (499,
 	// nginx's code, in its access log, metrics and traces) for a request
@@ -49,7 +52,8 @@ var Reasons = []string{
 	ReasonRateLimited, ReasonBreakerOpen, ReasonOverloaded, ReasonQueueTimeout, ReasonSilenced,
 	ReasonTimeout, ReasonNoHealthyUpstream, ReasonNoRoute, ReasonUpstreamReset, ReasonInvalidRequest,
 	ReasonBodyTooLarge, ReasonTooManyHeaders, ReasonUpgradeNotAllowed, ReasonUpstreamError, ReasonFault,
-	ReasonUnavailable, ReasonNoQuorum, ReasonInvariantViolation, ReasonClientClosed,
+	ReasonUnavailable, ReasonNoQuorum, ReasonInvariantViolation, ReasonStoreUnavailable,
+	ReasonIdempotencyBusy, ReasonIdempotencyReuse, ReasonClientClosed,
 }
 
 // HeaderReason names the header that carries a local reply's reason.

@@ -57,6 +57,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		local(http.StatusMethodNotAllowed, ReasonInvalidRequest, "CONNECT is not supported", 0)
 		return
 	}
+	if p.statusKV != nil && strings.HasPrefix(r.URL.Path, MessagesPath) {
+		p.serveMessageStatus(w, r, local) // durable.go
+		return
+	}
 	rt := st.routeFor(r)
 	if rt == nil {
 		local(http.StatusNotFound, ReasonNoRoute, "no route matches "+r.Method+" "+sanitizePath(r.URL.Path), 0)
@@ -72,6 +76,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if rt.durable != nil || rt.idem != nil {
+		p.serveStored(w, r, st, rt, span != nil, &info, local) // idempotency.go, durable.go
+		return
+	}
+	p.serveRoute(w, r, st, rt, span != nil, &info, local)
+}
+
+// localFunc sends a local reply and records it in the request's info.
+type localFunc func(status int, reason, msg string, retryAfter time.Duration)
+
+// serveRoute forwards r, routed to rt, to the route's upstream through its
+// policies and relays the answer.
+func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, st *state, rt *route, traced bool, info *RequestInfo, local localFunc) {
 	maxBody := st.cfg.Limits.MaxBodyBytes
 	if maxBody >= 0 {
 		if r.ContentLength > maxBody {
@@ -131,7 +148,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setForwarded(hdr, r)
 
 	if proto != "" {
-		p.serveUpgrade(ctx, headTimer, w, r, rt, cl, hdr, proto, &info)
+		p.serveUpgrade(ctx, headTimer, w, r, rt, cl, hdr, proto, info)
 		return
 	}
 
@@ -161,10 +178,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	if rt.vote != nil {
-		p.serveVote(ctx, w, r, rt, hdr, body, &info, local) // vote.go
+		p.serveVote(ctx, w, r, rt, hdr, body, info, local) // vote.go
 		return
 	}
-	x := &exchange{r: r, rt: rt, cl: cl, retry: tg.retry, header: hdr, body: body, traced: span != nil}
+	x := &exchange{r: r, rt: rt, cl: cl, retry: tg.retry, header: hdr, body: body, traced: traced}
 	_, x.grpcTimeout = hdr["Grpc-Timeout"]
 	o := p.forward(ctx, x)
 	if headTimer != nil && o.kind == outcomeResponse && !headTimer.Stop() {

@@ -23,6 +23,9 @@ const (
 	ReasonUpgradeNotAllowed  = holdfasthttp.ReasonUpgradeNotAllowed
 	ReasonNoQuorum           = holdfasthttp.ReasonNoQuorum
 	ReasonInvariantViolation = holdfasthttp.ReasonInvariantViolation
+	ReasonStoreUnavailable   = holdfasthttp.ReasonStoreUnavailable
+	ReasonIdempotencyBusy    = holdfasthttp.ReasonIdempotencyBusy
+	ReasonIdempotencyReuse   = holdfasthttp.ReasonIdempotencyReuse
 	ReasonClientClosed       = holdfasthttp.ReasonClientClosed // no reply: the client left (499)
 )
 

@@ -30,8 +30,10 @@ type route struct {
 	limiter   limiter
 	fallback  *config.Fallback
 	fault     *config.Fault
-	vote      *voteRoute  // a vote route's voters (vote.go); its targets are theirs
-	checks    *invariants // the response checks (invariant.go); nil without any
+	vote      *voteRoute    // a vote route's voters (vote.go); its targets are theirs
+	checks    *invariants   // the response checks (invariant.go); nil without any
+	durable   *durableQueue // a durable route's queue (durable.go)
+	idem      *idemStore    // an idempotency block's records (idempotency.go)
 }
 
 // limiter is a route's rate limit: a [ratelimit.Keyed] for scope local, a
@@ -175,8 +177,12 @@ func (r *route) sameRedis(st *state) bool {
 
 // limitKey is the rate limit's bucket for req, by the route's
 // rate_limit.key. The route must have a rate limit.
-func (r *route) limitKey(req *http.Request) string {
-	k := r.cfg.RateLimit.Key
+func (r *route) limitKey(req *http.Request) string { return requestKey(r.cfg.RateLimit.Key, req) }
+
+// requestKey is what k picks out of req: the client IP, a header's value,
+// or "" for the whole route. Rate limits, durable.order_by and
+// idempotency.scope all key requests with it.
+func requestKey(k config.RateLimitKey, req *http.Request) string {
 	switch k.Kind {
 	case config.KeyIP:
 		host, _, err := net.SplitHostPort(req.RemoteAddr)
