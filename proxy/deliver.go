@@ -86,8 +86,8 @@ type deliveryVerdict uint8
 
 const (
 	delivered  deliveryVerdict = iota // 2xx: done
-	retryLater                // 408, 429, 5xx, no answer: on the backoff schedule
-	deadLetter                // another status: the upstream refuses it for good
+	retryLater                        // 408, 429, 5xx, no answer: on the backoff schedule
+	deadLetter                        // another status: the upstream refuses it for good
 )
 
 // judge classifies an attempt's outcome.
