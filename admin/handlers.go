@@ -35,6 +35,11 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /reload", mutating(s.serveReload))
 	mux.Handle("POST /quiesce", mutating(s.serveQuiesce(true)))
 	mux.Handle("POST /unquiesce", mutating(s.serveQuiesce(false)))
+	// Dead letters of durable routes (durable.go).
+	mux.HandleFunc("GET /durable/{route}/dead", s.serveDeadLetters)
+	mux.HandleFunc("GET /durable/{route}/dead/{id}", s.serveDeadLetter)
+	mux.Handle("POST /durable/{route}/redrive", mutating(s.serveRedrive))
+	mux.Handle("POST /durable/{route}/purge", mutating(s.servePurge))
 	return s.guard(mux)
 }
 

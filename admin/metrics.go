@@ -160,7 +160,7 @@ func NewMetrics() *Metrics {
 		m.attempts, m.hedges,
 		m.endpointAttempts, m.endpointResponses, m.endpointDuration,
 		m.buildInfo, m.reloads, m.lastReloadOK, m.lastReloadTime,
-		&statusCollector{m: m}, &voteCollector{m: m}, &checksCollector{m: m},
+		&statusCollector{m: m}, &voteCollector{m: m}, &checksCollector{m: m}, &durableCollector{m: m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

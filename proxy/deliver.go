@@ -230,7 +230,11 @@ func drain(o *outcome) {
 func (q *durableQueue) deadLetter(ctx context.Context, m jetstream.Msg, env *envelope, attempts, status int, reason string) {
 	actx, cancel := context.WithTimeout(ctx, storeOpTimeout)
 	defer cancel()
-	dm := nats.NewMsg(deadSubject + q.subj[len("hf.q."):len(q.subj)-1])
+	id := env.ID
+	if !validMessageID(id) {
+		id = "seq" + strconv.FormatUint(mustSeq(m), 10)
+	}
+	dm := nats.NewMsg(q.deadSubject() + id)
 	dm.Data = m.Data()
 	dm.Header.Set("Hf-Id", env.ID)
 	dm.Header.Set("Hf-Route", q.rt.name)
@@ -238,11 +242,7 @@ func (q *durableQueue) deadLetter(ctx context.Context, m jetstream.Msg, env *env
 	dm.Header.Set("Hf-Last-Status", strconv.Itoa(status))
 	dm.Header.Set("Hf-Last-Error", reason)
 	dm.Header.Set("Hf-Dead-At", time.Now().UTC().Format(time.RFC3339Nano))
-	var opts []jetstream.PublishOpt
-	if env.ID != "" {
-		opts = append(opts, jetstream.WithMsgID("dead-"+env.ID+"-"+strconv.FormatUint(mustSeq(m), 10)))
-	}
-	if _, err := q.js.PublishMsg(actx, dm, opts...); err != nil {
+	if _, err := q.js.PublishMsg(actx, dm, jetstream.WithMsgID("dead-"+id+"-"+strconv.FormatUint(mustSeq(m), 10))); err != nil {
 		q.p.logStore("durable dead-letter failed", q.rt.name, err)
 		m.NakWithDelay(5 * time.Second)
 		return
@@ -251,7 +251,7 @@ func (q *durableQueue) deadLetter(ctx context.Context, m jetstream.Msg, env *env
 		q.p.logStore("durable ack failed", q.rt.name, err)
 	}
 	q.stats.dead.Add(1)
-	if env.ID != "" {
+	if validMessageID(env.ID) {
 		q.putStatus(ctx, &MessageStatus{ID: env.ID, Route: q.rt.name, State: StateDead, Attempts: attempts,
 			LastStatus: status, LastError: reason, AcceptedAt: env.AcceptedAt})
 	}

@@ -57,6 +57,9 @@ type RouteStatus struct {
 	RateLimitRedis *RedisLimitStatus `json:"rate_limit_redis,omitempty"`
 	// Vote is a vote route's voters and verdicts; nil for another route.
 	Vote *VoteStatus `json:"vote,omitempty"`
+	// Durable is a durable route's queue (durable_admin.go); nil for
+	// another route.
+	Durable *DurableStatus `json:"durable,omitempty"`
 }
 
 // RedisLimitStatus is a global rate limit's dealings with Redis.
@@ -171,6 +174,9 @@ func (r *route) status() RouteStatus {
 	}
 	if r.vote != nil {
 		rs.Vote = r.vote.status()
+	}
+	if r.durable != nil {
+		rs.Durable = r.durable.queueStatus()
 	}
 	if g, ok := r.limiter.(*globalrate.Limiter); ok {
 		s := g.Stats()
