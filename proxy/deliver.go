@@ -132,6 +132,8 @@ func (q *durableQueue) deliver(ctx context.Context, m jetstream.Msg) {
 	}
 	st := &MessageStatus{ID: env.ID, Route: env.Route, State: StateDelivering, Attempts: attempt, AcceptedAt: env.AcceptedAt}
 	q.putStatus(ctx, st)
+	// The ack wait starts over now: the route timeout bounds the send.
+	m.InProgress()
 
 	o := q.send(ctx, &env)
 	v, status, errText := judge(o)

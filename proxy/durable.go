@@ -140,7 +140,7 @@ func (p *Proxy) newDurableQueue(ctx context.Context, s *store.Store, rt *route) 
 	// partitions) are removed first, since a work queue's consumers may
 	// not overlap.
 	want := map[string]jetstream.ConsumerConfig{}
-	ackWait := rt.cfg.Timeout + 30*time.Second
+	ackWait := deliveryAckWait(rt.cfg.Timeout)
 	if d.OrderBy == nil {
 		want["all"] = jetstream.ConsumerConfig{Durable: "all", FilterSubject: q.subj + ">", MaxAckPending: d.Workers}
 	} else {
@@ -404,4 +404,13 @@ func (st *state) stopQueues() {
 			r.durable.stop()
 		}
 	}
+}
+
+// deliveryAckWait is a durable route's consumer ack wait: longer than a
+// delivery (the route timeout; the worker resets the wait just before it
+// sends) and the ack that follows, so that no message is handed to a second
+// worker or proxy while the first still delivers it. A message whose
+// worker died comes back this long after it was last handed out.
+func deliveryAckWait(timeout time.Duration) time.Duration {
+	return timeout + max(timeout/2, 2*time.Second)
 }
