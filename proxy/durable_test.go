@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/holdfast-dev/holdfast/config"
 )
 
 // receiver is an upstream that can go down (its listener closed: connect
@@ -278,5 +281,40 @@ func TestDurableBadInput(t *testing.T) {
 		if r := e.get(path); r.status != http.StatusNotFound {
 			t.Errorf("GET %s: %d; want 404", path, r.status)
 		}
+	}
+}
+
+// TestDurableReload: messages queued under one config are delivered after
+// a reload that changes the route (and its queue's consumers) and one that
+// turns on order_by; a reload that changes the store block is refused.
+func TestDurableReload(t *testing.T) {
+	rc := startReceiver(t, nil)
+	rc.down()
+	cfg := durableConfig(t, rc.url(), "{backoff: [0s, 50ms]}")
+	e := startProxy(t, cfg)
+	for range 5 {
+		mustAccept(t, e.send(e.h1, "POST", "/orders", "a"))
+	}
+	reload := func(src string) error {
+		c, err := config.Parse([]byte("listen: 127.0.0.1:0\n" + src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.p.Reload(c)
+	}
+	if err := reload(strings.Replace(cfg, "backoff: [0s, 50ms]", "backoff: [0s, 60ms], workers: 2", 1)); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	for range 5 {
+		mustAccept(t, e.send(e.h1, "POST", "/orders", "b", "X-Key", "k"))
+	}
+	if err := reload(strings.Replace(cfg, "backoff: [0s, 50ms]", "backoff: [0s, 60ms], order_by: header:X-Key", 1)); err != nil {
+		t.Fatalf("reload to order_by: %v", err)
+	}
+	rc.up()
+	waitForLong(t, 15*time.Second, "all 10 delivered", func() bool { d, _ := rc.counts(); return d == 10 })
+	moved := strings.Replace(cfg, "store: {data_dir: ", "store: {data_dir: /elsewhere", 1)
+	if err := reload(moved); !errors.Is(err, errStoreNeedsRestart) {
+		t.Errorf("reload moving data_dir: %v; want errStoreNeedsRestart", err)
 	}
 }
