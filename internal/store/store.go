@@ -64,6 +64,9 @@ func Open(cfg Config) (*Store, error) {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			logger.Warn("store disconnected", "err", err)
 		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			logger.Warn("store error", "err", err)
+		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("store reconnected", "server", c.ConnectedUrlRedacted()) }),
 	}
 	url := cfg.URL
