@@ -25,10 +25,9 @@ type receiver struct {
 
 	mu   sync.Mutex
 	srv  *http.Server
-	seen map[string]int      // Idempotency-Key -> deliveries
-	keys []string            // keys in the order first seen
-	body map[string]string   // Idempotency-Key -> body
-	hdr  map[string][]string // Idempotency-Key -> X-Order values seen
+	seen map[string]int    // Idempotency-Key -> deliveries
+	keys []string          // keys in the order first seen
+	body map[string]string // Idempotency-Key -> body
 }
 
 func startReceiver(t *testing.T, h http.HandlerFunc) *receiver {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -208,5 +209,32 @@ func TestIdempotencyDurable(t *testing.T) {
 	}
 	if n := e.p.durableStatsFor("orders").accepted.Load(); n != 1 {
 		t.Errorf("accepted %d messages; want 1", n)
+	}
+}
+
+// TestIdempotencyStaleMarker: an in-flight marker left by a proxy that
+// died (older than twice the route timeout plus 30 s) is taken over by the
+// repeat, which is served; a fresh one still gets 409.
+func TestIdempotencyStaleMarker(t *testing.T) {
+	b := startHandler(t, false, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	e := startProxy(t, idemConfig(t, b.URL, "{scope: route}"))
+	is := e.p.state.Load().route("pay").idem
+	fp := fingerprint(httptest.NewRequest("POST", "/pay", nil), []byte("x"))
+	for _, tt := range []struct {
+		key    string
+		age    time.Duration
+		status int
+	}{{"fresh", time.Second, http.StatusConflict}, {"stale", is.stale + time.Second, http.StatusOK}} {
+		marker, _ := json.Marshal(&idemRecord{Fingerprint: fp, Started: time.Now().Add(-tt.age)})
+		if _, err := is.kv.Create(t.Context(), is.recordKey("", tt.key), marker); err != nil {
+			t.Fatal(err)
+		}
+		r := e.send(e.h1, "POST", "/pay", "x", HeaderIdempotencyKey, formatIdempotencyKey(tt.key))
+		if r.status != tt.status {
+			t.Errorf("%s marker: %d %q; want %d", tt.key, r.status, r.body, tt.status)
+		}
+	}
+	if got := b.requests.Load(); got != 1 {
+		t.Errorf("upstream ran %d times; want 1 (the stale marker's repeat)", got)
 	}
 }
