@@ -39,6 +39,11 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /quiesce", mutating(s.serveQuiesce(true)))
 	mux.Handle("POST /unquiesce", mutating(s.serveQuiesce(false)))
 	mux.Handle("POST /canary/{route}/{action}", mutating(s.serveCanaryAction))
+	// Dead letters of durable routes (durable.go).
+	mux.HandleFunc("GET /durable/{route}/dead", s.serveDeadLetters)
+	mux.HandleFunc("GET /durable/{route}/dead/{id}", s.serveDeadLetter)
+	mux.Handle("POST /durable/{route}/redrive", mutating(s.serveRedrive))
+	mux.Handle("POST /durable/{route}/purge", mutating(s.servePurge))
 	return s.guard(mux)
 }
 

@@ -161,7 +161,7 @@ func NewMetrics() *Metrics {
 		m.endpointAttempts, m.endpointResponses, m.endpointDuration,
 		m.buildInfo, m.reloads, m.lastReloadOK, m.lastReloadTime,
 		&statusCollector{m: m}, &voteCollector{m: m}, &checksCollector{m: m}, &shadowCollector{m: m}, &quiesceCollector{m: m},
-		&canaryCollector{m: m},
+		&canaryCollector{m: m}, &durableCollector{m: m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -45,6 +45,9 @@ type Config struct {
 	// Redis keeps the rate limits whose scope is global, shared by every
 	// holdfast that uses the same Redis. Default none.
 	Redis *Redis `yaml:"redis" json:"redis,omitempty"`
+	// Store is where durable routes and idempotency records keep their
+	// state (store.go). Opened only when a route needs it.
+	Store Store `yaml:"store" json:"store"`
 	// PathNormalization says how request paths are normalized before
 	// routing.
 	PathNormalization PathNormalization `yaml:"path_normalization" json:"path_normalization"`
@@ -236,6 +239,12 @@ type Route struct {
 	Shadow *Shadow `yaml:"shadow" json:"shadow,omitempty"`
 	// Quiesce stops a route that gives no correct answer (quiesce.go).
 	Quiesce *Quiesce `yaml:"quiesce" json:"quiesce,omitempty"`
+	// Durable accepts requests into the store and delivers them later
+	// (durable.go). Default off.
+	Durable *Durable `yaml:"durable" json:"durable,omitempty"`
+	// Idempotency forwards a request with an Idempotency-Key once and
+	// replays its response to repeats (durable.go). Default off.
+	Idempotency *Idempotency `yaml:"idempotency" json:"idempotency,omitempty"`
 	// ResponseChecks are checks, checks_max_body_bytes and
 	// checks_on_oversize: invariants a relayed response must keep (checks.go).
 	ResponseChecks `yaml:",inline" json:",inline"`

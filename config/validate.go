@@ -127,6 +127,7 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	c.applyVoteDefaults()
+	c.applyStoreDefaults()
 	c.applyChecksDefaults()
 	c.applyCanaryDefaults()
 	c.applyShadowDefaults()
@@ -145,6 +146,7 @@ func (c *Config) validate(errs *errorList) {
 	c.validateRedis(errs)
 	c.validateUpstreams(errs)
 	c.validateRoutes(errs)
+	c.validateStore(errs)
 	c.validateSLOs(errs)
 }
 
@@ -314,6 +316,7 @@ func (v *routeCheck) route(p string, i int, r *Route) {
 	if r.Quiesce != nil {
 		validateQuiesce(errs, p, r) // quiesce.go
 	}
+	v.durable(p, r) // durable.go
 }
 
 // targets checks the upstream or the split a route sends to.

@@ -36,6 +36,9 @@ const (
 	ReasonInvariantViolation = "invariant_violation" // proxy: no answer passed the route's checks (502)
 	ReasonQuiesced           = "quiesced"            // proxy: the route stopped answering: no correct answer anywhere (503)
 	ReasonShed               = "shed"                // proxy: brownout shed a lower-priority route's request to keep room for higher ones (503)
+	ReasonStoreUnavailable   = "store_unavailable"   // proxy: the durable store cannot take or answer the request (503)
+	ReasonIdempotencyBusy    = "idempotency_busy"    // proxy: a request with the same Idempotency-Key is in flight (409)
+	ReasonIdempotencyReuse   = "idempotency_reuse"   // proxy: the Idempotency-Key was used for a different request (422)
 
 	// ReasonClientClosed is no reply's: it is what the proxy reports (499,
 	// nginx's code, in its access log, metrics and traces) for a request
@@ -52,7 +55,7 @@ var Reasons = []string{
 	ReasonTimeout, ReasonNoHealthyUpstream, ReasonNoRoute, ReasonUpstreamReset, ReasonInvalidRequest,
 	ReasonBodyTooLarge, ReasonTooManyHeaders, ReasonUpgradeNotAllowed, ReasonUpstreamError, ReasonFault,
 	ReasonUnavailable, ReasonNoQuorum, ReasonInvariantViolation, ReasonQuiesced, ReasonShed,
-	ReasonClientClosed,
+	ReasonStoreUnavailable, ReasonIdempotencyBusy, ReasonIdempotencyReuse, ReasonClientClosed,
 }
 
 // HeaderReason names the header that carries a local reply's reason.

@@ -58,6 +58,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		local(http.StatusMethodNotAllowed, ReasonInvalidRequest, "CONNECT is not supported", 0)
 		return
 	}
+	if p.statusKV != nil && strings.HasPrefix(r.URL.Path, MessagesPath) {
+		p.serveMessageStatus(w, r, local) // durable.go
+		return
+	}
 	rt := st.routeFor(r)
 	if rt == nil {
 		local(http.StatusNotFound, ReasonNoRoute, "no route matches "+r.Method+" "+sanitizePath(r.URL.Path), 0)
@@ -73,6 +77,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if rt.durable != nil || rt.idem != nil {
+		p.serveStored(w, r, st, rt, span != nil, &info, local) // idempotency.go, durable.go
+		return
+	}
+	p.serveRoute(w, r, st, rt, span != nil, &info, local)
+}
+
+// localFunc sends a local reply and records it in the request's info.
+type localFunc func(status int, reason, msg string, retryAfter time.Duration)
+
+// serveRoute forwards r, routed to rt, to the route's upstream through its
+// policies and relays the answer.
+func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, st *state, rt *route, traced bool, info *RequestInfo, local localFunc) {
 	maxBody := st.cfg.Limits.MaxBodyBytes
 	if maxBody >= 0 {
 		if r.ContentLength > maxBody {
@@ -114,12 +131,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var qv *quiesceVerdict
 	if rt.quiesce != nil {
 		// quiesce.go: a quiesced route answers at once, but for a trial.
-		adm, ok := p.admitQuiesce(ctx, w, rt, &info, local)
+		adm, ok := p.admitQuiesce(ctx, w, rt, info, local)
 		if !ok {
 			return
 		}
 		qv = &quiesceVerdict{}
-		defer rt.quiesce.done(ctx, adm, qv, &info, rt)
+		defer rt.quiesce.done(ctx, adm, qv, info, rt)
 	}
 
 	if f := rt.fault; f != nil {
@@ -137,7 +154,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cl := tg.cluster
 	info.Upstream = cl.name
 	if cn := rt.canary; cn != nil {
-		defer func() { now := time.Now(); cn.observe(tg, &info, now.Sub(start), now) }()
+		picked := time.Now()
+		defer func() { now := time.Now(); cn.observe(tg, info, now.Sub(picked), now) }()
 	}
 
 	hdr := r.Header.Clone()
@@ -148,7 +166,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setForwarded(hdr, r)
 
 	if proto != "" {
-		p.serveUpgrade(ctx, headTimer, w, r, rt, cl, hdr, proto, &info)
+		p.serveUpgrade(ctx, headTimer, w, r, rt, cl, hdr, proto, info)
 		return
 	}
 
@@ -178,10 +196,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	if rt.vote != nil {
-		p.serveVote(ctx, w, r, rt, hdr, body, &info, local) // vote.go
+		p.serveVote(ctx, w, r, rt, hdr, body, info, local) // vote.go
 		return
 	}
-	x := &exchange{r: r, rt: rt, cl: cl, retry: tg.retry, header: hdr, body: body, traced: span != nil}
+	x := &exchange{r: r, rt: rt, cl: cl, retry: tg.retry, header: hdr, body: body, traced: traced}
 	_, x.grpcTimeout = hdr["Grpc-Timeout"]
 	o := p.forward(ctx, x)
 	if headTimer != nil && o.kind == outcomeResponse && !headTimer.Stop() {

@@ -8,11 +8,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/internal/globalrate"
+	"github.com/holdfast-dev/holdfast/internal/store"
 )
 
 // RequestInfo describes one finished request, for access logs and metrics.
@@ -59,6 +61,11 @@ type Options struct {
 	// it does, sheddable routes are shed (brownout.go). Called once per
 	// attempt; it must be cheap and safe for concurrent use.
 	Burning func() bool
+	// Store, when set, is the store durable routes and idempotency
+	// records use in place of the one the config's store block names; the
+	// caller owns it and closes it after the proxy. Nil: the proxy opens
+	// the config's store when a route needs one, and closes it.
+	Store *store.Store
 }
 
 // AttemptInfo describes one attempt sent to an upstream endpoint, passed to
@@ -100,6 +107,16 @@ type Proxy struct {
 	// mu serialises reloads.
 	mu     sync.Mutex
 	closed bool
+
+	// The store (store.go), opened by New when a route needs it: set
+	// once, before the proxy serves.
+	store      *store.Store
+	ownStore   bool
+	statusKV   jetstream.KeyValue
+	deadStream jetstream.Stream
+	// statsMu guards durable, the durable routes' counters by route name.
+	statsMu sync.Mutex
+	durable map[string]*durableStats
 }
 
 // state is one config's live routes and clusters. Requests load it once and
@@ -114,11 +131,17 @@ type state struct {
 // New builds a proxy from a validated config.
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p := &Proxy{opts: opts, bg: newBackground()}
+	if err := p.openStore(cfg); err != nil { // store.go
+		p.bg.close()
+		return nil, err
+	}
 	st, err := p.build(cfg, nil)
 	if err != nil {
+		p.closeStore()
 		return nil, err
 	}
 	p.state.Store(st)
+	st.startQueues(nil) // durable.go
 	return p, nil
 }
 
@@ -136,11 +159,15 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		return errors.New("proxy: closed")
 	}
 	old := p.state.Load()
+	if (cfg.NeedsStore() && p.store == nil) || (p.store != nil && cfg.NeedsStore() && !sameJSON(old.cfg.Store, cfg.Store)) {
+		return errStoreNeedsRestart
+	}
 	st, err := p.build(cfg, old)
 	if err != nil {
 		return err
 	}
 	p.state.Store(st)
+	st.startQueues(old) // durable.go
 	// Clusters the new config dropped or replaced stop their health checks;
 	// requests still using them finish, since closing only stops pooling.
 	for name, c := range old.clusters {
@@ -165,6 +192,7 @@ func (p *Proxy) Close() {
 	}
 	p.closed = true
 	st := p.state.Load()
+	st.stopQueues()
 	for _, c := range st.clusters {
 		c.Close()
 	}
@@ -172,6 +200,7 @@ func (p *Proxy) Close() {
 		st.redis.Close()
 	}
 	p.bg.close()
+	p.closeStore()
 }
 
 func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
@@ -240,6 +269,9 @@ func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
 		}
 		if err == nil && cfg.Redis != nil {
 			err = r.limitGlobally(st.redis, cfg.Redis.OnError)
+		}
+		if err == nil {
+			err = p.storeRoute(r) // durable.go, idempotency.go
 		}
 		if err != nil {
 			return fail(fmt.Errorf("routes[%d]: %w", i, err))

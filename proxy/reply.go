@@ -25,6 +25,9 @@ const (
 	ReasonInvariantViolation = holdfasthttp.ReasonInvariantViolation
 	ReasonQuiesced           = holdfasthttp.ReasonQuiesced
 	ReasonShed               = holdfasthttp.ReasonShed
+	ReasonStoreUnavailable   = holdfasthttp.ReasonStoreUnavailable
+	ReasonIdempotencyBusy    = holdfasthttp.ReasonIdempotencyBusy
+	ReasonIdempotencyReuse   = holdfasthttp.ReasonIdempotencyReuse
 	ReasonClientClosed       = holdfasthttp.ReasonClientClosed // no reply: the client left (499)
 )
 

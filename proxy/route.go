@@ -35,6 +35,8 @@ type route struct {
 	canary    *canaryRoute  // the split's rollout (canary.go); nil without one
 	shadow    *shadowRoute  // the shadow comparison (shadow.go); nil without one
 	quiesce   *quiesceRoute // the quiesce state (quiesce.go); nil without a quiesce block
+	durable   *durableQueue // a durable route's queue (durable.go)
+	idem      *idemStore    // an idempotency block's records (idempotency.go)
 }
 
 // limiter is a route's rate limit: a [ratelimit.Keyed] for scope local, a
@@ -188,8 +190,12 @@ func (r *route) sameRedis(st *state) bool {
 
 // limitKey is the rate limit's bucket for req, by the route's
 // rate_limit.key. The route must have a rate limit.
-func (r *route) limitKey(req *http.Request) string {
-	k := r.cfg.RateLimit.Key
+func (r *route) limitKey(req *http.Request) string { return requestKey(r.cfg.RateLimit.Key, req) }
+
+// requestKey is what k picks out of req: the client IP, a header's value,
+// or "" for the whole route. Rate limits, durable.order_by and
+// idempotency.scope all key requests with it.
+func requestKey(k config.RateLimitKey, req *http.Request) string {
 	switch k.Kind {
 	case config.KeyIP:
 		host, _, err := net.SplitHostPort(req.RemoteAddr)

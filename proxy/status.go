@@ -67,6 +67,9 @@ type RouteStatus struct {
 	Shadow *ShadowStatus `json:"shadow,omitempty"`
 	// Quiesce is the route's quiesce state; nil without a quiesce block.
 	Quiesce *QuiesceStatus `json:"quiesce,omitempty"`
+	// Durable is a durable route's queue (durable_admin.go); nil for
+	// another route.
+	Durable *DurableStatus `json:"durable,omitempty"`
 }
 
 // RedisLimitStatus is a global rate limit's dealings with Redis.
@@ -193,6 +196,9 @@ func (r *route) status() RouteStatus {
 	}
 	if r.quiesce != nil {
 		rs.Quiesce = r.quiesce.status()
+	}
+	if r.durable != nil {
+		rs.Durable = r.durable.queueStatus()
 	}
 	if g, ok := r.limiter.(*globalrate.Limiter); ok {
 		s := g.Stats()

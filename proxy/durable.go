@@ -1,0 +1,416 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/internal/store"
+)
+
+// MessagesPath is the data-plane path under which a durable message's
+// status is answered: GET MessagesPath+id. The id, 128 random bits, is the
+// capability: whoever has it may read the message's status, no one else
+// can guess it. It is served only when some route is durable.
+const MessagesPath = "/.holdfast/messages/"
+
+// Message states, the status document's "state".
+const (
+	StateQueued     = "queued"
+	StateDelivering = "delivering"
+	StateDelivered  = "delivered"
+	StateDead       = "dead"
+)
+
+// The store's names. Streams and subjects are named by a hash of the
+// route's name, which may hold characters JetStream names may not.
+const (
+	statusBucket = "HF_MSG"
+	deadStream   = "HF_DEAD"
+	deadSubject  = "hf.dead."
+	// storeOpTimeout bounds one store operation made for a request.
+	storeOpTimeout = 5 * time.Second
+	// storeRetryAfter is the Retry-After of a 503 store_unavailable.
+	storeRetryAfter = time.Second
+	// statusTTL keeps a message's status this long past its route's
+	// max_age, so that a client can learn it was delivered or dead.
+	statusTTL = 24 * time.Hour
+)
+
+// envelope is a durable message: the accepted request, as it will be sent.
+type envelope struct {
+	ID         string      `json:"id"`
+	Route      string      `json:"route"`
+	Method     string      `json:"method"`
+	Path       string      `json:"path"`
+	RawPath    string      `json:"raw_path,omitempty"`
+	Query      string      `json:"query,omitempty"`
+	Host       string      `json:"host"`
+	Header     http.Header `json:"header"`
+	Body       []byte      `json:"body,omitempty"`
+	AcceptedAt time.Time   `json:"accepted_at"`
+}
+
+// MessageStatus is what a durable message's status URL answers.
+type MessageStatus struct {
+	ID            string     `json:"id"`
+	Route         string     `json:"route"`
+	State         string     `json:"state"`
+	Attempts      int        `json:"attempts"`
+	LastStatus    int        `json:"last_status,omitempty"`
+	LastError     string     `json:"last_error,omitempty"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	AcceptedAt    time.Time  `json:"accepted_at"`
+}
+
+// durableStats are a durable route's counters; they live in the proxy,
+// by route name, so that a reload does not reset them.
+type durableStats struct {
+	accepted  atomic.Int64
+	delivered atomic.Int64
+	retried   atomic.Int64
+	dead      atomic.Int64
+	inFlight  atomic.Int64
+}
+
+// durableQueue is a durable route's queue: a JetStream work-queue stream
+// with one pull consumer (without order_by, workers deliver from it in
+// parallel) or one per partition (with order_by, each delivering one
+// message at a time, so that a key's messages go in order).
+type durableQueue struct {
+	p      *Proxy
+	rt     *route
+	cfg    *config.Durable
+	js     jetstream.JetStream
+	stream string
+	subj   string // "hf.q.<hash>."; a message goes to subj+partition
+	status jetstream.KeyValue
+	dead   jetstream.Stream
+	stats  *durableStats
+
+	// mu guards cancel and stopped.
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+func routeHash(name string) string {
+	h := sha256.Sum256([]byte(name))
+	return strings.ToUpper(hex.EncodeToString(h[:8]))
+}
+
+// newDurableQueue makes sure rt's stream, its consumers, the status
+// bucket and the dead-letter stream exist in s. It starts nothing.
+func (p *Proxy) newDurableQueue(ctx context.Context, s *store.Store, rt *route) (*durableQueue, error) {
+	d := rt.cfg.Durable
+	h := routeHash(rt.name)
+	q := &durableQueue{p: p, rt: rt, cfg: d, js: s.JetStream(), stream: "HF_Q_" + h, subj: "hf.q." + h + ".", stats: p.durableStatsFor(rt.name), status: p.statusKV, dead: p.deadStream}
+	var err error
+	if _, err = q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        q.stream,
+		Description: "holdfast durable route " + rt.name,
+		Subjects:    []string{q.subj + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxMsgs:     d.MaxQueued,
+		MaxMsgSize:  int32(min(store.MaxPayload, d.MaxBodyBytes*2+64<<10)),
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas(),
+		Duplicates:  2 * time.Minute,
+	}); err != nil {
+		return nil, fmt.Errorf("durable: stream: %w", err)
+	}
+	// The consumers this config wants; others (a change of order_by or
+	// partitions) are removed first, since a work queue's consumers may
+	// not overlap.
+	want := map[string]jetstream.ConsumerConfig{}
+	ackWait := deliveryAckWait(rt.cfg.Timeout)
+	if d.OrderBy == nil {
+		want["all"] = jetstream.ConsumerConfig{Durable: "all", FilterSubject: q.subj + ">", MaxAckPending: d.Workers}
+	} else {
+		for i := range d.Partitions {
+			name := "p" + strconv.Itoa(i)
+			want[name] = jetstream.ConsumerConfig{Durable: name, FilterSubject: q.subj + strconv.Itoa(i), MaxAckPending: 1}
+		}
+	}
+	st, err := q.js.Stream(ctx, q.stream)
+	if err != nil {
+		return nil, fmt.Errorf("durable: stream: %w", err)
+	}
+	names := st.ConsumerNames(ctx)
+	var stale []string
+	for n := range names.Name() {
+		if _, ok := want[n]; !ok {
+			stale = append(stale, n)
+		}
+	}
+	for _, n := range stale {
+		if err := st.DeleteConsumer(ctx, n); err != nil {
+			return nil, fmt.Errorf("durable: consumer %s: %w", n, err)
+		}
+	}
+	for _, cc := range want {
+		cc.AckPolicy = jetstream.AckExplicitPolicy
+		cc.AckWait = ackWait
+		cc.MaxDeliver = -1
+		cc.DeliverPolicy = jetstream.DeliverAllPolicy
+		if _, err := st.CreateOrUpdateConsumer(ctx, cc); err != nil {
+			return nil, fmt.Errorf("durable: consumer %s: %w", cc.Durable, err)
+		}
+	}
+	return q, nil
+}
+
+func (p *Proxy) durableStatsFor(route string) *durableStats {
+	p.statsMu.Lock()
+	defer p.statsMu.Unlock()
+	if p.durable == nil {
+		p.durable = map[string]*durableStats{}
+	}
+	s := p.durable[route]
+	if s == nil {
+		s = &durableStats{}
+		p.durable[route] = s
+	}
+	return s
+}
+
+// newMessageID returns 128 random bits, hex: unguessable, and a valid
+// JetStream KV key.
+func newMessageID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+func validMessageID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil && strings.ToLower(id) == id
+}
+
+// partition is the lane of the request's order_by key.
+func (q *durableQueue) partition(r *http.Request) int {
+	if q.cfg.OrderBy == nil {
+		return 0
+	}
+	h := fnv.New32a()
+	io.WriteString(h, requestKey(*q.cfg.OrderBy, r))
+	return int(h.Sum32() % uint32(q.cfg.Partitions))
+}
+
+// serveDurable accepts r into the route's queue: 202 with the message's
+// id and status URL once the store has acknowledged it (on disk, with the
+// embedded store's sync on every write), 503 store_unavailable when the
+// store cannot take it (down, slow, or the queue at max_queued), never an
+// accept the store did not confirm.
+func (p *Proxy) serveDurable(w http.ResponseWriter, r *http.Request, st *state, rt *route, info *RequestInfo, local localFunc) {
+	q := rt.durable
+	limit := q.cfg.MaxBodyBytes
+	if gl := st.cfg.Limits.MaxBodyBytes; gl >= 0 {
+		limit = min(limit, gl)
+	}
+	body, err := readBody(r, limit)
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			local(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, bodyTooLarge(mbe.Limit), 0)
+			return
+		}
+		local(http.StatusBadRequest, ReasonInvalidRequest, "cannot read the request body", 0)
+		return
+	}
+	hdr := r.Header.Clone()
+	removeHopHeaders(hdr)
+	delete(hdr, "Expect")
+	setForwarded(hdr, r)
+	id := newMessageID()
+	if _, ok := hdr[HeaderIdempotencyKey]; !ok {
+		// The receiver drops duplicates by it: the client's own key when
+		// it sent one, else the message's id.
+		hdr.Set(HeaderIdempotencyKey, formatIdempotencyKey(id))
+	}
+	env := envelope{
+		ID: id, Route: rt.name, Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Query: r.URL.RawQuery,
+		Host: r.Host, Header: hdr, Body: body, AcceptedAt: time.Now().UTC(),
+	}
+	data, err := json.Marshal(&env)
+	if err != nil {
+		local(http.StatusBadRequest, ReasonInvalidRequest, "cannot store the request", 0)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), min(rt.cfg.Timeout, storeOpTimeout))
+	defer cancel()
+	subj := q.subj + strconv.Itoa(q.partition(r))
+	if _, err := q.js.Publish(ctx, subj, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(q.stream)); err != nil {
+		msg := "the durable store cannot take the request"
+		var ae *jetstream.APIError
+		if errors.As(err, &ae) && ae.ErrorCode == jsErrCodeStoreFailed {
+			msg = "the route's durable queue is full"
+		}
+		p.logStore("durable accept failed", rt.name, err)
+		local(http.StatusServiceUnavailable, ReasonStoreUnavailable, msg, storeRetryAfter)
+		return
+	}
+	q.stats.accepted.Add(1)
+	q.putStatus(ctx, &MessageStatus{ID: id, Route: rt.name, State: StateQueued, AcceptedAt: env.AcceptedAt})
+	statusURL := MessagesPath + id
+	out, _ := json.Marshal(map[string]string{"id": id, "status_url": statusURL})
+	out = append(out, '\n')
+	h := w.Header()
+	h.Set("Location", statusURL)
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	info.Status = http.StatusAccepted
+	w.WriteHeader(http.StatusAccepted)
+	w.Write(out)
+}
+
+// jsErrCodeStoreFailed is JetStream's error when a stream refuses a
+// message by its limits (max_msgs with discard new).
+const jsErrCodeStoreFailed jetstream.ErrorCode = 10077
+
+// readBody reads r's body, at most limit bytes, failing with an
+// *http.MaxBytesError past it.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	return b, nil
+}
+
+func (q *durableQueue) putStatus(ctx context.Context, s *MessageStatus) {
+	b, _ := json.Marshal(s)
+	if _, err := q.status.Put(ctx, s.ID, b); err != nil {
+		q.p.logStore("durable status update failed", q.rt.name, err)
+	}
+}
+
+func (p *Proxy) logStore(msg, route string, err error) {
+	if p.opts.Logger != nil {
+		p.opts.Logger.Warn(msg, "route", route, "err", err)
+	}
+}
+
+// serveMessageStatus answers GET MessagesPath+id from the status bucket.
+func (p *Proxy) serveMessageStatus(w http.ResponseWriter, r *http.Request, local localFunc) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		local(http.StatusMethodNotAllowed, ReasonInvalidRequest, "a message status is read with GET", 0)
+		return
+	}
+	id := strings.TrimPrefix(r.URL.Path, MessagesPath)
+	if !validMessageID(id) {
+		local(http.StatusNotFound, ReasonNoRoute, "no such message", 0)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), storeOpTimeout)
+	defer cancel()
+	e, err := p.statusKV.Get(ctx, id)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		local(http.StatusNotFound, ReasonNoRoute, "no such message", 0)
+		return
+	case err != nil:
+		local(http.StatusServiceUnavailable, ReasonStoreUnavailable, "the durable store cannot answer", storeRetryAfter)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(e.Value())))
+	w.WriteHeader(http.StatusOK)
+	w.Write(e.Value())
+}
+
+// storeRoute gives a durable route its queue and an idempotency block its
+// records, in the proxy's store.
+func (p *Proxy) storeRoute(r *route) error {
+	if r.cfg.Durable == nil && r.cfg.Idempotency == nil {
+		return nil
+	}
+	if p.store == nil {
+		return errStoreNeedsRestart
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	if r.cfg.Durable != nil {
+		if r.durable, err = p.newDurableQueue(ctx, p.store, r); err != nil {
+			return err
+		}
+	}
+	if r.cfg.Idempotency != nil {
+		if r.idem, err = newIdemStore(ctx, p.store, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startQueues starts the durable queues of st's routes and stops those of
+// old's that st no longer has.
+func (st *state) startQueues(old *state) {
+	keep := map[*durableQueue]bool{}
+	for _, r := range st.routes {
+		if r.durable != nil {
+			r.durable.start()
+			keep[r.durable] = true
+		}
+	}
+	if old == nil {
+		return
+	}
+	for _, r := range old.routes {
+		if r.durable != nil && !keep[r.durable] {
+			r.durable.stop()
+		}
+	}
+}
+
+// stopQueues stops every durable queue of st.
+func (st *state) stopQueues() {
+	for _, r := range st.routes {
+		if r.durable != nil {
+			r.durable.stop()
+		}
+	}
+}
+
+// deliveryAckWait is a durable route's consumer ack wait: longer than a
+// delivery (the route timeout; the worker resets the wait just before it
+// sends) and the ack that follows, so that no message is handed to a second
+// worker or proxy while the first still delivers it. A message whose
+// worker died comes back this long after it was last handed out.
+func deliveryAckWait(timeout time.Duration) time.Duration {
+	return timeout + max(timeout/2, 2*time.Second)
+}

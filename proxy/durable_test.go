@@ -1,0 +1,319 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/holdfast-dev/holdfast/config"
+)
+
+// receiver is an upstream that can go down (its listener closed: connect
+// failures) and come back on the same address, and that deduplicates what
+// it is sent by Idempotency-Key, as the docs tell a receiver to.
+type receiver struct {
+	t    *testing.T
+	addr string
+	h    http.HandlerFunc
+
+	mu   sync.Mutex
+	srv  *http.Server
+	seen map[string]int    // Idempotency-Key -> deliveries
+	keys []string          // keys in the order first seen
+	body map[string]string // Idempotency-Key -> body
+}
+
+func startReceiver(t *testing.T, h http.HandlerFunc) *receiver {
+	t.Helper()
+	rc := &receiver{t: t, h: h, seen: map[string]int{}, body: map[string]string{}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.addr = l.Addr().String()
+	rc.serve(l)
+	t.Cleanup(rc.down)
+	return rc
+}
+
+func (rc *receiver) url() string { return "http://" + rc.addr }
+
+func (rc *receiver) serve(l net.Listener) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 1<<20)
+		n, _ := r.Body.Read(buf)
+		if rc.h != nil {
+			rec := &statusWriter{ResponseWriter: w}
+			rc.h(rec, r)
+			if rec.code >= 300 {
+				return
+			}
+		}
+		key := r.Header.Get(HeaderIdempotencyKey)
+		rc.mu.Lock()
+		if rc.seen[key] == 0 {
+			rc.keys = append(rc.keys, key)
+		}
+		rc.seen[key]++
+		rc.body[key] = string(buf[:n])
+		rc.mu.Unlock()
+	})}
+	rc.mu.Lock()
+	rc.srv = srv
+	rc.mu.Unlock()
+	go srv.Serve(l)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(c int) { w.code = c; w.ResponseWriter.WriteHeader(c) }
+
+// down closes the listener and every connection: the upstream is gone.
+func (rc *receiver) down() {
+	rc.mu.Lock()
+	srv := rc.srv
+	rc.srv = nil
+	rc.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+}
+
+// up listens again on the same address.
+func (rc *receiver) up() {
+	rc.t.Helper()
+	var l net.Listener
+	var err error
+	for range 100 {
+		if l, err = net.Listen("tcp", rc.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		rc.t.Fatalf("relisten on %s: %v", rc.addr, err)
+	}
+	rc.serve(l)
+}
+
+// counts returns how many distinct keys arrived and how many deliveries
+// were duplicates.
+func (rc *receiver) counts() (distinct, dups int) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, n := range rc.seen {
+		distinct++
+		dups += n - 1
+	}
+	return distinct, dups
+}
+
+func durableConfig(t *testing.T, upstream, durable string) string {
+	return yamlf(`store: {data_dir: %s}
+upstreams:
+	orders: {endpoints: [{address: %s}]}
+routes:
+	- name: orders
+		match: {path_prefix: /orders}
+		upstream: orders
+		timeout: 2s
+		durable: %s
+`, t.TempDir(), upstream, durable)
+}
+
+// accepted is a 202's body.
+type accepted struct {
+	ID        string `json:"id"`
+	StatusURL string `json:"status_url"`
+}
+
+func mustAccept(t *testing.T, r reply) accepted {
+	t.Helper()
+	if r.err != nil || r.status != http.StatusAccepted {
+		t.Fatalf("got %d %q (err %v); want 202", r.status, short(r.body), r.err)
+	}
+	var a accepted
+	if err := json.Unmarshal([]byte(r.body), &a); err != nil || !validMessageID(a.ID) {
+		t.Fatalf("202 body %q: %v; want {id, status_url}", r.body, err)
+	}
+	if got, want := r.header.Get("Location"), MessagesPath+a.ID; got != want || a.StatusURL != want {
+		t.Errorf("Location = %q, status_url = %q; want %q", got, a.StatusURL, want)
+	}
+	return a
+}
+
+func (e *env) messageStatus(a accepted) MessageStatus {
+	e.t.Helper()
+	r := e.get(a.StatusURL)
+	if r.status != http.StatusOK {
+		e.t.Fatalf("GET %s: %d %q", a.StatusURL, r.status, short(r.body))
+	}
+	var s MessageStatus
+	if err := json.Unmarshal([]byte(r.body), &s); err != nil {
+		e.t.Fatalf("status %q: %v", r.body, err)
+	}
+	return s
+}
+
+// TestDurableOutage: the upstream is down while 500 POSTs arrive; all get
+// 202, and once it is back (after a 5 s outage) all are delivered, each
+// carrying an Idempotency-Key by which the receiver sees each once. (The
+// issue's scenario is 2,000 POSTs over a 60 s outage; this is it scaled
+// to run in seconds.)
+func TestDurableOutage(t *testing.T) {
+	rc := startReceiver(t, nil)
+	rc.down()
+	e := startProxy(t, durableConfig(t, rc.url(), "{attempts: 100, backoff: [0s, 100ms, 250ms, 500ms], workers: 16}"))
+	const n = 500
+	ids := make([]accepted, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 20)
+	outageStart := time.Now()
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r := e.send(e.h1, "POST", fmt.Sprintf("/orders?n=%d", i), fmt.Sprintf(`{"order":%d}`, i))
+			if r.status != http.StatusAccepted {
+				t.Errorf("POST %d: %d %q; want 202", i, r.status, short(r.body))
+				return
+			}
+			json.Unmarshal([]byte(r.body), &ids[i])
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	if s := e.messageStatus(ids[0]); s.State != StateQueued && s.State != StateDelivering {
+		t.Errorf("during the outage, state = %q; want queued or delivering", s.State)
+	}
+	time.Sleep(time.Until(outageStart.Add(5 * time.Second)))
+	rc.up()
+	waitForLong(t, 20*time.Second, "every message delivered", func() bool { d, _ := rc.counts(); return d == n })
+	distinct, dups := rc.counts()
+	t.Logf("%d messages, %d distinct deliveries, %d duplicates dropped by the receiver", n, distinct, dups)
+	for i := range 3 {
+		waitForLong(t, 5*time.Second, "status delivered", func() bool { return e.messageStatus(ids[i]).State == StateDelivered })
+		s := e.messageStatus(ids[i])
+		if s.Attempts < 1 || s.LastStatus != 200 {
+			t.Errorf("status %+v; want attempts >= 1, last_status 200", s)
+		}
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if got, want := rc.body[formatIdempotencyKey(ids[7].ID)], `{"order":7}`; got != want {
+		t.Errorf("message 7 delivered with body %q; want %q", got, want)
+	}
+}
+
+func waitForLong(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), limit)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestDurableDeadLetters: a 4xx other than 408 and 429 is final, and the
+// attempts running out on 5xx too; both end dead with the last status.
+func TestDurableDeadLetters(t *testing.T) {
+	rc := startReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/bad"):
+			w.WriteHeader(http.StatusBadRequest)
+		case strings.HasSuffix(r.URL.Path, "/fail"):
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	e := startProxy(t, durableConfig(t, rc.url(), "{attempts: 3, backoff: [10ms]}"))
+	bad := mustAccept(t, e.send(e.h1, "POST", "/orders/bad", "x"))
+	fail := mustAccept(t, e.send(e.h1, "POST", "/orders/fail", "y"))
+	for _, tt := range []struct {
+		a              accepted
+		status, tries  int
+		errorSubstring string
+	}{{bad, 400, 1, "upstream answered 400"}, {fail, 503, 3, "attempts exhausted"}} {
+		waitForLong(t, 15*time.Second, "dead", func() bool { return e.messageStatus(tt.a).State == StateDead })
+		s := e.messageStatus(tt.a)
+		if s.LastStatus != tt.status || s.Attempts != tt.tries || !strings.Contains(s.LastError, tt.errorSubstring) {
+			t.Errorf("status %+v; want last_status %d, attempts %d, last_error with %q", s, tt.status, tt.tries, tt.errorSubstring)
+		}
+	}
+	if d, _ := rc.counts(); d != 0 {
+		t.Errorf("receiver counted %d; want 0", d)
+	}
+}
+
+// TestDurableBadInput: a body over max_body_bytes gets 413 and nothing is
+// queued; a full queue gets 503 with Retry-After; an unknown id 404.
+func TestDurableBadInput(t *testing.T) {
+	rc := startReceiver(t, nil)
+	rc.down()
+	e := startProxy(t, durableConfig(t, rc.url(), "{max_body_bytes: 16, max_queued: 2, backoff: [1h]}"))
+	r := e.send(e.h1, "POST", "/orders", strings.Repeat("x", 17))
+	checkLocal(t, r, http.StatusRequestEntityTooLarge, ReasonBodyTooLarge)
+	mustAccept(t, e.send(e.h1, "POST", "/orders", "a"))
+	mustAccept(t, e.send(e.h1, "POST", "/orders", "b"))
+	r = e.send(e.h1, "POST", "/orders", "c")
+	checkLocal(t, r, http.StatusServiceUnavailable, ReasonStoreUnavailable)
+	retryAfter(t, r)
+	if !strings.Contains(r.body, "full") {
+		t.Errorf("body %q; want it to say the queue is full", r.body)
+	}
+	for _, path := range []string{MessagesPath + "0123456789abcdef0123456789abcdef", MessagesPath + "../../etc", MessagesPath} {
+		if r := e.get(path); r.status != http.StatusNotFound {
+			t.Errorf("GET %s: %d; want 404", path, r.status)
+		}
+	}
+}
+
+// TestDurableReload: messages queued under one config are delivered after
+// a reload that changes the route (and its queue's consumers) and one that
+// turns on order_by; a reload that changes the store block is refused.
+func TestDurableReload(t *testing.T) {
+	rc := startReceiver(t, nil)
+	rc.down()
+	cfg := durableConfig(t, rc.url(), "{backoff: [0s, 50ms]}")
+	e := startProxy(t, cfg)
+	for range 5 {
+		mustAccept(t, e.send(e.h1, "POST", "/orders", "a"))
+	}
+	reload := func(src string) error {
+		c, err := config.Parse([]byte("listen: 127.0.0.1:0\n" + src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.p.Reload(c)
+	}
+	if err := reload(strings.Replace(cfg, "backoff: [0s, 50ms]", "backoff: [0s, 60ms], workers: 2", 1)); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	for range 5 {
+		mustAccept(t, e.send(e.h1, "POST", "/orders", "b", "X-Key", "k"))
+	}
+	if err := reload(strings.Replace(cfg, "backoff: [0s, 50ms]", "backoff: [0s, 60ms], order_by: header:X-Key", 1)); err != nil {
+		t.Fatalf("reload to order_by: %v", err)
+	}
+	rc.up()
+	waitForLong(t, 15*time.Second, "all 10 delivered", func() bool { d, _ := rc.counts(); return d == 10 })
+	moved := strings.Replace(cfg, "store: {data_dir: ", "store: {data_dir: /elsewhere", 1)
+	if err := reload(moved); !errors.Is(err, errStoreNeedsRestart) {
+		t.Errorf("reload moving data_dir: %v; want errStoreNeedsRestart", err)
+	}
+}
