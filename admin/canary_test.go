@@ -92,3 +92,30 @@ func TestCanaryAPIAndMetrics(t *testing.T) {
 		t.Errorf("POST an unknown action: %d; want 404", code)
 	}
 }
+
+// TestCanaryOnStatusPageInChromium: the status page shows a canary route's
+// rollout: its state and weight among the route's policies, and a row with
+// its steps, the current one marked.
+func TestCanaryOnStatusPageInChromium(t *testing.T) {
+	e := startEnv(t, envOptions{extra: canaryRoute})
+	if code, _, _ := e.do("POST", "/canary/checkout/pause", nil, nil); code != http.StatusOK {
+		t.Fatalf("pause: %d", code)
+	}
+	dom := chromium(t, e.base+"/", "--dump-dom")
+	noScriptErrors(t, dom)
+	tags, chips := tagsWith(dom, "span", `data-canary="paused"`)
+	if len(tags) != 1 || !strings.Contains(text(chips[0]), "canary paused · 5%") {
+		t.Errorf("canary chip: %v %q; want one reading \"canary paused · 5%%\"", tags, chips)
+	}
+	_, row := startTag(t, dom, "tr", "data-route-canary", "checkout")
+	if txt := text(row); !strings.Contains(txt, "shop → ledger") {
+		t.Errorf("canary row reads %q; want baseline → candidate", txt)
+	}
+	tag, _ := startTag(t, row, "span", "data-step", "5")
+	if !strings.Contains(tag, "current") {
+		t.Errorf("step 5%%: %s; want it marked current", tag)
+	}
+	if tag, _ := startTag(t, row, "span", "data-step", "100"); strings.Contains(tag, "current") {
+		t.Errorf("step 100%%: %s; want it not current", tag)
+	}
+}

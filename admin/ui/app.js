@@ -96,6 +96,7 @@ function policies(r) {
   if (r.fault) chips.push(el('span', { class: 'chip', text: 'fault' }));
   if (r.vote) chips.push(el('span', { class: 'chip', text: 'vote' }));
   if (r.checks) chips.push(el('span', { class: 'chip', text: 'checks ×' + r.checks.checks.length }));
+  if (r.canary) chips.push(badge('canary ' + r.canary.state.replace('_', ' ') + ' · ' + r.canary.weight + '%', canaryTone(r.canary.state), { 'data-canary': r.canary.state }));
   return chips;
 }
 
@@ -123,6 +124,7 @@ function renderRoutes(s) {
     all.push(rows[i]);
     if (r.vote) all.push(el('tr', { class: 'route-detail', 'data-route-vote': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderVote(r.vote))));
     if (r.checks) all.push(el('tr', { class: 'route-detail', 'data-route-checks': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderChecks(r.checks))));
+    if (r.canary) all.push(el('tr', { class: 'route-detail', 'data-route-canary': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderCanary(r.canary))));
   });
   if (!s.routes.length) all.push(...rows);
   document.querySelector('#routes tbody').replaceChildren(...all);
@@ -146,6 +148,29 @@ function renderVote(v) {
     el('span', { class: 'chip', text: 'vote: quorum ' + v.quorum }),
     el('span', { class: 'muted', text: v.agreed + ' agreed, ' + v.no_quorum + ' no quorum' }),
     ...voters);
+}
+
+function canaryTone(state) {
+  switch (state) {
+    case 'promoted': return 'good';
+    case 'rolled_back': case 'aborted': return 'bad';
+    default: return 'neutral';
+  }
+}
+
+// renderCanary shows a canary route's rollout: each step, the one it is at,
+// this step's requests, and the latest judgment with the numbers behind it.
+function renderCanary(c) {
+  const steps = c.steps.map((w, i) => el('span', {
+    class: 'check' + (i === c.step && (c.state === 'running' || c.state === 'paused') ? ' current' : ''), 'data-step': w,
+  }, w + '%'));
+  const last = c.history && c.history.length ? c.history[c.history.length - 1] : null;
+  return el('div', { class: 'detail' },
+    el('span', { class: 'chip', text: 'canary: ' + c.baseline + ' → ' + c.candidate }),
+    ...steps,
+    el('span', { class: 'muted', text: c.baseline_requests + ' baseline, ' + c.candidate_requests + ' candidate requests this step' }),
+    last ? badge('step ' + last.weight + '% ' + last.verdict, last.verdict === 'pass' ? 'good' : 'bad', { 'data-verdict': last.verdict, title: last.reason || '' }) : null,
+    c.reason ? el('span', { class: 'muted', text: c.reason }) : null);
 }
 
 // renderChecks shows a route's response checks with their violations.
