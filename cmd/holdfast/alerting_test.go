@@ -202,9 +202,12 @@ func load(t *testing.T, url string, workers int, stop <-chan struct{}) func() ti
 func TestAlertmanagerGetsP0(t *testing.T) {
 	hook := startHookInbox(t)
 	am := startAlertmanager(t, hook.srv.URL)
+	// holdfast's own webhook receiver, beside Alertmanager.
+	direct := startHookInbox(t)
 	backend := testkit.Start(t, testkit.Config{Name: "api"})
 	e := startServeConfig(t, fmt.Sprintf(alertingConfig, backend.URL(),
-		"    - {name: oncall, alertmanager: '"+am+"', tiers: [P0]}\n"))
+		"    - {name: oncall, alertmanager: '"+am+"', tiers: [P0]}\n"+
+			"    - {name: tickets, webhook: '"+direct.srv.URL+"/hook', tiers: [P0]}\n"))
 
 	stop := make(chan struct{})
 	wait := load(t, e.data+"/x", 4, stop)
@@ -259,6 +262,26 @@ func TestAlertmanagerGetsP0(t *testing.T) {
 	}
 	if firings != 1 {
 		t.Errorf("Alertmanager sent %d firing notifications for the episode; want 1", firings)
+	}
+	// The webhook got the episode straight from holdfast: one firing, one
+	// resolved (the resolution is queued when Alertmanager's is).
+	var kinds []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		kinds = kinds[:0]
+		for _, r := range direct.all() {
+			var p struct {
+				Kind   string            `json:"kind"`
+				Labels map[string]string `json:"labels"`
+			}
+			json.Unmarshal(r.body, &p)
+			kinds = append(kinds, p.Kind)
+		}
+		if len(kinds) >= 2 {
+			break
+		}
+	}
+	if got := strings.Join(kinds, ","); got != "firing,resolved" {
+		t.Errorf("the webhook got %q; want firing,resolved", got)
 	}
 	t.Logf("P0 fired %s after the outage began and resolved %s after the recovery",
 		firing.at.Sub(outage).Round(time.Millisecond), resolved.at.Sub(firing.at).Round(time.Millisecond))
