@@ -68,8 +68,9 @@ func (h *hookInbox) all() []received {
 
 // startAlertmanager starts Debian's prometheus-alertmanager on a free
 // loopback port, without clustering, sending every group to hook at once
-// (group_wait and group_interval 1s, resolved notices on). It returns
-// Alertmanager's base URL.
+// (group_wait and group_interval 1s, resolved notices on), with P1
+// inhibited while the same objective's P0 fires on the same instance. It
+// returns Alertmanager's base URL.
 func startAlertmanager(t *testing.T, hook string) string {
 	t.Helper()
 	bin := lookAlertmanager(t)
@@ -84,6 +85,10 @@ func startAlertmanager(t *testing.T, hook string) string {
 receivers:
   - name: hook
     webhook_configs: [{url: "%s", send_resolved: true}]
+inhibit_rules:
+  - source_matchers: [tier="P0"]
+    target_matchers: [tier="P1"]
+    equal: [slo, instance]
 `, hook), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -134,8 +139,8 @@ func lookAlertmanager(t *testing.T) string {
 
 // alertingConfig is a proxy with one route, api, an objective of 90% on it
 // and tiers whose windows are minutes, so that an outage of seconds fires
-// P0 (burn rate 2: a fifth of the requests bad over 2m and over 1m) and a
-// recovery of seconds resolves it. %[1]s is the backend, %[2]s the
+// P0 (burn rate 2: a fifth of the requests bad over 2m and over 1m; P1 the
+// same, so that both fire together) and a recovery of seconds resolves it. %[1]s is the backend, %[2]s the
 // receivers.
 const alertingConfig = `listen: 127.0.0.1:0
 admin: {listen: 127.0.0.1:0}
@@ -154,7 +159,7 @@ alerting:
   instance: proxy-under-test
   tiers:
     P0: {burn_rate: 2, long: 2m, short: 1m}
-    P1: {burn_rate: 1.5, long: 2m, short: 1m}
+    P1: {burn_rate: 2, long: 2m, short: 1m}
     P2: {burn_rate: 1.2, long: 2m, short: 1m}
   receivers:
 %[2]s`
@@ -197,8 +202,8 @@ func load(t *testing.T, url string, workers int, stop <-chan struct{}) func() ti
 
 // TestAlertmanagerGetsP0 runs a real Alertmanager and a real proxy: an
 // outage of the upstream must page P0 through Alertmanager within seconds,
-// exactly once for the episode, with the labels and context, and the
-// recovery must bring a resolved notice.
+// exactly once for the episode, with the labels and context, P1 inhibited
+// by them, and the recovery must bring a resolved notice.
 func TestAlertmanagerGetsP0(t *testing.T) {
 	hook := startHookInbox(t)
 	am := startAlertmanager(t, hook.srv.URL)
@@ -206,7 +211,7 @@ func TestAlertmanagerGetsP0(t *testing.T) {
 	direct := startHookInbox(t)
 	backend := testkit.Start(t, testkit.Config{Name: "api"})
 	e := startServeConfig(t, fmt.Sprintf(alertingConfig, backend.URL(),
-		"    - {name: oncall, alertmanager: '"+am+"', tiers: [P0]}\n"+
+		"    - {name: oncall, alertmanager: '"+am+"', tiers: [P0, P1]}\n"+
 			"    - {name: tickets, webhook: '"+direct.srv.URL+"/hook', tiers: [P0]}\n"))
 
 	stop := make(chan struct{})
@@ -258,6 +263,11 @@ func TestAlertmanagerGetsP0(t *testing.T) {
 		json.Unmarshal(r.body, &n)
 		if n.Status == "firing" {
 			firings++
+		}
+		for _, a := range n.Alerts {
+			if a.Labels["tier"] != "P0" {
+				t.Errorf("Alertmanager notified %s %s; want P1 inhibited by P0 (labels %v)", a.Labels["tier"], a.Status, a.Labels)
+			}
 		}
 	}
 	if firings != 1 {
