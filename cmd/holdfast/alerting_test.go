@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/holdfast-dev/holdfast/chaos/drill"
 	"github.com/holdfast-dev/holdfast/chaos/toxic"
+	"github.com/holdfast-dev/holdfast/internal/alert"
 	"github.com/holdfast-dev/holdfast/internal/testkit"
 )
 
@@ -400,6 +402,14 @@ routes:
 			shedAt = time.Now()
 			break
 		}
+	}
+	var st struct {
+		Alerts *alert.Snapshot `json:"alerts"`
+	}
+	if code, body := e.do("GET", e.admin+"/status", ""); code != 200 || json.Unmarshal([]byte(body), &st) != nil || st.Alerts == nil {
+		t.Errorf("GET /status: %d %.200s; want alerts", code, body)
+	} else if f := st.Alerts.Firing; !slices.ContainsFunc(f, func(a alert.Firing) bool { return a.SLO == "api-availability" && a.Tier == "P0" }) {
+		t.Errorf("/status alerts.firing %+v; want api-availability's P0", f)
 	}
 	backend.Healthy()
 	if shedAt.IsZero() {
