@@ -461,10 +461,11 @@ abort_when:
     - name: stop before P0 pages
       slo: {url: "%s/metrics", name: api-availability, tier: P0}
 `, api.URL, e.data, e.admin)
-	journal := filepath.Join(t.TempDir(), "j.json")
+	dir := t.TempDir()
+	journal := filepath.Join(dir, "j.json")
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
-	code := run([]string{"drill", "-q", "-f", file, "-journal", journal}, &stdout, &stderr)
+	code := run([]string{"drill", "-q", "-f", file, "-journal", journal, "-report", filepath.Join(dir, "r.html")}, &stdout, &stderr)
 	took := time.Since(start)
 	if code != 2 {
 		t.Fatalf("exit %d; want 2 (aborted)\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
