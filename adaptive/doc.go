@@ -25,6 +25,16 @@
 // [ErrLimited] (reason "overloaded"); there is no queue, since waiting is
 // exactly what the limit exists to prevent.
 //
+// # Priorities
+//
+// Brownout before blackout: [Limiter.AcquirePriority] admits a call of a
+// [Priority] (critical, default, sheddable) by [Shed] first. When calls of
+// a higher priority share the limit, a default call may fill DefaultShare
+// of it and a sheddable one SheddableShare (each at least one slot), so
+// the lower priorities are refused first ([ErrShed], reason "shed") and
+// the highest meets only the limit; while an urgent alert burns,
+// sheddable calls are refused outright.
+//
 // # Use
 //
 // [Limiter.Execute] (or the generic [Get]) runs a call and measures it; the

@@ -66,3 +66,22 @@ func ExampleLimiter_Acquire() {
 	// Output:
 	// in flight: 0
 }
+
+// Shed keeps room for critical calls: with 10 calls in flight under a
+// limit of 16, a default call (allowed 8 slots) and a sheddable one (4)
+// are refused while a critical one is admitted.
+func ExampleShed() {
+	for _, p := range []adaptive.Priority{adaptive.PrioritySheddable, adaptive.PriorityDefault, adaptive.PriorityCritical} {
+		fmt.Printf("%s: shed %v\n", p, adaptive.Shed(p, adaptive.PriorityCritical, 10, 16, false))
+	}
+	// With only default calls, nothing is shed before the limit itself.
+	fmt.Println("default alone: shed", adaptive.Shed(adaptive.PriorityDefault, adaptive.PriorityDefault, 10, 16, false))
+	// While a P0 burns, sheddable calls are refused at once.
+	fmt.Println("sheddable, burning: shed", adaptive.Shed(adaptive.PrioritySheddable, adaptive.PriorityCritical, 0, 16, true))
+	// Output:
+	// sheddable: shed true
+	// default: shed true
+	// critical: shed false
+	// default alone: shed false
+	// sheddable, burning: shed true
+}

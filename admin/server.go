@@ -13,6 +13,7 @@ import (
 
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/config"
+	"github.com/holdfast-dev/holdfast/internal/alert"
 	"github.com/holdfast-dev/holdfast/proxy"
 	"github.com/holdfast-dev/holdfast/slo"
 )
@@ -54,6 +55,9 @@ type Config struct {
 
 	// SLOs are the objectives GET /status reports (slo.go). Nil means none.
 	SLOs *slo.Set `yaml:"-" json:"-"`
+	// Alerts are the burn-rate alerts GET /status reports (alert.go). Nil
+	// means none.
+	Alerts *alert.Manager `yaml:"-" json:"-"`
 
 	// Reload re-reads and applies the config file for POST /reload. Nil
 	// means POST /reload answers 501. The server does not record reloads on

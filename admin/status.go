@@ -3,6 +3,7 @@ package admin
 import (
 	"time"
 
+	"github.com/holdfast-dev/holdfast/internal/alert"
 	"github.com/holdfast-dev/holdfast/proxy"
 	"github.com/holdfast-dev/holdfast/slo"
 )
@@ -22,6 +23,9 @@ type Status struct {
 	Upstreams            []proxy.UpstreamStatus `json:"upstreams"`
 	// SLOs are the objectives' budgets and burn rates (slo.go).
 	SLOs []slo.Status `json:"slos"`
+	// Alerts are the alerts that fire and the receivers' delivery counts;
+	// nil without alerts (alert.go).
+	Alerts *alert.Snapshot `json:"alerts,omitempty"`
 }
 
 // RouteStatus is a route and its recent traffic.
@@ -48,6 +52,10 @@ func (s *Server) Status() Status {
 	}
 	for i, r := range ps.Routes {
 		st.Routes[i] = RouteStatus{RouteStatus: r, Traffic: orIdle(traffic, r.Name)}
+	}
+	if s.cfg.Alerts != nil {
+		a := s.cfg.Alerts.Snapshot()
+		st.Alerts = &a
 	}
 	return st
 }

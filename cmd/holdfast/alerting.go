@@ -9,11 +9,11 @@ import (
 	"github.com/holdfast-dev/holdfast/internal/alert"
 )
 
-// startAlerts starts evaluating the objectives' tiers every
-// alerting.interval and delivering their notifications, with the admin
+// newAlerts builds the alerts: they evaluate the objectives' tiers every
+// alerting.interval and deliver their notifications, with the admin
 // server's context, to alerting.receivers. A reload changes the receivers;
 // the interval, repeat_interval and instance are the starting config's.
-func (inst *instance) startAlerts(cfg *config.Config) {
+func (inst *instance) newAlerts(cfg *config.Config) {
 	instance := cfg.Alerting.Instance
 	if instance == "" {
 		instance, _ = os.Hostname()
@@ -25,10 +25,16 @@ func (inst *instance) startAlerts(cfg *config.Config) {
 		Interval:       cfg.Alerting.Interval.Duration(),
 		RepeatInterval: cfg.Alerting.RepeatInterval.Duration(),
 		Status:         inst.slos.StatusAt,
-		Context:        inst.admin.AlertContext,
-		Logger:         inst.logger,
+		// The admin server, which gathers the context, is built next;
+		// nothing is evaluated before runAlerts.
+		Context: func(route string) alert.Context { return inst.admin.AlertContext(route) },
+		Logger:  inst.logger,
 	})
 	inst.metrics.WatchAlerts(inst.alerts) // a fresh registry: cannot fail
+}
+
+// runAlerts starts the alerts' evaluation loop; stopAlerts ends it.
+func (inst *instance) runAlerts() {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { inst.alerts.Run(ctx) })

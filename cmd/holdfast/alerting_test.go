@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/holdfast-dev/holdfast/chaos/drill"
 	"github.com/holdfast-dev/holdfast/chaos/toxic"
+	"github.com/holdfast-dev/holdfast/internal/alert"
 	"github.com/holdfast-dev/holdfast/internal/testkit"
 )
 
@@ -68,8 +70,9 @@ func (h *hookInbox) all() []received {
 
 // startAlertmanager starts Debian's prometheus-alertmanager on a free
 // loopback port, without clustering, sending every group to hook at once
-// (group_wait and group_interval 1s, resolved notices on). It returns
-// Alertmanager's base URL.
+// (group_wait and group_interval 1s, resolved notices on), with P1
+// inhibited while the same objective's P0 fires on the same instance. It
+// returns Alertmanager's base URL.
 func startAlertmanager(t *testing.T, hook string) string {
 	t.Helper()
 	bin := lookAlertmanager(t)
@@ -84,6 +87,10 @@ func startAlertmanager(t *testing.T, hook string) string {
 receivers:
   - name: hook
     webhook_configs: [{url: "%s", send_resolved: true}]
+inhibit_rules:
+  - source_matchers: [tier="P0"]
+    target_matchers: [tier="P1"]
+    equal: [slo, instance]
 `, hook), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -134,8 +141,8 @@ func lookAlertmanager(t *testing.T) string {
 
 // alertingConfig is a proxy with one route, api, an objective of 90% on it
 // and tiers whose windows are minutes, so that an outage of seconds fires
-// P0 (burn rate 2: a fifth of the requests bad over 2m and over 1m) and a
-// recovery of seconds resolves it. %[1]s is the backend, %[2]s the
+// P0 (burn rate 2: a fifth of the requests bad over 2m and over 1m; P1 the
+// same, so that both fire together) and a recovery of seconds resolves it. %[1]s is the backend, %[2]s the
 // receivers.
 const alertingConfig = `listen: 127.0.0.1:0
 admin: {listen: 127.0.0.1:0}
@@ -154,7 +161,7 @@ alerting:
   instance: proxy-under-test
   tiers:
     P0: {burn_rate: 2, long: 2m, short: 1m}
-    P1: {burn_rate: 1.5, long: 2m, short: 1m}
+    P1: {burn_rate: 2, long: 2m, short: 1m}
     P2: {burn_rate: 1.2, long: 2m, short: 1m}
   receivers:
 %[2]s`
@@ -197,14 +204,17 @@ func load(t *testing.T, url string, workers int, stop <-chan struct{}) func() ti
 
 // TestAlertmanagerGetsP0 runs a real Alertmanager and a real proxy: an
 // outage of the upstream must page P0 through Alertmanager within seconds,
-// exactly once for the episode, with the labels and context, and the
-// recovery must bring a resolved notice.
+// exactly once for the episode, with the labels and context, P1 inhibited
+// by them, and the recovery must bring a resolved notice.
 func TestAlertmanagerGetsP0(t *testing.T) {
 	hook := startHookInbox(t)
 	am := startAlertmanager(t, hook.srv.URL)
+	// holdfast's own webhook receiver, beside Alertmanager.
+	direct := startHookInbox(t)
 	backend := testkit.Start(t, testkit.Config{Name: "api"})
 	e := startServeConfig(t, fmt.Sprintf(alertingConfig, backend.URL(),
-		"    - {name: oncall, alertmanager: '"+am+"', tiers: [P0]}\n"))
+		"    - {name: oncall, alertmanager: '"+am+"', tiers: [P0, P1]}\n"+
+			"    - {name: tickets, webhook: '"+direct.srv.URL+"/hook', tiers: [P0]}\n"))
 
 	stop := make(chan struct{})
 	wait := load(t, e.data+"/x", 4, stop)
@@ -256,9 +266,34 @@ func TestAlertmanagerGetsP0(t *testing.T) {
 		if n.Status == "firing" {
 			firings++
 		}
+		for _, a := range n.Alerts {
+			if a.Labels["tier"] != "P0" {
+				t.Errorf("Alertmanager notified %s %s; want P1 inhibited by P0 (labels %v)", a.Labels["tier"], a.Status, a.Labels)
+			}
+		}
 	}
 	if firings != 1 {
 		t.Errorf("Alertmanager sent %d firing notifications for the episode; want 1", firings)
+	}
+	// The webhook got the episode straight from holdfast: one firing, one
+	// resolved (the resolution is queued when Alertmanager's is).
+	var kinds []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		kinds = kinds[:0]
+		for _, r := range direct.all() {
+			var p struct {
+				Kind   string            `json:"kind"`
+				Labels map[string]string `json:"labels"`
+			}
+			json.Unmarshal(r.body, &p)
+			kinds = append(kinds, p.Kind)
+		}
+		if len(kinds) >= 2 {
+			break
+		}
+	}
+	if got := strings.Join(kinds, ","); got != "firing,resolved" {
+		t.Errorf("the webhook got %q; want firing,resolved", got)
 	}
 	t.Logf("P0 fired %s after the outage began and resolved %s after the recovery",
 		firing.at.Sub(outage).Round(time.Millisecond), resolved.at.Sub(firing.at).Round(time.Millisecond))
@@ -368,6 +403,14 @@ routes:
 			break
 		}
 	}
+	var st struct {
+		Alerts *alert.Snapshot `json:"alerts"`
+	}
+	if code, body := e.do("GET", e.admin+"/status", ""); code != 200 || json.Unmarshal([]byte(body), &st) != nil || st.Alerts == nil {
+		t.Errorf("GET /status: %d %.200s; want alerts", code, body)
+	} else if f := st.Alerts.Firing; !slices.ContainsFunc(f, func(a alert.Firing) bool { return a.SLO == "api-availability" && a.Tier == "P0" }) {
+		t.Errorf("/status alerts.firing %+v; want api-availability's P0", f)
+	}
 	backend.Healthy()
 	if shedAt.IsZero() {
 		close(stop)
@@ -418,10 +461,11 @@ abort_when:
     - name: stop before P0 pages
       slo: {url: "%s/metrics", name: api-availability, tier: P0}
 `, api.URL, e.data, e.admin)
-	journal := filepath.Join(t.TempDir(), "j.json")
+	dir := t.TempDir()
+	journal := filepath.Join(dir, "j.json")
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
-	code := run([]string{"drill", "-q", "-f", file, "-journal", journal}, &stdout, &stderr)
+	code := run([]string{"drill", "-q", "-f", file, "-journal", journal, "-report", filepath.Join(dir, "r.html")}, &stdout, &stderr)
 	took := time.Since(start)
 	if code != 2 {
 		t.Fatalf("exit %d; want 2 (aborted)\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())

@@ -167,23 +167,26 @@ func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr 
 	if sum, err := fileSum(file); err == nil {
 		inst.metrics.ConfigLoaded(sum, time.Now())
 	}
+	inst.newAlerts(cfg)
 	inst.admin, err = admin.New(admin.Config{
 		Admin:    cfg.Admin,
 		Proxy:    p,
 		Metrics:  inst.metrics,
 		Timeline: inst.timeline,
 		SLOs:     inst.slos,
+		Alerts:   inst.alerts,
 		Reload:   func(context.Context) error { return inst.reload() },
 		Logger:   logger,
 	})
 	if err != nil {
+		inst.alerts.Close()
 		srv.Shutdown(context.Background())
 		p.Close()
 		access.Close()
 		stopTracing(context.Background())
 		return nil, err
 	}
-	inst.startAlerts(cfg)
+	inst.runAlerts()
 	return inst, nil
 }
 

@@ -55,6 +55,12 @@ type Alert struct {
 	Tier  string `json:"tier"`
 }
 
+// Firing is an alert that fires, since the start of its episode.
+type Firing struct {
+	Alert
+	Since time.Time `json:"since"`
+}
+
 // Change is what [Machine.Step] decides for one alert at one evaluation.
 type Change struct {
 	Alert

@@ -50,6 +50,19 @@ func (m *Machine) FiringTier(tier string) bool {
 	return false
 }
 
+// Active returns the alerts that fire with their episodes' starts, by
+// objective and tier.
+func (m *Machine) Active() []Firing {
+	out := make([]Firing, 0, len(m.active))
+	for a, ep := range m.active {
+		out = append(out, Firing{Alert: a, Since: ep.since})
+	}
+	slices.SortFunc(out, func(x, y Firing) int {
+		return cmp.Or(cmp.Compare(x.SLO, y.SLO), cmp.Compare(x.Tier, y.Tier))
+	})
+	return out
+}
+
 // Step takes the objectives' states at now and returns what changed: a
 // KindFiring for a tier that began to fire, a KindResolved for one that
 // stopped (or whose objective or tier is gone), a KindReminder for one that

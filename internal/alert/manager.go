@@ -242,6 +242,38 @@ func (m *Manager) Stats() []Stats {
 	return out
 }
 
+// Snapshot is the alerts' state: what fires and how delivery goes.
+type Snapshot struct {
+	// Firing are the alerts that fired at the last evaluation, by
+	// objective and tier.
+	Firing []Firing `json:"firing"`
+	// Receivers are the receivers' delivery counts, in config order.
+	Receivers []ReceiverStats `json:"receivers"`
+}
+
+// ReceiverStats is a receiver's [Stats] as GET /status shows them.
+type ReceiverStats struct {
+	Name     string `json:"name"`
+	Sent     uint64 `json:"sent"`
+	Failed   uint64 `json:"failed"`
+	Overflow uint64 `json:"overflow"`
+	Retries  uint64 `json:"retries"`
+	Queued   int    `json:"queued"`
+}
+
+// Snapshot returns what fires and each receiver's counts.
+func (m *Manager) Snapshot() Snapshot {
+	m.mu.Lock()
+	firing := m.machine.Active()
+	m.mu.Unlock()
+	st := m.Stats()
+	out := Snapshot{Firing: firing, Receivers: make([]ReceiverStats, len(st))}
+	for i, s := range st {
+		out.Receivers[i] = ReceiverStats{Name: s.Receiver, Sent: s.Sent, Failed: s.Failed, Overflow: s.Overflow, Retries: s.Retries, Queued: s.Queued}
+	}
+	return out
+}
+
 // Close stops the senders and waits for them; what their queues hold is
 // dropped. It is idempotent.
 func (m *Manager) Close() {
