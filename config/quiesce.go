@@ -62,12 +62,29 @@ type Quiesce struct {
 	FailReadyz bool `yaml:"fail_readyz" json:"fail_readyz,omitempty"`
 }
 
+// QuiesceDefaults is the top-level quiesce block: the webhook of every
+// route's quiesce block that names none.
+type QuiesceDefaults struct {
+	// Webhook is the routes' quiesce.webhook when they leave it out.
+	// Default none.
+	Webhook string `yaml:"webhook" json:"webhook,omitempty"`
+	// WebhookTimeout is the routes' quiesce.webhook_timeout when they
+	// leave it out. Default 2s.
+	WebhookTimeout time.Duration `yaml:"webhook_timeout" json:"webhook_timeout"`
+}
+
 func (c *Config) applyQuiesceDefaults() {
+	if c.Quiesce.WebhookTimeout == 0 {
+		c.Quiesce.WebhookTimeout = DefaultQuiesceWebhookTimeout
+	}
 	for _, r := range c.Routes {
 		if r == nil || r.Quiesce == nil {
 			continue
 		}
 		q := r.Quiesce
+		if q.Webhook == "" {
+			q.Webhook = c.Quiesce.Webhook
+		}
 		if q.After == 0 {
 			q.After = DefaultQuiesceAfter
 		}
@@ -81,7 +98,7 @@ func (c *Config) applyQuiesceDefaults() {
 			q.RecoveryProbes = DefaultQuiesceRecoveryProbes
 		}
 		if q.WebhookTimeout == 0 {
-			q.WebhookTimeout = DefaultQuiesceWebhookTimeout
+			q.WebhookTimeout = c.Quiesce.WebhookTimeout
 		}
 	}
 }
@@ -105,16 +122,26 @@ func validateQuiesce(errs *errorList, p string, r *Route) {
 	if q.RecoveryProbes < 1 || q.RecoveryProbes > maxQuiesceCount {
 		errs.add(p+".recovery_probes", "must be in [1, %d], got %d", maxQuiesceCount, q.RecoveryProbes)
 	}
-	if q.Webhook != "" {
-		u, err := url.Parse(q.Webhook)
+	validateWebhook(errs, p, q.Webhook, q.WebhookTimeout)
+}
+
+// validateQuiesceDefaults checks the top-level quiesce block.
+func (c *Config) validateQuiesceDefaults(errs *errorList) {
+	validateWebhook(errs, "quiesce", c.Quiesce.Webhook, c.Quiesce.WebhookTimeout)
+}
+
+// validateWebhook checks the webhook and webhook_timeout of the block at p.
+func validateWebhook(errs *errorList, p, webhook string, timeout time.Duration) {
+	if webhook != "" {
+		u, err := url.Parse(webhook)
 		switch {
 		case err != nil:
-			errs.add(p+".webhook", "must be a URL, got %q", redact(q.Webhook))
+			errs.add(p+".webhook", "must be a URL, got %q", redact(webhook))
 		case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
 			errs.add(p+".webhook", "must be an http:// or https:// URL, got %q", u.Redacted())
 		}
 	}
-	if q.WebhookTimeout <= 0 {
-		errs.add(p+".webhook_timeout", "must be positive, got %s", q.WebhookTimeout)
+	if timeout <= 0 {
+		errs.add(p+".webhook_timeout", "must be positive, got %s", timeout)
 	}
 }

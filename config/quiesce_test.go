@@ -81,3 +81,29 @@ func FuzzParseQuiesce(f *testing.F) {
 		}
 	})
 }
+
+// TestQuiesceInheritsTheGlobalWebhook: a route's quiesce block without a
+// webhook takes the top-level quiesce block's, and its timeout; one with
+// its own keeps it.
+func TestQuiesceInheritsTheGlobalWebhook(t *testing.T) {
+	src := "quiesce: {webhook: 'https://ops.example/all', webhook_timeout: 5s}\n" + checksBase +
+		"    checks: [{status: [200]}]\n    quiesce: {}\n" +
+		"  - name: own\n    upstream: accounts\n    checks: [{status: [200]}]\n    quiesce: {webhook: 'https://ops.example/own', webhook_timeout: 1s}\n"
+	c, err := Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		url     string
+		timeout time.Duration
+	}{{"https://ops.example/all", 5 * time.Second}, {"https://ops.example/own", time.Second}} {
+		if q := c.Routes[i].Quiesce; q.Webhook != want.url || q.WebhookTimeout != want.timeout {
+			t.Errorf("routes[%d].quiesce webhook %q, timeout %s; want %q, %s", i, q.Webhook, q.WebhookTimeout, want.url, want.timeout)
+		}
+	}
+	_, err = Parse([]byte("quiesce: {webhook: 'mailto:ops@example', webhook_timeout: -1s}\n" + checksBase))
+	checkErrors(t, err, []string{
+		"quiesce.webhook_timeout (line 1): must not be negative, got -1s",
+		`quiesce.webhook (line 1): must be an http:// or https:// URL, got "mailto:ops@example"`,
+	}, true)
+}

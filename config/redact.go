@@ -116,9 +116,6 @@ const Redacted = "[redacted]"
 var sensitiveWords = []string{
 	"auth", "cookie", "token", "secret", "password", "passwd", "api-key", "apikey", "api_key",
 	"session", "credential", "signature", "private",
-	// A webhook URL (quiesce.webhook) is often its own credential: Slack's
-	// and others' carry the secret in the path.
-	"webhook",
 }
 
 // isSensitive reports whether a header or config key named name holds a

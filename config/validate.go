@@ -145,6 +145,7 @@ func (c *Config) validate(errs *errorList) {
 	c.validateUpstreams(errs)
 	c.validateRoutes(errs)
 	c.validateSLOs(errs)
+	c.validateQuiesceDefaults(errs) // quiesce.go
 }
 
 func (c *Config) validateListen(errs *errorList) {
