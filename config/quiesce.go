@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -54,6 +55,13 @@ type Quiesce struct {
 	Webhook string `yaml:"webhook" json:"webhook,omitempty"`
 	// WebhookTimeout bounds each POST to Webhook. Default 2s.
 	WebhookTimeout time.Duration `yaml:"webhook_timeout" json:"webhook_timeout"`
+	// ProbePath, when set, is a path the proxy GETs through the route (its
+	// upstream, checks and all) every ProbeInterval while the route is
+	// quiesced, in place of trial requests: no client request reaches the
+	// upstreams until RecoveryProbes probes in a row get a correct answer,
+	// and the route resumes without traffic. Not for a vote route. Default
+	// none: one client request per ProbeInterval is the trial.
+	ProbePath string `yaml:"probe_path" json:"probe_path,omitempty"`
 	// FailReadyz makes the admin API's /readyz fail while the route is
 	// quiesced, so that a load balancer sends its traffic to another
 	// instance. Default false: one quiesced route leaves the others'
@@ -122,6 +130,16 @@ func validateQuiesce(errs *errorList, p string, r *Route) {
 	if q.RecoveryProbes < 1 || q.RecoveryProbes > maxQuiesceCount {
 		errs.add(p+".recovery_probes", "must be in [1, %d], got %d", maxQuiesceCount, q.RecoveryProbes)
 	}
+	if q.ProbePath != "" {
+		switch {
+		case !strings.HasPrefix(q.ProbePath, "/"):
+			errs.add(p+".probe_path", "must start with /, got %q", q.ProbePath)
+		case !validRequestURI(q.ProbePath):
+			errs.add(p+".probe_path", "must be a path with an optional query, got %q", q.ProbePath)
+		case r.Vote != nil:
+			errs.add(p+".probe_path", "a vote route is probed by trial requests: leave probe_path out")
+		}
+	}
 	validateWebhook(errs, p, q.Webhook, q.WebhookTimeout)
 }
 
@@ -144,4 +162,9 @@ func validateWebhook(errs *errorList, p, webhook string, timeout time.Duration) 
 	if timeout <= 0 {
 		errs.add(p+".webhook_timeout", "must be positive, got %s", timeout)
 	}
+}
+
+func validRequestURI(s string) bool {
+	_, err := url.ParseRequestURI(s)
+	return err == nil
 }

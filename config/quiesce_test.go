@@ -12,8 +12,8 @@ func TestQuiesceParse(t *testing.T) {
 	}{
 		{"defaults", "    quiesce: {}\n", Quiesce{After: DefaultQuiesceAfter, MinRequests: DefaultQuiesceMinRequests,
 			ProbeInterval: DefaultQuiesceProbeInterval, RecoveryProbes: DefaultQuiesceRecoveryProbes, WebhookTimeout: DefaultQuiesceWebhookTimeout}},
-		{"every key", "    quiesce: {after: 30s, min_requests: 10, probe_interval: 5s, recovery_probes: 2, webhook: 'https://ops.example/hook', webhook_timeout: 1s, fail_readyz: true}\n",
-			Quiesce{After: 30 * time.Second, MinRequests: 10, ProbeInterval: 5 * time.Second, RecoveryProbes: 2, Webhook: "https://ops.example/hook", WebhookTimeout: time.Second, FailReadyz: true}},
+		{"every key", "    quiesce: {after: 30s, min_requests: 10, probe_interval: 5s, recovery_probes: 2, webhook: 'https://ops.example/hook', webhook_timeout: 1s, fail_readyz: true, probe_path: '/accounts/probe?id=7'}\n",
+			Quiesce{After: 30 * time.Second, MinRequests: 10, ProbeInterval: 5 * time.Second, RecoveryProbes: 2, Webhook: "https://ops.example/hook", WebhookTimeout: time.Second, FailReadyz: true, ProbePath: "/accounts/probe?id=7"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,6 +44,16 @@ var badQuiesceConfigs = []struct {
 		[]string{`routes[0].quiesce.webhook (line 7): must be an http:// or https:// URL, got "ftp://u:xxxxx@ops/hook"`}},
 	{"webhook without a host", withChecks("    checks: [{status: [200]}]\n    quiesce: {webhook: 'http:///hook'}\n"),
 		[]string{`routes[0].quiesce.webhook (line 7): must be an http:// or https:// URL`}},
+	{"probe path", withChecks("    checks: [{status: [200]}]\n    quiesce:\n      probe_path: accounts/probe\n"),
+		[]string{`routes[0].quiesce.probe_path (line 8): must start with /, got "accounts/probe"`}},
+	{"probe path on a vote route", `upstreams:
+  a: {endpoints: [{address: http://127.0.0.1:1}]}
+  b: {endpoints: [{address: http://127.0.0.1:2}]}
+routes:
+  - name: q
+    vote: {upstreams: [a, b]}
+    quiesce: {probe_path: /q/probe}
+`, []string{"routes[0].quiesce.probe_path (line 7): a vote route is probed by trial requests"}},
 	{"unknown key", withChecks("    checks: [{status: [200]}]\n    quiesce: {afterr: 1s}\n"),
 		[]string{`routes[0].quiesce.afterr (line 7): unknown key`}},
 }

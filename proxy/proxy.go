@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,6 +131,12 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		return err
 	}
 	p.state.Store(st)
+	// Routes the new config replaced stop their quiesce probes.
+	for _, r := range old.routes {
+		if !slices.Contains(st.routes, r) {
+			r.closeQuiesce()
+		}
+	}
 	// Clusters the new config dropped or replaced stop their health checks;
 	// requests still using them finish, since closing only stops pooling.
 	for name, c := range old.clusters {
@@ -153,6 +161,9 @@ func (p *Proxy) Close() {
 	}
 	p.closed = true
 	st := p.state.Load()
+	for _, r := range st.routes {
+		r.closeQuiesce()
+	}
 	for _, c := range st.clusters {
 		c.Close()
 	}
@@ -219,7 +230,10 @@ func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
 		}
 		r, err := newRoute(rc, st.clusters, p.opts.Listener)
 		if err == nil && rc.Quiesce != nil {
-			r.quiesce, err = newQuiesceRoute(rc, p.opts.Listener, p.opts.Logger, p.bg)
+			var probe func(context.Context) error
+			if probe, err = p.quiesceProbe(r); err == nil {
+				r.quiesce, err = newQuiesceRoute(rc, p.opts.Listener, p.opts.Logger, p.bg, probe)
+			}
 		}
 		if err == nil && cfg.Redis != nil {
 			err = r.limitGlobally(st.redis, cfg.Redis.OnError)
