@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,8 +131,12 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	}
 	p.state.Store(st)
 	// Routes the new config replaced stop their quiesce probes.
+	kept := make(map[*route]bool, len(st.routes))
+	for _, r := range st.routes {
+		kept[r] = true
+	}
 	for _, r := range old.routes {
-		if !slices.Contains(st.routes, r) {
+		if !kept[r] {
 			r.closeQuiesce()
 		}
 	}
