@@ -59,6 +59,8 @@ type Config struct {
 	SLOs []*SLO `yaml:"slos" json:"slos,omitempty"`
 	// Alerting is the burn-rate tiers and their receivers (slo.go).
 	Alerting Alerting `yaml:"alerting" json:"alerting"`
+	// Quiesce is what every route's quiesce block inherits (quiesce.go).
+	Quiesce QuiesceDefaults `yaml:"quiesce" json:"quiesce"`
 }
 
 // Listen is one address or a list of them.

@@ -26,7 +26,6 @@ func TestIsSensitive(t *testing.T) {
 		{"x-session-id", true},
 		{"client_secret", true},
 		{"password", true},
-		{"webhook", true},
 		{"token_file", false}, // a path, shown on purpose
 		{"content-type", false},
 		{"X-Request-Id", false},
@@ -82,6 +81,12 @@ var redactTable = []struct {
 		in:        "quiesce:\n  after: 10s\n  webhook: https://hooks.example/services/T0/B0/s3cr3tpath?token=t0k3n\n",
 		want:      []string{"webhook: https://hooks.example/[redacted]", "after: 10s"},
 		forbidden: []string{"s3cr3tpath", "t0k3n", "services"},
+	},
+	{
+		name:      "webhook timeout kept",
+		in:        "quiesce:\n  webhook: https://hooks.example/s3cr3t\n  webhook_timeout: 2s\n",
+		want:      []string{"webhook_timeout: 2s", "webhook: https://hooks.example/[redacted]"},
+		forbidden: []string{"s3cr3t"},
 	},
 	{
 		name:      "webhook that is not a URL",

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -54,6 +55,13 @@ type Quiesce struct {
 	Webhook string `yaml:"webhook" json:"webhook,omitempty"`
 	// WebhookTimeout bounds each POST to Webhook. Default 2s.
 	WebhookTimeout time.Duration `yaml:"webhook_timeout" json:"webhook_timeout"`
+	// ProbePath, when set, is a path the proxy GETs through the route (its
+	// upstream, checks and all) every ProbeInterval while the route is
+	// quiesced, in place of trial requests: no client request reaches the
+	// upstreams until RecoveryProbes probes in a row get a correct answer,
+	// and the route resumes without traffic. Not for a vote route. Default
+	// none: one client request per ProbeInterval is the trial.
+	ProbePath string `yaml:"probe_path" json:"probe_path,omitempty"`
 	// FailReadyz makes the admin API's /readyz fail while the route is
 	// quiesced, so that a load balancer sends its traffic to another
 	// instance. Default false: one quiesced route leaves the others'
@@ -62,12 +70,29 @@ type Quiesce struct {
 	FailReadyz bool `yaml:"fail_readyz" json:"fail_readyz,omitempty"`
 }
 
+// QuiesceDefaults is the top-level quiesce block: the webhook of every
+// route's quiesce block that names none.
+type QuiesceDefaults struct {
+	// Webhook is the routes' quiesce.webhook when they leave it out.
+	// Default none.
+	Webhook string `yaml:"webhook" json:"webhook,omitempty"`
+	// WebhookTimeout is the routes' quiesce.webhook_timeout when they
+	// leave it out. Default 2s.
+	WebhookTimeout time.Duration `yaml:"webhook_timeout" json:"webhook_timeout"`
+}
+
 func (c *Config) applyQuiesceDefaults() {
+	if c.Quiesce.WebhookTimeout == 0 {
+		c.Quiesce.WebhookTimeout = DefaultQuiesceWebhookTimeout
+	}
 	for _, r := range c.Routes {
 		if r == nil || r.Quiesce == nil {
 			continue
 		}
 		q := r.Quiesce
+		if q.Webhook == "" {
+			q.Webhook = c.Quiesce.Webhook
+		}
 		if q.After == 0 {
 			q.After = DefaultQuiesceAfter
 		}
@@ -81,7 +106,7 @@ func (c *Config) applyQuiesceDefaults() {
 			q.RecoveryProbes = DefaultQuiesceRecoveryProbes
 		}
 		if q.WebhookTimeout == 0 {
-			q.WebhookTimeout = DefaultQuiesceWebhookTimeout
+			q.WebhookTimeout = c.Quiesce.WebhookTimeout
 		}
 	}
 }
@@ -105,16 +130,41 @@ func validateQuiesce(errs *errorList, p string, r *Route) {
 	if q.RecoveryProbes < 1 || q.RecoveryProbes > maxQuiesceCount {
 		errs.add(p+".recovery_probes", "must be in [1, %d], got %d", maxQuiesceCount, q.RecoveryProbes)
 	}
-	if q.Webhook != "" {
-		u, err := url.Parse(q.Webhook)
+	if q.ProbePath != "" {
+		switch {
+		case !strings.HasPrefix(q.ProbePath, "/"):
+			errs.add(p+".probe_path", "must start with /, got %q", q.ProbePath)
+		case !validRequestURI(q.ProbePath):
+			errs.add(p+".probe_path", "must be a path with an optional query, got %q", q.ProbePath)
+		case r.Vote != nil:
+			errs.add(p+".probe_path", "a vote route is probed by trial requests: leave probe_path out")
+		}
+	}
+	validateWebhook(errs, p, q.Webhook, q.WebhookTimeout)
+}
+
+// validateQuiesceDefaults checks the top-level quiesce block.
+func (c *Config) validateQuiesceDefaults(errs *errorList) {
+	validateWebhook(errs, "quiesce", c.Quiesce.Webhook, c.Quiesce.WebhookTimeout)
+}
+
+// validateWebhook checks the webhook and webhook_timeout of the block at p.
+func validateWebhook(errs *errorList, p, webhook string, timeout time.Duration) {
+	if webhook != "" {
+		u, err := url.Parse(webhook)
 		switch {
 		case err != nil:
-			errs.add(p+".webhook", "must be a URL, got %q", redact(q.Webhook))
+			errs.add(p+".webhook", "must be a URL, got %q", redact(webhook))
 		case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
 			errs.add(p+".webhook", "must be an http:// or https:// URL, got %q", u.Redacted())
 		}
 	}
-	if q.WebhookTimeout <= 0 {
-		errs.add(p+".webhook_timeout", "must be positive, got %s", q.WebhookTimeout)
+	if timeout <= 0 {
+		errs.add(p+".webhook_timeout", "must be positive, got %s", timeout)
 	}
+}
+
+func validRequestURI(s string) bool {
+	_, err := url.ParseRequestURI(s)
+	return err == nil
 }

@@ -12,8 +12,8 @@ func TestQuiesceParse(t *testing.T) {
 	}{
 		{"defaults", "    quiesce: {}\n", Quiesce{After: DefaultQuiesceAfter, MinRequests: DefaultQuiesceMinRequests,
 			ProbeInterval: DefaultQuiesceProbeInterval, RecoveryProbes: DefaultQuiesceRecoveryProbes, WebhookTimeout: DefaultQuiesceWebhookTimeout}},
-		{"every key", "    quiesce: {after: 30s, min_requests: 10, probe_interval: 5s, recovery_probes: 2, webhook: 'https://ops.example/hook', webhook_timeout: 1s, fail_readyz: true}\n",
-			Quiesce{After: 30 * time.Second, MinRequests: 10, ProbeInterval: 5 * time.Second, RecoveryProbes: 2, Webhook: "https://ops.example/hook", WebhookTimeout: time.Second, FailReadyz: true}},
+		{"every key", "    quiesce: {after: 30s, min_requests: 10, probe_interval: 5s, recovery_probes: 2, webhook: 'https://ops.example/hook', webhook_timeout: 1s, fail_readyz: true, probe_path: '/accounts/probe?id=7'}\n",
+			Quiesce{After: 30 * time.Second, MinRequests: 10, ProbeInterval: 5 * time.Second, RecoveryProbes: 2, Webhook: "https://ops.example/hook", WebhookTimeout: time.Second, FailReadyz: true, ProbePath: "/accounts/probe?id=7"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,6 +44,16 @@ var badQuiesceConfigs = []struct {
 		[]string{`routes[0].quiesce.webhook (line 7): must be an http:// or https:// URL, got "ftp://u:xxxxx@ops/hook"`}},
 	{"webhook without a host", withChecks("    checks: [{status: [200]}]\n    quiesce: {webhook: 'http:///hook'}\n"),
 		[]string{`routes[0].quiesce.webhook (line 7): must be an http:// or https:// URL`}},
+	{"probe path", withChecks("    checks: [{status: [200]}]\n    quiesce:\n      probe_path: accounts/probe\n"),
+		[]string{`routes[0].quiesce.probe_path (line 8): must start with /, got "accounts/probe"`}},
+	{"probe path on a vote route", `upstreams:
+  a: {endpoints: [{address: http://127.0.0.1:1}]}
+  b: {endpoints: [{address: http://127.0.0.1:2}]}
+routes:
+  - name: q
+    vote: {upstreams: [a, b]}
+    quiesce: {probe_path: /q/probe}
+`, []string{"routes[0].quiesce.probe_path (line 7): a vote route is probed by trial requests"}},
 	{"unknown key", withChecks("    checks: [{status: [200]}]\n    quiesce: {afterr: 1s}\n"),
 		[]string{`routes[0].quiesce.afterr (line 7): unknown key`}},
 }
@@ -80,4 +90,30 @@ func FuzzParseQuiesce(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestQuiesceInheritsTheGlobalWebhook: a route's quiesce block without a
+// webhook takes the top-level quiesce block's, and its timeout; one with
+// its own keeps it.
+func TestQuiesceInheritsTheGlobalWebhook(t *testing.T) {
+	src := "quiesce: {webhook: 'https://ops.example/all', webhook_timeout: 5s}\n" + checksBase +
+		"    checks: [{status: [200]}]\n    quiesce: {}\n" +
+		"  - name: own\n    upstream: accounts\n    checks: [{status: [200]}]\n    quiesce: {webhook: 'https://ops.example/own', webhook_timeout: 1s}\n"
+	c, err := Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		url     string
+		timeout time.Duration
+	}{{"https://ops.example/all", 5 * time.Second}, {"https://ops.example/own", time.Second}} {
+		if q := c.Routes[i].Quiesce; q.Webhook != want.url || q.WebhookTimeout != want.timeout {
+			t.Errorf("routes[%d].quiesce webhook %q, timeout %s; want %q, %s", i, q.Webhook, q.WebhookTimeout, want.url, want.timeout)
+		}
+	}
+	_, err = Parse([]byte("quiesce: {webhook: 'mailto:ops@example', webhook_timeout: -1s}\n" + checksBase))
+	checkErrors(t, err, []string{
+		"quiesce.webhook_timeout (line 1): must not be negative, got -1s",
+		`quiesce.webhook (line 1): must be an http:// or https:// URL, got "mailto:ops@example"`,
+	}, true)
 }

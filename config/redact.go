@@ -116,9 +116,6 @@ const Redacted = "[redacted]"
 var sensitiveWords = []string{
 	"auth", "cookie", "token", "secret", "password", "passwd", "api-key", "apikey", "api_key",
 	"session", "credential", "signature", "private",
-	// A webhook URL (quiesce.webhook) is often its own credential: Slack's
-	// and others' carry the secret in the path.
-	"webhook",
 }
 
 // isSensitive reports whether a header or config key named name holds a
@@ -192,7 +189,7 @@ func redactMapping(n *yaml.Node) {
 			redactNode(v)
 		case headerCond && (k.Value == "exact" || k.Value == "regex" || k.Value == "value"):
 			setRedacted(v)
-		case v.Kind == yaml.ScalarNode && strings.Contains(strings.ToLower(k.Value), "webhook"):
+		case v.Kind == yaml.ScalarNode && (k.Value == "webhook" || strings.HasSuffix(k.Value, "_webhook")):
 			redactWebhook(v)
 		case v.Kind == yaml.ScalarNode && isSensitive(k.Value):
 			setRedacted(v)

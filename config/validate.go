@@ -148,6 +148,7 @@ func (c *Config) validate(errs *errorList) {
 	c.validateRoutes(errs)
 	c.validateStore(errs)
 	c.validateSLOs(errs)
+	c.validateQuiesceDefaults(errs) // quiesce.go
 }
 
 func (c *Config) validateListen(errs *errorList) {

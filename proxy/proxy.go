@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -168,6 +169,16 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	}
 	p.state.Store(st)
 	st.startQueues(old) // durable.go
+	// Routes the new config replaced stop their quiesce probes.
+	kept := make(map[*route]bool, len(st.routes))
+	for _, r := range st.routes {
+		kept[r] = true
+	}
+	for _, r := range old.routes {
+		if !kept[r] {
+			r.closeQuiesce()
+		}
+	}
 	// Clusters the new config dropped or replaced stop their health checks;
 	// requests still using them finish, since closing only stops pooling.
 	for name, c := range old.clusters {
@@ -193,6 +204,9 @@ func (p *Proxy) Close() {
 	p.closed = true
 	st := p.state.Load()
 	st.stopQueues()
+	for _, r := range st.routes {
+		r.closeQuiesce()
+	}
 	for _, c := range st.clusters {
 		c.Close()
 	}
@@ -265,7 +279,10 @@ func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
 			}
 		}
 		if err == nil && rc.Quiesce != nil {
-			r.quiesce, err = newQuiesceRoute(rc, p.opts.Listener, p.opts.Logger, p.bg)
+			var probe func(context.Context) error
+			if probe, err = p.quiesceProbe(r); err == nil {
+				r.quiesce, err = newQuiesceRoute(rc, p.opts.Listener, p.opts.Logger, p.bg, probe)
+			}
 		}
 		if err == nil && cfg.Redis != nil {
 			err = r.limitGlobally(st.redis, cfg.Redis.OnError)

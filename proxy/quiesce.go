@@ -18,6 +18,7 @@ import (
 	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/guard"
+	"github.com/holdfast-dev/holdfast/retry"
 )
 
 // maxQuiesceSamples bounds the samples a quiesce report carries.
@@ -65,7 +66,10 @@ func (e *quiesceError) Error() string {
 // answer: a failed trial.
 var errNoCorrectAnswer = errors.New("proxy: no correct answer")
 
-func newQuiesceRoute(rc *config.Route, l holdfast.Listener, logger *slog.Logger, bg *background) (*quiesceRoute, error) {
+// newQuiesceRoute builds the quiesce state of the route rc; probe, when not
+// nil, is quiesce.probe_path's probe (quiesceProbe), which the guard runs
+// while the route is quiesced, in place of trial requests.
+func newQuiesceRoute(rc *config.Route, l holdfast.Listener, logger *slog.Logger, bg *background, probe func(context.Context) error) (*quiesceRoute, error) {
 	qc := rc.Quiesce
 	q := &quiesceRoute{cfg: qc, route: rc.Name, kind: "checks", logger: logger, bg: bg,
 		client: &http.Client{Timeout: qc.WebhookTimeout}, webhookSlots: make(chan struct{}, maxWebhooksInFlight)}
@@ -79,6 +83,7 @@ func newQuiesceRoute(rc *config.Route, l holdfast.Listener, logger *slog.Logger,
 		Window:         qc.After,
 		ProbeInterval:  qc.ProbeInterval,
 		RecoveryProbes: qc.RecoveryProbes,
+		Probe:          probe,
 		Listener:       l,
 		OnReport:       q.onReport,
 	})
@@ -421,4 +426,44 @@ func (p *Proxy) UnreadyRoutes() []string {
 		}
 	}
 	return out
+}
+
+// quiesceProbe returns the probe of the route's quiesce.probe_path, or nil
+// without one: a GET of the path through the route's upstream, one
+// attempt, judged by the route's checks; a correct answer (one that
+// passes them, below 500) is a pass.
+func (p *Proxy) quiesceProbe(rt *route) (func(context.Context) error, error) {
+	path := rt.cfg.Quiesce.ProbePath
+	if path == "" {
+		return nil, nil
+	}
+	u, err := url.ParseRequestURI(path)
+	if err != nil {
+		return nil, err
+	}
+	once, err := retry.New(retry.Config{Name: rt.name + "/quiesce", Attempts: 1})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		req := (&http.Request{Method: http.MethodGet, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}}).WithContext(ctx)
+		x := &exchange{r: req, rt: rt, cl: rt.pick().cluster, retry: once,
+			header: http.Header{"User-Agent": {"holdfast-quiesce-probe"}}, body: &reqBody{replayable: true}}
+		o := p.forward(ctx, x)
+		defer o.discard()
+		switch {
+		case o.kind != outcomeResponse:
+			return errNoCorrectAnswer
+		case o.resp.StatusCode >= 500:
+			return errors.New("proxy: quiesce probe: status " + strconv.Itoa(o.resp.StatusCode))
+		}
+		return nil
+	}, nil
+}
+
+// closeQuiesce stops the probe goroutine of r's quiesce, if it has one.
+func (r *route) closeQuiesce() {
+	if r.quiesce != nil {
+		r.quiesce.guard.Close()
+	}
 }

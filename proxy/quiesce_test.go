@@ -241,7 +241,7 @@ func TestQuiesceStreakTimes(t *testing.T) {
 	var logs bytes.Buffer
 	bg := newBackground()
 	defer bg.close()
-	q, err := newQuiesceRoute(c.Routes[0], nil, slog.New(slog.NewTextHandler(&logs, nil)), bg)
+	q, err := newQuiesceRoute(c.Routes[0], nil, slog.New(slog.NewTextHandler(&logs, nil)), bg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestQuiesceWebhookFailureHidesTheURL(t *testing.T) {
 	}
 	var logs syncLog
 	bg := newBackground()
-	q, err := newQuiesceRoute(c.Routes[0], nil, slog.New(slog.NewTextHandler(&logs, nil)), bg)
+	q, err := newQuiesceRoute(c.Routes[0], nil, slog.New(slog.NewTextHandler(&logs, nil)), bg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,4 +311,48 @@ func (s *syncLog) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestQuiesceProbePath: with probe_path, a quiesced route sends no client
+// request to the upstreams (no trials); the proxy's own probes of the path
+// find the endpoints recovered and resume the route without any traffic.
+func TestQuiesceProbePath(t *testing.T) {
+	var bad atomic.Bool
+	var probes, clients atomic.Int64
+	a := startHandler(t, false, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/accounts/probe" && r.URL.RawQuery == "id=7" && r.Header.Get("User-Agent") == "holdfast-quiesce-probe" {
+			probes.Add(1)
+		} else {
+			clients.Add(1)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if bad.Load() {
+			io.WriteString(w, liarBody)
+			return
+		}
+		io.WriteString(w, honestBody)
+	})
+	e := startProxy(t, checksConfig(contractChecks+"    retry: {attempts: 1}\n    quiesce: {after: 1ns, min_requests: 2, probe_interval: 20ms, recovery_probes: 2, probe_path: '/accounts/probe?id=7'}\n", a.URL))
+	bad.Store(true)
+	for range 2 {
+		checkLocal(t, e.get("/accounts/1"), http.StatusBadGateway, ReasonInvariantViolation)
+	}
+	waitFor(t, "a failed probe", func() bool { return probes.Load() > 0 })
+	// No trial: every client request is refused while quiesced.
+	for range 5 {
+		checkLocal(t, e.get("/accounts/1"), http.StatusServiceUnavailable, ReasonQuiesced)
+		time.Sleep(25 * time.Millisecond)
+	}
+	if !e.quiesceStatus().Quiesced {
+		t.Fatal("failing probes resumed the route")
+	}
+	if n := clients.Load(); n != 2 {
+		t.Errorf("%d client requests reached the upstream; want the 2 before the quiesce", n)
+	}
+	bad.Store(false)
+	waitFor(t, "the probes to resume the route", func() bool { return !e.quiesceStatus().Quiesced })
+	if n := clients.Load(); n != 2 {
+		t.Errorf("%d client requests reached the upstream; want none while quiesced", n)
+	}
+	mustOK(t, e.get("/accounts/1"))
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/vote"
 )
 
@@ -210,4 +211,29 @@ func FuzzShadowDiff(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestShadowFollowsAReloadedCandidate: a reload that replaces only the
+// candidate upstream (the route's config unchanged) sends the shadow calls
+// to the new candidate, not the closed old one.
+func TestShadowFollowsAReloadedCandidate(t *testing.T) {
+	primary := jsonVoter(t, fixed(`{"v":1}`))
+	oldCand := jsonVoter(t, fixed(`{"v":1}`))
+	newCand := jsonVoter(t, fixed(`{"v":2}`))
+	e := startProxy(t, shadowConfig(primary.URL, oldCand.URL, ""))
+	mustOK(t, e.get("/accounts"))
+	waitFor(t, "the first comparison", func() bool { return e.shadowStatus().Compared == 1 })
+
+	c, err := config.Parse([]byte("listen: 127.0.0.1:0\n" + shadowConfig(primary.URL, newCand.URL, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.p.Reload(c); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, e.get("/accounts"))
+	waitFor(t, "the new candidate's comparison", func() bool { return newCand.requests.Load() == 1 })
+	if n := oldCand.requests.Load(); n != 1 {
+		t.Errorf("the old candidate was asked %d times; want 1, before the reload", n)
+	}
 }
