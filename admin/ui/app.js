@@ -96,6 +96,8 @@ function policies(r) {
   if (r.fault) chips.push(el('span', { class: 'chip', text: 'fault' }));
   if (r.vote) chips.push(el('span', { class: 'chip', text: 'vote' }));
   if (r.checks) chips.push(el('span', { class: 'chip', text: 'checks ×' + r.checks.checks.length }));
+  if (r.shadow) chips.push(el('span', { class: 'chip', text: 'shadow ' + r.shadow.percent + '% → ' + r.shadow.candidate }));
+  if (r.quiesce) chips.push(r.quiesce.quiesced ? badge('quiesced', 'bad', { 'data-quiesced': 'true' }) : el('span', { class: 'chip', 'data-quiesced': 'false', text: 'quiesce' }));
   if (r.canary) chips.push(badge('canary ' + r.canary.state.replace('_', ' ') + ' · ' + r.canary.weight + '%', canaryTone(r.canary.state), { 'data-canary': r.canary.state }));
   return chips;
 }
@@ -125,6 +127,8 @@ function renderRoutes(s) {
     if (r.vote) all.push(el('tr', { class: 'route-detail', 'data-route-vote': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderVote(r.vote))));
     if (r.checks) all.push(el('tr', { class: 'route-detail', 'data-route-checks': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderChecks(r.checks))));
     if (r.canary) all.push(el('tr', { class: 'route-detail', 'data-route-canary': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderCanary(r.canary))));
+    if (r.shadow) all.push(el('tr', { class: 'route-detail', 'data-route-shadow': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderShadow(r.shadow))));
+    if (r.quiesce && r.quiesce.report) all.push(el('tr', { class: 'route-detail', 'data-route-quiesce': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderQuiesce(r.quiesce))));
   });
   if (!s.routes.length) all.push(...rows);
   document.querySelector('#routes tbody').replaceChildren(...all);
@@ -148,6 +152,31 @@ function renderVote(v) {
     el('span', { class: 'chip', text: 'vote: quorum ' + v.quorum }),
     el('span', { class: 'muted', text: v.agreed + ' agreed, ' + v.no_quorum + ' no quorum' }),
     ...voters);
+}
+
+// renderShadow shows a shadow route's comparisons and each field whose
+// candidate answer really differed from the primary's, with a sample.
+function renderShadow(sh) {
+  const fields = (sh.differences || []).map((d) => el('span', {
+    class: 'check violated', 'data-field': d.field, 'data-count': d.count,
+    title: 'primary ' + d.sample.primary + ' · candidate ' + d.sample.candidate,
+  }, el('code', { text: d.field }), ' ', badge(d.count + '×', 'bad')));
+  const noise = (sh.noise || []).map((n) => n.field).join(', ');
+  return el('div', { class: 'detail' },
+    el('span', { class: 'chip', text: 'shadow: ' + sh.candidate + ' against ' + sh.secondary }),
+    el('span', { class: 'muted', 'data-compared': sh.compared, text: sh.compared + ' compared, ' + sh.differing + ' differing, ' + sh.dropped + ' dropped' }),
+    ...fields,
+    fields.length ? null : el('span', { class: 'muted', text: 'no real differences' }),
+    noise ? el('span', { class: 'muted', text: 'noise: ' + noise }) : null);
+}
+
+// renderQuiesce shows a route's current or last quiesce report.
+function renderQuiesce(q) {
+  const rep = q.report;
+  return el('div', { class: 'detail' },
+    q.quiesced ? badge('quiesced', 'bad') : badge('resumed', 'good'),
+    el('span', { class: 'chip', 'data-invariant': rep.invariant, text: rep.kind + ': ' + rep.invariant }),
+    el('span', { class: 'muted', text: rep.requests + ' requests without a correct answer since ' + new Date(rep.since).toLocaleTimeString() + (rep.resumed_at ? ', resumed ' + new Date(rep.resumed_at).toLocaleTimeString() : '') }));
 }
 
 function canaryTone(state) {
