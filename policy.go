@@ -40,6 +40,7 @@ const (
 	KindOther
 	KindUpstream // an upstream's endpoints: health, ejection, panic mode
 	KindVote
+	KindCanary // a canary rollout: not a pipeline stage, it reports state changes
 )
 
 var kindNames = [...]string{
@@ -54,6 +55,7 @@ var kindNames = [...]string{
 	KindOther:     "other",
 	KindUpstream:  "upstream",
 	KindVote:      "vote",
+	KindCanary:    "canary",
 }
 
 func (k Kind) String() string {

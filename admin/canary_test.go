@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdfast-dev/holdfast/canary"
 	"github.com/holdfast-dev/holdfast/proxy"
@@ -117,5 +118,32 @@ func TestCanaryOnStatusPageInChromium(t *testing.T) {
 	}
 	if tag, _ := startTag(t, row, "span", "data-step", "100"); strings.Contains(tag, "current") {
 		t.Errorf("step 100%%: %s; want it not current", tag)
+	}
+}
+
+// TestCanaryOnTheTimeline: a rollout's changes are timeline entries of
+// kind canary on the route: a real rollout's events, fed to a timeline.
+func TestCanaryOnTheTimeline(t *testing.T) {
+	tl := NewTimeline(0)
+	now := time.Unix(0, 0)
+	r, err := canary.New(canary.Config{Steps: []int{10, 100}, MinRequests: 1, Interval: time.Second, Name: "checkout", Listener: tl}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Observe(canary.Baseline, false, time.Millisecond)
+	r.Observe(canary.Candidate, false, time.Millisecond)
+	r.Tick(now.Add(time.Second))
+	r2, _ := canary.New(canary.Config{Name: "checkout", Listener: tl}, now)
+	r2.Abort()
+	var got []string
+	for _, ev := range tl.Snapshot().Events {
+		if ev.Kind != TimelineCanary || ev.Scope != ScopeRoute || ev.Subject != "checkout" {
+			t.Errorf("entry %+v; want kind canary on route checkout", ev)
+		}
+		got = append(got, ev.From+"->"+ev.To+" "+ev.Severity)
+	}
+	want := []string{"step 10%->promoted good", "running->aborted bad"}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("timeline %q; want %q", got, want)
 	}
 }

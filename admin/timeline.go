@@ -34,6 +34,7 @@ const (
 	TimelineFallback = "fallback" // a fallback answered instead of the upstream
 	TimelineGuard    = "guard"    // a guard silenced or readmitted its component
 	TimelineVote     = "vote"     // a vote route quarantined or re-admitted a voter
+	TimelineCanary   = "canary"   // a canary route's rollout passed a step, ended, or was steered by hand
 	TimelineReload   = "reload"   // the config was reloaded, or a reload was refused
 )
 
@@ -243,6 +244,16 @@ func (t *Timeline) onEventAt(e holdfast.Event, us *proxy.UpstreamStatus, now tim
 				From: e.From, To: e.To, Reason: e.Reason, Error: errText(e.Err), Severity: breakerSeverity(e.To)})
 		case holdfast.KindUpstream:
 			t.upstreamChangeAt(e, us, now)
+		case holdfast.KindCanary:
+			sev := "info"
+			switch e.To {
+			case "promoted":
+				sev = "good"
+			case "rolled_back", "aborted":
+				sev = "bad"
+			}
+			t.add(TimelineEvent{Time: now, Kind: TimelineCanary, Scope: ScopeRoute, Subject: e.Policy,
+				From: e.From, To: e.To, Reason: e.Reason, Severity: sev})
 		}
 	case holdfast.EventFallback:
 		t.fallbackAt(ScopePolicy, e.Policy, "", errText(e.Err), now)

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -73,6 +74,14 @@ type Config struct {
 	// Confidence is the confidence a regression must be shown at, in
 	// (0, 1): 0.95 fails a step on a one-sided p-value below 0.05.
 	Confidence float64 `yaml:"confidence" json:"confidence"`
+
+	// Name names the rollout in its events. Default "canary".
+	Name string `yaml:"-" json:"-"`
+	// Listener receives an EventStateChange, Source KindCanary, for every
+	// judged step and every change of state: From and To are the states
+	// or, for a passed step, "step N%" and the next; Reason is the
+	// judgment's. Nil is silent.
+	Listener holdfast.Listener `yaml:"-" json:"-"`
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -319,22 +328,68 @@ func (r *Rollout) Observe(side Side, failed bool, latency time.Duration) {
 // one was made.
 func (r *Rollout) Tick(now time.Time) (Judgment, bool) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.state != Running || r.base.requests < r.cfg.MinRequests || r.cand.requests < r.cfg.MinRequests {
+		r.mu.Unlock()
 		return Judgment{}, false
 	}
 	j := judge(r.cfg, &r.base, &r.cand)
 	if j.Verdict == VerdictPass && now.Sub(r.stepStart) < r.cfg.Interval {
+		r.mu.Unlock()
 		return Judgment{}, false // not long enough yet to pass
 	}
 	j.Step, j.Weight, j.At = r.step, r.cfg.Steps[r.step], now
 	r.record(j)
+	from := stepName(j.Weight)
+	var to string
 	if j.Verdict == VerdictFail {
 		r.state, r.reason = RolledBack, j.Reason
-		return j, true
+		to = string(RolledBack)
+	} else {
+		r.nextStepLocked(now)
+		to = stepName(r.cfg.Steps[r.step])
+		if r.state == Promoted {
+			to = string(Promoted)
+		}
 	}
-	r.nextStepLocked(now)
+	r.mu.Unlock()
+	r.emit(from, to, j.Reason)
 	return j, true
+}
+
+func stepName(weight int) string { return "step " + strconv.Itoa(weight) + "%" }
+
+// emit reports a change, outside the rollout's lock.
+func (r *Rollout) emit(from, to, reason string) {
+	name := r.cfg.Name
+	if name == "" {
+		name = "canary"
+	}
+	holdfast.Emit(r.cfg.Listener, holdfast.Event{Source: holdfast.KindCanary, Policy: name, Kind: holdfast.EventStateChange, From: from, To: to, Reason: reason})
+}
+
+// change sets a running or paused rollout's state to to, by hand, and
+// reports it; it returns ErrNotRunning for one that has ended.
+func (r *Rollout) change(to State, reason string, now time.Time) error {
+	r.mu.Lock()
+	from := r.state
+	switch {
+	case from != Running && from != Paused:
+		r.mu.Unlock()
+		return ErrNotRunning
+	case from == to:
+		r.mu.Unlock()
+		return nil
+	}
+	r.state = to
+	switch to {
+	case Running:
+		r.base, r.cand, r.stepStart = arm{}, arm{}, now
+	case Promoted, Aborted:
+		r.reason = reason
+	}
+	r.mu.Unlock()
+	r.emit(string(from), string(to), reason)
+	return nil
 }
 
 func (r *Rollout) record(j Judgment) {
@@ -358,56 +413,17 @@ var ErrNotRunning = errors.New("canary: the rollout has ended")
 
 // Pause holds the rollout at its current step: its weight stays, and
 // nothing is judged until Resume.
-func (r *Rollout) Pause() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	switch r.state {
-	case Running:
-		r.state = Paused
-		return nil
-	case Paused:
-		return nil
-	}
-	return ErrNotRunning
-}
+func (r *Rollout) Pause() error { return r.change(Paused, "paused by hand", time.Time{}) }
 
 // Resume continues a paused rollout at now: the step starts afresh, its
 // calls counted from now.
-func (r *Rollout) Resume(now time.Time) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	switch r.state {
-	case Paused:
-		r.state = Running
-		r.base, r.cand, r.stepStart = arm{}, arm{}, now
-		return nil
-	case Running:
-		return nil
-	}
-	return ErrNotRunning
-}
+func (r *Rollout) Resume(now time.Time) error { return r.change(Running, "resumed by hand", now) }
 
 // Promote gives the candidate all traffic at once, by hand.
-func (r *Rollout) Promote() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.state != Running && r.state != Paused {
-		return ErrNotRunning
-	}
-	r.state, r.reason = Promoted, "promoted by hand"
-	return nil
-}
+func (r *Rollout) Promote() error { return r.change(Promoted, "promoted by hand", time.Time{}) }
 
 // Abort takes all traffic from the candidate at once, by hand.
-func (r *Rollout) Abort() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.state != Running && r.state != Paused {
-		return ErrNotRunning
-	}
-	r.state, r.reason = Aborted, "aborted by hand"
-	return nil
-}
+func (r *Rollout) Abort() error { return r.change(Aborted, "aborted by hand", time.Time{}) }
 
 // Status is a rollout's state and history, as /status shows it.
 type Status struct {

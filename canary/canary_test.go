@@ -243,3 +243,32 @@ func TestSamplesAreBounded(t *testing.T) {
 		t.Errorf("counted %d calls; want %d", r.base.requests, 10*MaxSamples)
 	}
 }
+
+// TestEvents: every judged step and every change by hand is an event, in
+// order, outside the rollout's lock (the listener reads the rollout).
+func TestEvents(t *testing.T) {
+	var got []string
+	var r *Rollout
+	l := holdfast.ListenerFunc(func(e holdfast.Event) {
+		if e.Source != holdfast.KindCanary || e.Kind != holdfast.EventStateChange || e.Policy != "checkout" {
+			t.Errorf("event %v; want a canary state change of checkout", e)
+		}
+		_ = r.Status() // would deadlock under the lock
+		got = append(got, e.From+"->"+e.To)
+	})
+	now := time.Unix(0, 0)
+	r, _ = New(Config{Steps: []int{10, 50, 100}, MinRequests: 1, Interval: time.Second, Name: "checkout", Listener: l}, now)
+	for step := range 2 {
+		r.Observe(Baseline, false, time.Millisecond)
+		r.Observe(Candidate, false, time.Millisecond)
+		r.Tick(now.Add(time.Duration(step+1) * time.Second))
+	}
+	r2, _ := New(Config{Name: "checkout", Listener: l}, now)
+	r2.Pause()
+	r2.Resume(now)
+	r2.Abort()
+	want := []string{"step 10%->step 50%", "step 50%->promoted", "running->paused", "paused->running", "running->aborted"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("events %q; want %q", got, want)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/holdfast-dev/holdfast"
 	"github.com/holdfast-dev/holdfast/canary"
 	"github.com/holdfast-dev/holdfast/config"
 )
@@ -27,7 +28,7 @@ type canaryRoute struct {
 // step (each judgment sorts up to 2 × canary.MaxSamples latencies).
 const tickEvery = time.Second
 
-func newCanaryRoute(rc *config.Route, targets []target, now time.Time) (*canaryRoute, error) {
+func newCanaryRoute(rc *config.Route, targets []target, l holdfast.Listener, now time.Time) (*canaryRoute, error) {
 	c := &canaryRoute{cfg: rc.Canary}
 	for i := range targets {
 		switch targets[i].cluster.name {
@@ -41,7 +42,9 @@ func newCanaryRoute(rc *config.Route, targets []target, now time.Time) (*canaryR
 		return nil, errors.New("canary: baseline and candidate must be the route's split upstreams")
 	}
 	var err error
-	if c.rollout, err = canary.New(rc.Canary.Config, now); err != nil {
+	cc := rc.Canary.Config
+	cc.Name, cc.Listener = rc.Name, l // events name the route
+	if c.rollout, err = canary.New(cc, now); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -127,7 +127,7 @@ func newRoute(rc *config.Route, clusters map[string]*cluster, l holdfast.Listene
 		}
 	}
 	if rc.Canary != nil {
-		if r.canary, err = newCanaryRoute(rc, r.targets, time.Now()); err != nil {
+		if r.canary, err = newCanaryRoute(rc, r.targets, l, time.Now()); err != nil {
 			return nil, err
 		}
 	}

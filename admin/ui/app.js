@@ -434,6 +434,7 @@ function eventText(ev) {
     case 'fallback': return (ev.scope === 'route' ? 'route ' : '') + who + ' answered by its fallback' + (ev.count > 1 ? ' ×' + ev.count : '');
     case 'guard': return 'guard ' + who + ': ' + arrow(ev.from, ev.to);
     case 'vote': return 'route ' + who + ' voter ' + (ev.voter || '') + ': ' + arrow(ev.from, ev.to);
+    case 'canary': return 'route ' + who + ' canary: ' + arrow(ev.from, ev.to);
     case 'reload': return ev.to === 'ok' ? 'config reloaded' : 'reload refused; the running config keeps serving';
   }
   return who + ' ' + ev.kind;
