@@ -261,6 +261,20 @@ func (p *Proxy) serveDurable(w http.ResponseWriter, r *http.Request, st *state, 
 	ctx, cancel := context.WithTimeout(r.Context(), min(rt.cfg.Timeout, storeOpTimeout))
 	defer cancel()
 	subj := q.subj + strconv.Itoa(q.partition(r))
+	// The status is written alongside the message, not after it: two
+	// syncs in parallel, not in turn. A status whose message the store
+	// then refused names an id no client was given.
+	statusDone := make(chan struct{})
+	go func() {
+		defer close(statusDone)
+		// Create, not Put: a worker that already delivered the message
+		// has written a later state, which this must not overwrite.
+		b, _ := json.Marshal(&MessageStatus{ID: id, Route: rt.name, State: StateQueued, AcceptedAt: env.AcceptedAt})
+		if _, err := q.status.Create(ctx, id, b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			p.logStore("durable status update failed", rt.name, err)
+		}
+	}()
+	defer func() { <-statusDone }()
 	if _, err := q.js.Publish(ctx, subj, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(q.stream)); err != nil {
 		msg := "the durable store cannot take the request"
 		var ae *jetstream.APIError
@@ -272,7 +286,7 @@ func (p *Proxy) serveDurable(w http.ResponseWriter, r *http.Request, st *state, 
 		return
 	}
 	q.stats.accepted.Add(1)
-	q.putStatus(ctx, &MessageStatus{ID: id, Route: rt.name, State: StateQueued, AcceptedAt: env.AcceptedAt})
+	<-statusDone
 	statusURL := MessagesPath + id
 	out, _ := json.Marshal(map[string]string{"id": id, "status_url": statusURL})
 	out = append(out, '\n')

@@ -69,7 +69,8 @@ func TestDurableOrderBy(t *testing.T) {
 }
 
 // TestDurableStoreUnreachable: with an external NATS whose server goes
-// away, a POST gets 503 store_unavailable with Retry-After, never 202.
+// away, a POST gets 503 store_unavailable with Retry-After, never 202, and
+// an idempotent request is refused the same way, not forwarded.
 func TestDurableStoreUnreachable(t *testing.T) {
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
@@ -90,6 +91,10 @@ routes:
 		upstream: orders
 		timeout: 1s
 		durable: {}
+	- name: pay
+		match: {path_prefix: /pay}
+		upstream: orders
+		idempotency: {}
 `, ns.ClientURL(), rc.url())
 	e := startProxy(t, cfg)
 	mustAccept(t, e.send(e.h1, "POST", "/orders", "before"))
@@ -99,4 +104,11 @@ routes:
 	r := e.send(e.h1, "POST", "/orders", "after")
 	checkLocal(t, r, http.StatusServiceUnavailable, ReasonStoreUnavailable)
 	retryAfter(t, r)
+	// An idempotent request is not forwarded without its record.
+	r = e.send(e.h1, "POST", "/pay", "x", HeaderIdempotencyKey, `"k"`)
+	checkProblem(t, r, http.StatusServiceUnavailable)
+	retryAfter(t, r)
+	if d, _ := rc.counts(); d != 1 {
+		t.Errorf("receiver saw %d; want 1 (the message before the store went away)", d)
+	}
 }

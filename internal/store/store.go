@@ -40,6 +40,7 @@ type Config struct {
 // Store is an open JetStream. It is safe for concurrent use.
 type Store struct {
 	srv      *server.Server // the embedded server; nil for an external cluster
+	lock     *os.File       // the embedded server's data_dir lock
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	replicas int
@@ -74,6 +75,11 @@ func Open(cfg Config) (*Store, error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("%w: data_dir: %v", ErrUnavailable, err)
 		}
+		lock, err := lockDir(cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("%w: data_dir: %w", ErrUnavailable, err)
+		}
+		s.lock = lock
 		srv, err := server.NewServer(&server.Options{
 			ServerName: "holdfast",
 			JetStream:  true,
@@ -85,11 +91,13 @@ func Open(cfg Config) (*Store, error) {
 			MaxPayload: MaxPayload,
 		})
 		if err != nil {
+			s.Close()
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		srv.Start()
 		if !srv.ReadyForConnections(startTimeout) {
 			srv.Shutdown()
+			s.Close()
 			return nil, fmt.Errorf("%w: the embedded server did not start in %s", ErrUnavailable, startTimeout)
 		}
 		s.srv = srv
@@ -130,6 +138,9 @@ func (s *Store) Close() {
 		if s.srv != nil {
 			s.srv.Shutdown()
 			s.srv.WaitForShutdown()
+		}
+		if s.lock != nil {
+			s.lock.Close()
 		}
 	})
 }

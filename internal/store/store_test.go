@@ -83,3 +83,22 @@ func TestOpenBadDataDir(t *testing.T) {
 		t.Errorf("Open on a file's child = %v; want ErrUnavailable", err)
 	}
 }
+
+// TestDataDirLocked: a second store on the same data_dir is refused while
+// the first is open, and opens once it is closed.
+func TestDataDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Config{DataDir: dir}); !errors.Is(err, ErrLocked) || !errors.Is(err, ErrUnavailable) {
+		t.Errorf("second Open = %v; want ErrLocked (and ErrUnavailable)", err)
+	}
+	s.Close()
+	s2, err := Open(Config{DataDir: dir})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s2.Close()
+}
