@@ -110,11 +110,11 @@ routes:
     durable: {attempts: 100, backoff: [0s, 100ms, 250ms], workers: 4}
 `
 
-// G11 (fleet): two holdfast proxies share a 3-node JetStream cluster
+// G15: two holdfast proxies share a 3-node JetStream cluster
 // (replicas 3, nats-server built from the module); one NATS node is
 // killed with SIGKILL during delivery. Nothing is lost, and no message is
 // delivered by both proxies.
-func TestG11DurableClusterKill(t *testing.T) {
+func TestG15DurableClusterKill(t *testing.T) {
 	servers, urls := startNATS(t, 3)
 	a, b := backend(t, "a"), backend(t, "b")
 	a.Slow(100 * time.Millisecond)
@@ -177,7 +177,7 @@ func TestG11DurableClusterKill(t *testing.T) {
 		}
 	}
 	ok := lost == 0 && byBoth == 0
-	report("G11", "2 proxies on a 3-node NATS cluster, a node kill -9'd mid-delivery",
+	report("G15", "2 proxies on a 3-node NATS cluster, a node kill -9'd mid-delivery",
 		fmt.Sprintf("%d accepted, killed at %d delivered: %d lost, %d delivered by both proxies, %d duplicates", n, killedAt, lost, byBoth, dups), ok)
 	if !ok {
 		t.Errorf("%d lost, %d delivered by both proxies; want 0 and 0", lost, byBoth)

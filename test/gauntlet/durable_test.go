@@ -31,11 +31,11 @@ routes:
     idempotency: {scope: header:Authorization}
 `
 
-// G11: the upstream is down for 5 s while 500 POSTs arrive at a durable
+// G12: the upstream is down for 5 s while 500 POSTs arrive at a durable
 // route (the issue's 2,000 over 60 s, scaled down), then comes back; and
 // a client retries each POST to an idempotency route three times with the
 // same key.
-func TestG11DurableOutage(t *testing.T) {
+func TestG12DurableOutage(t *testing.T) {
 	a := backend(t, "a")
 	a.Refuse()
 	p := startProxy(t, strings.Replace(durableOrders, "DATA_DIR", t.TempDir(), 1), a)
@@ -90,7 +90,7 @@ func TestG11DurableOutage(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	ok := notAccepted == 0 && lost == 0
-	report("G11", "upstream down 5 s while 500 POSTs hit a durable route",
+	report("G12", "upstream down 5 s while 500 POSTs hit a durable route",
 		fmt.Sprintf("%d of %d got 202, %d lost after it came back, %d duplicate deliveries (dropped by Idempotency-Key)", n-notAccepted, n, lost, dups), ok)
 	if !ok {
 		t.Errorf("%d not accepted, %d lost; want 0 and 0", notAccepted, lost)
@@ -119,7 +119,7 @@ func TestG11DurableOutage(t *testing.T) {
 	}
 	ran := a.RequestsByMethod("POST")
 	ok = ran == m && replayed == 2*m
-	report("G11", "a client retries each of 100 POSTs 3 times with one Idempotency-Key",
+	report("G13", "a client retries each of 100 POSTs 3 times with one Idempotency-Key",
 		fmt.Sprintf("upstream ran %d (want %d), %d replayed", ran, m, replayed), ok)
 	if !ok {
 		t.Errorf("upstream ran %d POSTs, %d replayed; want %d and %d", ran, replayed, m, 2*m)
