@@ -31,6 +31,7 @@ func (inst *instance) newAlerts(cfg *config.Config) {
 		Logger:  inst.logger,
 	})
 	inst.metrics.WatchAlerts(inst.alerts) // a fresh registry: cannot fail
+	inst.urgent.Store(inst.alerts)
 }
 
 // runAlerts starts the alerts' evaluation loop; stopAlerts ends it.

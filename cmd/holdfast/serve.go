@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -105,6 +106,9 @@ type instance struct {
 	timeline *admin.Timeline
 	slos     *slo.Set // the objectives' counts, fed by onRequest
 	alerts   *alert.Manager
+	// urgent is alerts once built, for the proxy's Burning: durable
+	// routes deliver from proxy.New on, before the alerts exist.
+	urgent atomic.Pointer[alert.Manager]
 	// stopAlerts ends the alerts' evaluation loop (alerting.go).
 	stopAlerts func()
 	access     *proxy.AccessLog
@@ -143,8 +147,9 @@ func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr 
 		OnRequest: inst.onRequest,
 		OnAttempt: inst.metrics.OnAttempt,
 		Tracer:    tracer,
-		// Alerts start after the proxy, before it serves (alerting.go).
-		Burning: func() bool { return inst.alerts.Burning() },
+		// Alerts are built after the proxy (alerting.go), which may
+		// already deliver a durable route's queue: nothing burns till then.
+		Burning: func() bool { return inst.urgent.Load().Burning() },
 	})
 	if err != nil {
 		access.Close()

@@ -227,8 +227,9 @@ const UrgentTier = "P0"
 
 // Burning reports whether any objective's P0 fired at the last evaluation,
 // without a lock: the proxy asks it for every attempt, to shed sheddable
-// routes while a P0 burns.
-func (m *Manager) Burning() bool { return m.urgent.Load() }
+// routes while a P0 burns. A nil Manager (alerts not built yet) burns
+// nothing.
+func (m *Manager) Burning() bool { return m != nil && m.urgent.Load() }
 
 // Stats returns each receiver's delivery counts, in the order of the
 // receivers.

@@ -309,3 +309,12 @@ func TestSetReceiversKeepsTheUnchanged(t *testing.T) {
 		}
 	})
 }
+
+// TestNilManagerBurnsNothing: the proxy may ask before the alerts exist
+// (a durable route delivers from proxy.New on).
+func TestNilManagerBurnsNothing(t *testing.T) {
+	var m *Manager
+	if m.Burning() {
+		t.Error("a nil Manager burns; want false")
+	}
+}
