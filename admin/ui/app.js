@@ -98,6 +98,7 @@ function policies(r) {
   if (r.checks) chips.push(el('span', { class: 'chip', text: 'checks ×' + r.checks.checks.length }));
   if (r.shadow) chips.push(el('span', { class: 'chip', text: 'shadow ' + r.shadow.percent + '% → ' + r.shadow.candidate }));
   if (r.quiesce) chips.push(r.quiesce.quiesced ? badge('quiesced', 'bad', { 'data-quiesced': 'true' }) : el('span', { class: 'chip', 'data-quiesced': 'false', text: 'quiesce' }));
+  if (r.durable) chips.push(r.durable.store_error ? badge('durable · store down', 'bad', { 'data-durable': 'store-down', title: r.durable.store_error }) : el('span', { class: 'chip', 'data-durable': 'ok', text: 'durable' }));
   if (r.canary) chips.push(badge('canary ' + r.canary.state.replace('_', ' ') + ' · ' + r.canary.weight + '%', canaryTone(r.canary.state), { 'data-canary': r.canary.state }));
   return chips;
 }
@@ -127,6 +128,7 @@ function renderRoutes(s) {
     if (r.vote) all.push(el('tr', { class: 'route-detail', 'data-route-vote': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderVote(r.vote))));
     if (r.checks) all.push(el('tr', { class: 'route-detail', 'data-route-checks': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderChecks(r.checks))));
     if (r.canary) all.push(el('tr', { class: 'route-detail', 'data-route-canary': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderCanary(r.canary))));
+    if (r.durable) all.push(el('tr', { class: 'route-detail', 'data-route-durable': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderDurable(r.durable))));
     if (r.shadow) all.push(el('tr', { class: 'route-detail', 'data-route-shadow': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderShadow(r.shadow))));
     if (r.quiesce && r.quiesce.report) all.push(el('tr', { class: 'route-detail', 'data-route-quiesce': r.name }, el('td', {}), el('td', { colSpan: 7 }, renderQuiesce(r.quiesce))));
   });
@@ -152,6 +154,21 @@ function renderVote(v) {
     el('span', { class: 'chip', text: 'vote: quorum ' + v.quorum }),
     el('span', { class: 'muted', text: v.agreed + ' agreed, ' + v.no_quorum + ' no quorum' }),
     ...voters);
+}
+
+// renderDurable shows a durable route's queue: depth against max_queued,
+// the oldest message's age, dead letters, the counts since start and the
+// workers' saturation.
+function renderDurable(d) {
+  const full = d.max_queued > 0 ? d.depth / d.max_queued : 0;
+  return el('div', { class: 'detail' },
+    el('span', { class: 'chip', text: 'durable queue' }),
+    badge(d.depth + ' queued of ' + d.max_queued, full > 0.8 ? 'bad' : full > 0.5 ? 'warn' : 'neutral', { 'data-depth': d.depth }),
+    el('span', { class: 'muted', text: 'oldest ' + secs(d.oldest_age_seconds) }),
+    d.dead_letters > 0 ? badge(d.dead_letters + ' dead letters', 'bad', { 'data-dead-letters': d.dead_letters }) : el('span', { class: 'muted', 'data-dead-letters': 0, text: 'no dead letters' }),
+    el('span', { class: 'muted', text: d.accepted + ' accepted, ' + d.delivered + ' delivered, ' + d.retried + ' retried, ' + d.dead + ' dead' }),
+    el('span', { class: 'muted', 'data-saturation': d.saturation, text: 'workers ' + d.in_flight + '/' + d.capacity + ' busy' }),
+    d.store_error ? badge('store: ' + d.store_error, 'bad') : null);
 }
 
 // renderShadow shows a shadow route's comparisons and each field whose
