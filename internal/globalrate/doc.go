@@ -16,7 +16,8 @@
 // one timeline. A bucket's key is namespaced by route and then holds the
 // request's key (holdfast:rl:<len(route)>:<route>:<key>), so two routes with
 // the same key never share a bucket, and it expires when its bucket is full
-// again, which is when a missing key means the same thing.
+// again (at the soonest in a second), when a missing key means the same
+// thing.
 //
 // # Failure
 //

@@ -18,8 +18,11 @@ import (
 //
 // where cost is the emission interval and window is burst·interval, both in
 // nanoseconds as ratelimit computes them. An allowed call stores the new TAT
-// and makes the key expire at it (PX, rounded up to a millisecond): by then
-// the bucket is full, and a missing key means just that. A refused call
+// and makes the key expire at it (PX, rounded up to a millisecond), or in
+// a second when that is sooner: by then the bucket is full, and a missing
+// key means just that (as does a key whose TAT has passed, so the floor
+// changes no decision; it keeps a fast bucket from expiring between two
+// calls that a caller's clock puts at one instant). A refused call
 // changes nothing and returns the wait.
 //
 // Redis's Lua numbers are doubles, exact only below 2^53, and a time in
@@ -73,6 +76,7 @@ if k >= 1 then
     next_s, next_ns = next_s + 1, next_ns - 1000000000
   end
   local ttl = (next_s - now_s) * 1000 + math.ceil((next_ns - now_ns) / 1000000)
+  if ttl < 1000 then ttl = 1000 end
   redis.call('SET', KEYS[1], string.format('%d%09d', next_s, next_ns), 'PX', ttl)
   return {k, 0, 0}
 end
