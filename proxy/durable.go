@@ -230,19 +230,10 @@ func (p *Proxy) serveDurable(w http.ResponseWriter, r *http.Request, st *state, 
 	}
 	body, err := readBody(r, limit)
 	if err != nil {
-		w.Header().Set("Connection", "close")
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			local(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, bodyTooLarge(mbe.Limit), 0)
-			return
-		}
-		local(http.StatusBadRequest, ReasonInvalidRequest, "cannot read the request body", 0)
+		bodyFailed(w, err, local)
 		return
 	}
-	hdr := r.Header.Clone()
-	removeHopHeaders(hdr)
-	delete(hdr, "Expect")
-	setForwarded(hdr, r)
+	hdr := outboundHeader(r)
 	id := newMessageID()
 	if _, ok := hdr[HeaderIdempotencyKey]; !ok {
 		// The receiver drops duplicates by it: the client's own key when

@@ -84,6 +84,31 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.serveRoute(w, r, st, rt, span != nil, &info, local)
 }
 
+// outboundHeader returns the header an upstream gets for r: the client's,
+// without hop-by-hop fields or Expect (holdfast answers Expect itself:
+// net/http's server sends 100 Continue when the body is first read, and
+// the body goes upstream without one), with X-Forwarded-For and -Proto.
+func outboundHeader(r *http.Request) http.Header {
+	hdr := r.Header.Clone()
+	removeHopHeaders(hdr)
+	delete(hdr, "Expect")
+	setForwarded(hdr, r)
+	return hdr
+}
+
+// bodyFailed answers a request whose body could not be read: 413 past a
+// limit, else 400. Where a body's framing failed, so does the
+// connection's: what follows on it is not a request (RFC 9112 §6.3, §8).
+func bodyFailed(w http.ResponseWriter, err error, local localFunc) {
+	w.Header().Set("Connection", "close")
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		local(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, bodyTooLarge(mbe.Limit), 0)
+		return
+	}
+	local(http.StatusBadRequest, ReasonInvalidRequest, "cannot read the request body", 0)
+}
+
 // localFunc sends a local reply and records it in the request's info.
 type localFunc func(status int, reason, msg string, retryAfter time.Duration)
 
@@ -158,12 +183,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, st *state, rt
 		defer func() { now := time.Now(); cn.observe(tg, info, now.Sub(picked), now) }()
 	}
 
-	hdr := r.Header.Clone()
-	removeHopHeaders(hdr)
-	// holdfast answers Expect itself: net/http's server sends 100 Continue
-	// when the body is first read, and the body goes upstream without one.
-	delete(hdr, "Expect")
-	setForwarded(hdr, r)
+	hdr := outboundHeader(r)
 
 	if proto != "" {
 		p.serveUpgrade(ctx, headTimer, w, r, rt, cl, hdr, proto, info)
@@ -172,15 +192,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, st *state, rt
 
 	body, err := prepareBody(w, r, rt.maxReplay, holdfasthttp.Idempotent(r) || rt.vote != nil)
 	if err != nil {
-		// Where a body's framing failed, so does the connection's: what
-		// follows on it is not a request (RFC 9112 §6.3, §8).
-		w.Header().Set("Connection", "close")
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			local(http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, bodyTooLarge(mbe.Limit), 0)
-			return
-		}
-		local(http.StatusBadRequest, ReasonInvalidRequest, "cannot read the request body", 0)
+		bodyFailed(w, err, local)
 		return
 	}
 
