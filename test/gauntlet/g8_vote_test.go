@@ -216,6 +216,10 @@ upstreams:
       - address: {{index .B 0}}
       - address: {{index .B 1}}
       - address: {{index .B 2}}
+    # Round robin gives the liar its third of the first attempts: the
+    # default p2c_ewma may starve it of requests after a few wrong
+    # answers, and then it has no streak to be ejected for.
+    balancer: round_robin
     outlier_detection: {consecutive_invariant_violations: 3, base_ejection_time: 30s}
 routes:
   - name: accounts
