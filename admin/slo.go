@@ -80,3 +80,62 @@ func (s *Server) sloStatus() []slo.Status {
 	}
 	return s.cfg.SLOs.Status()
 }
+
+// SLOSeries is an objective's history for the status page's charts: its
+// error budget left and each tier's burn rates at every sample the alerts'
+// evaluation took (one per alerting.interval, the latest
+// [slo.HistoryPoints]), oldest first.
+type SLOSeries struct {
+	Name  string `json:"name"`
+	Route string `json:"route"`
+	// Objective is the percentage of good events.
+	Objective float64 `json:"objective"`
+	// TimeMs are the samples' times, in milliseconds since the epoch.
+	TimeMs               []int64      `json:"time_ms"`
+	ErrorBudgetRemaining []float64    `json:"error_budget_remaining"`
+	Tiers                []TierSeries `json:"tiers"`
+}
+
+// TierSeries is a tier's burn rates over an objective's history.
+type TierSeries struct {
+	Tier string `json:"tier"`
+	// BurnRate is the tier's threshold; Long and Short its burn rates
+	// over its long and short window at each sample.
+	BurnRate           float64   `json:"burn_rate"`
+	LongWindowSeconds  float64   `json:"long_window_seconds"`
+	ShortWindowSeconds float64   `json:"short_window_seconds"`
+	Long               []float64 `json:"long"`
+	Short              []float64 `json:"short"`
+}
+
+// sloSeries returns every objective's history for GET /status/series.
+func (s *Server) sloSeries() []SLOSeries {
+	out := []SLOSeries{}
+	if s.cfg.SLOs == nil {
+		return out
+	}
+	for _, t := range s.cfg.SLOs.Trackers() {
+		c, h := t.Config(), t.History()
+		ss := SLOSeries{Name: c.Name, Route: c.Route, Objective: c.Objective,
+			TimeMs: make([]int64, len(h)), ErrorBudgetRemaining: make([]float64, len(h)),
+			Tiers: make([]TierSeries, len(c.Tiers))}
+		for i, tier := range c.Tiers {
+			ss.Tiers[i] = TierSeries{Tier: tier.Name, BurnRate: tier.BurnRate,
+				LongWindowSeconds: tier.Long.Seconds(), ShortWindowSeconds: tier.Short.Seconds(),
+				Long: make([]float64, len(h)), Short: make([]float64, len(h))}
+		}
+		for j, p := range h {
+			ss.TimeMs[j] = p.Time.UnixMilli()
+			ss.ErrorBudgetRemaining[j] = p.ErrorBudgetRemaining
+			for i := range ss.Tiers {
+				// A reload that kept the counts keeps the tiers too
+				// (slo.Set.Configure), so every point has each tier.
+				if i < len(p.Long) {
+					ss.Tiers[i].Long[j], ss.Tiers[i].Short[j] = p.Long[i], p.Short[i]
+				}
+			}
+		}
+		out = append(out, ss)
+	}
+	return out
+}

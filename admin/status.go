@@ -82,6 +82,9 @@ type SeriesStatus struct {
 	// value per bucket in every series (a route without traffic too).
 	Routes    []RouteSeries `json:"routes"`
 	Unmatched RouteSeries   `json:"unmatched"`
+	// SLOs are the objectives' histories (slo.go), in config order: empty
+	// without objectives.
+	SLOs []SLOSeries `json:"slos"`
 }
 
 // Series returns the history GET /status/series serves.
@@ -103,6 +106,7 @@ func (s *Server) seriesAt(now time.Time) SeriesStatus {
 	for i, r := range ps.Routes {
 		st.Routes[i] = orIdleSeries(series, r.Name)
 	}
+	st.SLOs = s.sloSeries()
 	return st
 }
 

@@ -172,6 +172,7 @@ func TestSeriesAt(t *testing.T) {
 			newSeries("limited"),
 		},
 		Unmatched: seriesOf(UnmatchedRoute, map[int]point{last: {1, 0, 0.2, 1, 0.001, 0.001}}),
+		SLOs:      []SLOSeries{}, // none configured: an empty list, not null
 	}
 	within := cmp.Comparer(func(a, b float64) bool { // percentiles read up to a bin high
 		return a == b || (a >= b && a <= b*latencyGrowth) || (b >= a && b <= a*latencyGrowth)

@@ -24,6 +24,9 @@ type counts struct {
 	// mu guards rings.
 	mu    sync.Mutex
 	rings []*ring // by width, nil for widths no window uses
+	// history is the objective's sampled states (history.go), under a
+	// lock of its own.
+	history history
 }
 
 // New returns a tracker of the objective c, or c's [Config.Validate] error.

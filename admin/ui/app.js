@@ -309,6 +309,7 @@ function render(s) {
   else { ready.className = 'badge bad'; ready.textContent = s.draining ? 'draining' : 'quiesced'; }
   renderSummary(s);
   renderRoutes(s);
+  renderSLOs(s.slos || []);
   const ups = s.upstreams.map(renderUpstream);
   document.getElementById('upstreams').replaceChildren(...(ups.length ? ups : [el('div', { class: 'empty', text: 'no upstreams' })]));
 }
@@ -347,7 +348,7 @@ function chart(h, metric, title, lines, fmt, yMax, markers) {
   for (const l of lines) for (const v of l.values) if (v !== null && v > peak) peak = v;
   const top = yMax !== null ? yMax : (peak > 0 ? peak * 1.1 : 1);
   const x = (i) => ((i + 0.5) / n) * W;
-  const y = (v) => H - PAD - (Math.min(v, top) / top) * (H - 2 * PAD);
+  const y = (v) => H - PAD - (Math.max(0, Math.min(v, top)) / top) * (H - 2 * PAD);
   const root = svg('svg', {
     class: 'chart', viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'none', role: 'img',
     'aria-label': title, 'data-route': h.route, 'data-metric': metric,
@@ -435,6 +436,67 @@ function renderHistory(series, timeline, status) {
   document.getElementById('history').replaceChildren(...(cards.length ? cards : [el('div', { class: 'empty', text: 'no routes' })]));
 }
 
+// windowText writes a window in seconds as the config does: 5m, 1h, 30d.
+function windowText(s) {
+  if (s % 86400 === 0) return s / 86400 + 'd';
+  if (s % 3600 === 0) return s / 3600 + 'h';
+  if (s % 60 === 0) return s / 60 + 'm';
+  return s + 's';
+}
+
+function burnText(v) {
+  return (v < 10 ? v.toFixed(2) : v.toFixed(1)) + '×';
+}
+
+// renderSLOs fills the objectives' table from GET /status: the budget left
+// over each objective's window, and each tier's burn rates against its
+// threshold, the tier marked while it fires.
+function renderSLOs(slos) {
+  document.getElementById('slos-section').hidden = slos.length === 0;
+  const rows = slos.map((o) => {
+    const left = o.error_budget_remaining;
+    const tiers = o.tiers.map((t) => el('span', {
+      class: 'tier' + (t.firing ? ' firing' : ''), 'data-tier': t.tier, 'data-firing': String(t.firing),
+      title: windowText(t.long_window_seconds) + ' / ' + windowText(t.short_window_seconds),
+    },
+    t.firing ? badge(t.tier, 'bad') : el('b', { text: t.tier }),
+    ' ' + burnText(t.long_burn_rate) + ' / ' + burnText(t.short_burn_rate) + ' (' + t.burn_rate + '×)'));
+    return el('tr', { 'data-slo': o.name, 'data-budget': num(left) },
+      el('td', { text: o.name }),
+      el('td', { text: o.route }),
+      el('td', { class: 'num', text: o.objective + '%' }),
+      el('td', { class: 'num', text: windowText(o.window_seconds) }),
+      el('td', { class: 'num ' + (left <= 0 ? 'text-bad' : left < 0.25 ? 'text-warn' : ''), text: (left * 100).toFixed(1) + '%' }),
+      el('td', { class: 'wrap' }, el('div', { class: 'detail' }, ...tiers)));
+  });
+  document.querySelector('#slos tbody').replaceChildren(...rows);
+}
+
+// renderSLOHistory draws each objective's history from GET /status/series:
+// the budget left and the tiers' long-window burn rates, one sample per
+// alert evaluation.
+function renderSLOHistory(series) {
+  const slos = series.slos || [];
+  const cards = slos.filter((o) => o.time_ms.length > 0).map((o) => {
+    const n = o.time_ms.length;
+    const first = o.time_ms[0], lastMs = o.time_ms[n - 1];
+    const step = n > 1 ? (lastMs - first) / (n - 1) : 1000;
+    const h = { buckets: n, startMs: first - step / 2, bucketMs: step, route: o.route };
+    const burns = o.tiers.map((t) => ({ name: 'burn-' + t.tier.toLowerCase(), values: t.long }));
+    const thresholds = o.tiers.map((t) => t.tier + ' ' + t.burn_rate + '×').join(', ');
+    return el('div', { class: 'route-history', 'data-slo': o.name },
+      el('div', { class: 'head' },
+        el('h3', { text: o.name }),
+        el('span', { class: 'muted', text: 'route ' + o.route + ', ' + o.objective + '%, ' + n + ' samples' })),
+      el('div', { class: 'charts' },
+        chart(h, 'error_budget', 'error budget left', [{ name: 'budget', values: o.error_budget_remaining }], pct, 1, []),
+        chart(h, 'burn_rate', 'burn rate, long windows (' + thresholds + ')', burns, burnText, null, []),
+      ));
+  });
+  document.getElementById('slos-window').textContent = cards.length ? 'history: one sample per alert evaluation' : '';
+  document.getElementById('slo-history').replaceChildren(...cards);
+}
+
 function arrow(from, to) {
   return from ? from.replace('_', '-') + ' → ' + to.replace('_', '-') : to.replace('_', '-');
 }
@@ -520,6 +582,7 @@ async function poll() {
       if (history) {
         renderTimeline(timeline);
         renderHistory(series, timeline, status);
+        renderSLOHistory(series);
       }
       setConn(true);
     } catch (e) {

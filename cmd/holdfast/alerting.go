@@ -24,7 +24,9 @@ func (inst *instance) newAlerts(cfg *config.Config) {
 		Instance:       instance,
 		Interval:       cfg.Alerting.Interval.Duration(),
 		RepeatInterval: cfg.Alerting.RepeatInterval.Duration(),
-		Status:         inst.slos.StatusAt,
+		// Each evaluation also samples the objectives' history, which
+		// the status page charts.
+		Status: inst.slos.SampleAt,
 		// The admin server, which gathers the context, is built next;
 		// nothing is evaluated before runAlerts.
 		Context: func(route string) alert.Context { return inst.admin.AlertContext(route) },
