@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/holdfast-dev/holdfast/canary"
 	"github.com/holdfast-dev/holdfast/internal/alert"
 	"github.com/holdfast-dev/holdfast/proxy"
 	"github.com/holdfast-dev/holdfast/upstream"
@@ -80,6 +81,32 @@ func rootCause(route string, st proxy.Status, replies map[string]int64, tl Timel
 		}
 	}
 	return c
+}
+
+// AlertCanaries returns the canary routes' rollouts as the alerts judge
+// them; give it to [alert.Config].Canaries.
+func (s *Server) AlertCanaries() []alert.Canary {
+	return canaryAlerts(s.cfg.Proxy.Status())
+}
+
+// canaryAlerts is [Server.AlertCanaries] on a proxy status.
+func canaryAlerts(st proxy.Status) []alert.Canary {
+	var out []alert.Canary
+	for _, r := range st.Routes {
+		cs := r.Canary
+		if cs == nil {
+			continue
+		}
+		c := alert.Canary{Route: r.Name, Baseline: cs.Baseline, Candidate: cs.Candidate, State: string(cs.State),
+			Step: cs.Step, Weight: cs.Weight, Reason: cs.Reason, RolledBack: cs.State == canary.RolledBack}
+		if n := len(cs.History); n > 0 {
+			c.StepWeight = cs.History[n-1].Weight
+		} else if cs.Step < len(cs.Steps) {
+			c.StepWeight = cs.Steps[cs.Step]
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // endpointTrouble says how an endpoint is out of service: ejected, on

@@ -71,6 +71,9 @@ type Alerting struct {
 	// Instance is the instance label of the alerts, which tells the
 	// proxies of a fleet apart. Default: the host name.
 	Instance string `yaml:"instance" json:"instance,omitempty"`
+	// CanaryTier is the tier of a canary's rollback alert, which picks the
+	// receivers told: one of the tiers. Default P1.
+	CanaryTier string `yaml:"canary_tier" json:"canary_tier"`
 }
 
 // Tier is one entry of alerting.tiers.
@@ -216,6 +219,9 @@ func (c *Config) applySLODefaults() {
 	if c.Alerting.RepeatInterval == 0 {
 		c.Alerting.RepeatInterval = DefaultRepeatInterval
 	}
+	if c.Alerting.CanaryTier == "" {
+		c.Alerting.CanaryTier = alert.DefaultCanaryTier
+	}
 	for _, d := range slo.DefaultTiers {
 		t := c.Alerting.Tiers[d.Name]
 		if t == nil {
@@ -343,6 +349,9 @@ func (c *Config) validateTiers(errs *errorList) []slo.Tier {
 	}
 	if rp := c.Alerting.RepeatInterval.Duration(); rp < time.Minute || rp > 30*24*time.Hour {
 		errs.add("alerting.repeat_interval", "must be in [1m, 30d], got %s", c.Alerting.RepeatInterval)
+	}
+	if _, known := c.Alerting.Tiers[c.Alerting.CanaryTier]; !known {
+		errs.add("alerting.canary_tier", "unknown tier %q (have %s)", c.Alerting.CanaryTier, strings.Join(tierNames(c.Alerting.Tiers), ", "))
 	}
 	if c.Alerting.Instance != "" && !sloName.MatchString(c.Alerting.Instance) {
 		errs.add("alerting.instance", "must be letters, digits and _ . : - (at most 128, starting with a letter or digit), got %q", c.Alerting.Instance)

@@ -83,6 +83,9 @@ alerting: {tiers: {P1: {burn_rate: 5}, P3: {burn_rate: 0.5, long: 7d, short: 12h
 	if got := c.SLOs[0].Window; got != DefaultSLOWindow {
 		t.Errorf("window = %v; want %v", got, DefaultSLOWindow)
 	}
+	if a := c.Alerting; a.CanaryTier != "P1" {
+		t.Errorf("alerting.canary_tier = %q; want P1", a.CanaryTier)
+	}
 	if a := c.Alerting; a.Interval != DefaultAlertInterval || a.RepeatInterval != DefaultRepeatInterval || a.Instance != "" {
 		t.Errorf("alerting interval %s, repeat_interval %s, instance %q; want %s, %s and none",
 			a.Interval, a.RepeatInterval, a.Instance, DefaultAlertInterval, DefaultRepeatInterval)
@@ -157,6 +160,8 @@ var badSLOConfigs = []struct {
 			"alerting.receivers[1].tiers (line 10): needs at least one tier"}},
 	{"alert interval too short", sloBase + "alerting:\n  interval: 100ms\n",
 		[]string{"alerting.interval (line 8): must be in [1s, 5m], got 100ms"}},
+	{"unknown canary tier", sloBase + "alerting:\n  canary_tier: P9\n",
+		[]string{`alerting.canary_tier (line 8): unknown tier "P9" (have P0, P1, P2)`}},
 	{"repeat interval too long", sloBase + "alerting:\n  repeat_interval: 31d\n",
 		[]string{"alerting.repeat_interval (line 8): must be in [1m, 30d], got 31d"}},
 	{"repeat interval without unit", sloBase + "alerting:\n  repeat_interval: 4\n",

@@ -11,8 +11,9 @@ import (
 
 // newAlerts builds the alerts: they evaluate the objectives' tiers every
 // alerting.interval and deliver their notifications, with the admin
-// server's context, to alerting.receivers. A reload changes the receivers;
-// the interval, repeat_interval and instance are the starting config's.
+// server's context, to alerting.receivers, and alert on canaries rolled
+// back. A reload changes the receivers; the interval, repeat_interval,
+// canary_tier and instance are the starting config's.
 func (inst *instance) newAlerts(cfg *config.Config) {
 	instance := cfg.Alerting.Instance
 	if instance == "" {
@@ -29,8 +30,10 @@ func (inst *instance) newAlerts(cfg *config.Config) {
 		Status: inst.slos.SampleAt,
 		// The admin server, which gathers the context, is built next;
 		// nothing is evaluated before runAlerts.
-		Context: func(route string) alert.Context { return inst.admin.AlertContext(route) },
-		Logger:  inst.logger,
+		Context:    func(route string) alert.Context { return inst.admin.AlertContext(route) },
+		Canaries:   func() []alert.Canary { return inst.admin.AlertCanaries() },
+		CanaryTier: cfg.Alerting.CanaryTier,
+		Logger:     inst.logger,
 	})
 	inst.metrics.WatchAlerts(inst.alerts) // a fresh registry: cannot fail
 	inst.urgent.Store(inst.alerts)

@@ -36,6 +36,14 @@ const (
 // proxy's alerts and Prometheus's alike.
 func Name(tier string) string { return "HoldfastSLOBurn" + tier }
 
+// CanaryAlertName is the alertname of a canary's rollback: it fires while a
+// route's rollout stands rolled back because a step failed its judgment.
+const CanaryAlertName = "HoldfastCanaryRolledBack"
+
+// DefaultCanaryTier is the tier of a canary's rollback alert by default:
+// important, not urgent, since the rollback already protects the traffic.
+const DefaultCanaryTier = "P1"
+
 // Severity is the severity label of a tier's alert: critical for P0,
 // warning for P1, info for any other tier.
 func Severity(tier string) string {
@@ -48,11 +56,45 @@ func Severity(tier string) string {
 	return "info"
 }
 
-// Alert identifies an alert: one objective's tier.
+// Alert identifies an alert: one objective's tier, or (with Canary set and
+// SLO empty) the rollback of a route's canary.
 type Alert struct {
-	SLO   string `json:"slo"`
+	SLO   string `json:"slo,omitempty"`
 	Route string `json:"route"`
 	Tier  string `json:"tier"`
+	// Canary is the candidate upstream of a canary's rollback alert.
+	Canary string `json:"canary,omitempty"`
+}
+
+// Name is the alert's alertname: [Name] of its tier for an objective's,
+// [CanaryAlertName] for a canary's.
+func (a Alert) Name() string {
+	if a.Canary != "" {
+		return CanaryAlertName
+	}
+	return Name(a.Tier)
+}
+
+// Canary is a canary route's rollout as the alerts judge it, read from the
+// proxy at each evaluation.
+type Canary struct {
+	Route     string `json:"route"`
+	Baseline  string `json:"baseline"`
+	Candidate string `json:"candidate"`
+	// State is the rollout's (running, paused, promoted, rolled_back,
+	// aborted); Step and Weight its current step's index and the
+	// candidate's share in percent.
+	State  string `json:"state"`
+	Step   int    `json:"step"`
+	Weight int    `json:"weight"`
+	// StepWeight is the weight of the step that was judged last.
+	StepWeight int `json:"step_weight"`
+	// Reason is why the rollout ended, with the numbers of the judgment.
+	Reason string `json:"reason,omitempty"`
+	// RolledBack is whether a step failed its judgment and the rollout
+	// stands rolled back: the alert fires while it does. An abort by hand
+	// is an operator's decision and pages no one.
+	RolledBack bool `json:"rolled_back"`
 }
 
 // Firing is an alert that fires, since the start of its episode.
@@ -78,6 +120,8 @@ type Change struct {
 	ShortBurnRate float64       `json:"short_burn_rate"`
 	// ErrorBudgetRemaining is the objective's at At.
 	ErrorBudgetRemaining float64 `json:"error_budget_remaining"`
+	// Rollout is the canary's rollout at At, for a canary's alert.
+	Rollout *Canary `json:"rollout,omitempty"`
 }
 
 // Context is what explains an alert: the state of the route and of what it
@@ -148,6 +192,16 @@ type Notification struct {
 // notification of an alert, so that Alertmanager groups, deduplicates and
 // inhibits by them across a fleet.
 func (n Notification) Labels() map[string]string {
+	if n.Canary != "" {
+		return map[string]string{
+			"alertname": CanaryAlertName,
+			"route":     n.Route,
+			"candidate": n.Canary,
+			"tier":      n.Tier,
+			"severity":  Severity(n.Tier),
+			"instance":  n.Instance,
+		}
+	}
 	return map[string]string{
 		"alertname": Name(n.Tier),
 		"slo":       n.SLO,

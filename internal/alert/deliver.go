@@ -83,7 +83,7 @@ func (s *sender) enqueue(n Notification) {
 	case s.queue <- n:
 	default:
 		s.overflow.Add(1)
-		s.cfg.Logger.Warn("alert dropped: receiver queue full", "receiver", s.rcv.Name, "alert", Name(n.Tier), "slo", n.SLO, "kind", string(n.Kind))
+		s.cfg.Logger.Warn("alert dropped: receiver queue full", "receiver", s.rcv.Name, "alert", n.Name(), "slo", n.SLO, "route", n.Route, "kind", string(n.Kind))
 	}
 }
 
@@ -115,7 +115,7 @@ func (s *sender) deliver(ctx context.Context, n Notification) {
 		}
 		if attempt >= s.cfg.MaxAttempts || ctx.Err() != nil {
 			s.failed.Add(1)
-			s.cfg.Logger.Warn("alert dropped: receiver failed", "receiver", s.rcv.Name, "alert", Name(n.Tier), "slo", n.SLO,
+			s.cfg.Logger.Warn("alert dropped: receiver failed", "receiver", s.rcv.Name, "alert", n.Name(), "slo", n.SLO, "route", n.Route,
 				"kind", string(n.Kind), "attempts", attempt, "err", err.Error())
 			return
 		}
@@ -210,22 +210,29 @@ type WebhookPayload struct {
 	Description string    `json:"description"`
 	StartsAt    time.Time `json:"starts_at"`
 	// EndsAt is the resolution's time; zero while it fires.
-	EndsAt               time.Time `json:"ends_at,omitzero"`
-	Threshold            float64   `json:"threshold"`
-	LongWindow           string    `json:"long_window"`
-	ShortWindow          string    `json:"short_window"`
-	LongBurnRate         float64   `json:"long_burn_rate"`
-	ShortBurnRate        float64   `json:"short_burn_rate"`
-	ErrorBudgetRemaining float64   `json:"error_budget_remaining"`
-	Context              Context   `json:"context"`
+	EndsAt time.Time `json:"ends_at,omitzero"`
+	// The objective's numbers, for an objective's alert.
+	Threshold            float64 `json:"threshold,omitempty"`
+	LongWindow           string  `json:"long_window,omitempty"`
+	ShortWindow          string  `json:"short_window,omitempty"`
+	LongBurnRate         float64 `json:"long_burn_rate"`
+	ShortBurnRate        float64 `json:"short_burn_rate"`
+	ErrorBudgetRemaining float64 `json:"error_budget_remaining"`
+	// Canary is the rollout, for a canary's alert.
+	Canary  *Canary `json:"canary,omitempty"`
+	Context Context `json:"context"`
 }
 
 func webhookPayload(n Notification) WebhookPayload {
 	p := WebhookPayload{Version: "1", Status: "firing", Kind: n.Kind, Labels: n.Labels(),
 		Summary: Summary(n), Description: Describe(n), StartsAt: n.Since.UTC(),
-		Threshold: n.Threshold, LongWindow: n.Long.String(), ShortWindow: n.Short.String(),
-		LongBurnRate: n.LongBurnRate, ShortBurnRate: n.ShortBurnRate,
-		ErrorBudgetRemaining: n.ErrorBudgetRemaining, Context: n.Context}
+		Context: n.Context}
+	if n.Canary != "" {
+		p.Canary = n.Rollout
+	} else {
+		p.Threshold, p.LongWindow, p.ShortWindow = n.Threshold, n.Long.String(), n.Short.String()
+		p.LongBurnRate, p.ShortBurnRate, p.ErrorBudgetRemaining = n.LongBurnRate, n.ShortBurnRate, n.ErrorBudgetRemaining
+	}
 	if n.Kind == KindResolved {
 		p.Status, p.EndsAt = "resolved", n.At.UTC()
 	}
@@ -234,6 +241,9 @@ func webhookPayload(n Notification) WebhookPayload {
 
 // Summary is a notification's one line.
 func Summary(n Notification) string {
+	if n.Canary != "" {
+		return canarySummary(n)
+	}
 	if n.Kind == KindResolved {
 		return fmt.Sprintf("%s resolved: SLO %s on route %s no longer burns its error budget above %g×", n.Tier, n.SLO, n.Route, n.Threshold)
 	}
@@ -241,10 +251,33 @@ func Summary(n Notification) string {
 		n.Tier, n.SLO, n.Route, n.LongBurnRate, n.Long, n.ShortBurnRate, n.Short, n.Threshold)
 }
 
+// canarySummary is a canary alert's one line.
+func canarySummary(n Notification) string {
+	r := n.Rollout
+	if r == nil {
+		r = &Canary{Route: n.Route, Candidate: n.Canary}
+	}
+	if n.Kind == KindResolved {
+		state := r.State
+		if state == "" || r.RolledBack {
+			state = "gone from the config"
+		}
+		return fmt.Sprintf("%s resolved: the canary of route %s (candidate %s) is no longer rolled back: %s", n.Tier, n.Route, n.Canary, strings.ReplaceAll(state, "_", " "))
+	}
+	return fmt.Sprintf("%s: the canary of route %s rolled back candidate %s at step %d (%d%%): %s", n.Tier, n.Route, n.Canary, r.Step, r.StepWeight, r.Reason)
+}
+
 // Describe is a notification's context for people, a line per fact.
 func Describe(n Notification) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "error budget remaining: %.1f%%\n", n.ErrorBudgetRemaining*100)
+	if r := n.Rollout; r != nil {
+		fmt.Fprintf(&b, "canary: candidate %s against baseline %s, %s at step %d, candidate weight %d%%\n", r.Candidate, r.Baseline, r.State, r.Step, r.Weight)
+		if r.Reason != "" {
+			fmt.Fprintf(&b, "judgment: %s\n", r.Reason)
+		}
+	} else {
+		fmt.Fprintf(&b, "error budget remaining: %.1f%%\n", n.ErrorBudgetRemaining*100)
+	}
 	c := n.Context
 	for _, u := range c.Upstreams {
 		fmt.Fprintf(&b, "upstream %s (weight %d): %d/%d endpoints usable", u.Name, u.Weight, u.Usable, u.Endpoints)

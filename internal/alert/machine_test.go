@@ -58,7 +58,7 @@ func TestMachineEpisode(t *testing.T) {
 	}
 	m := NewMachine(time.Hour, time.Minute)
 	for _, s := range steps {
-		got := kinds(m.Step(t0.Add(s.at), status(s.firing)))
+		got := kinds(m.Step(t0.Add(s.at), status(s.firing), nil, ""))
 		if got != s.want {
 			t.Errorf("at %s (firing %v): got %q; want %q", s.at, s.firing, got, s.want)
 		}
@@ -70,11 +70,11 @@ func TestMachineEpisode(t *testing.T) {
 
 func TestMachineResolvesVanishedObjective(t *testing.T) {
 	m := NewMachine(0, 0)
-	if got := kinds(m.Step(t0, status(true))); got != "a/P0 firing since 0s" {
+	if got := kinds(m.Step(t0, status(true), nil, "")); got != "a/P0 firing since 0s" {
 		t.Fatalf("first step: got %q", got)
 	}
 	// A reload removed the objective while it fired.
-	cs := m.Step(t0.Add(time.Minute), nil)
+	cs := m.Step(t0.Add(time.Minute), nil, nil, "")
 	if got := kinds(cs); got != "a/P0 resolved since 0s" {
 		t.Fatalf("after the objective went: got %q; want a resolution", got)
 	}

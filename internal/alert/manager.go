@@ -36,6 +36,12 @@ type Config struct {
 	// Status returns the objectives' states at a time ([slo.Set.StatusAt]).
 	// Required.
 	Status func(now time.Time) []slo.Status
+	// Canaries returns the canary routes' rollouts; a rolled-back one
+	// fires an alert of CanaryTier. Nil: no canary alerts.
+	Canaries func() []Canary
+	// CanaryTier is the tier of the canaries' alerts, which picks the
+	// receivers told. Empty means DefaultCanaryTier (P1).
+	CanaryTier string
 	// Context gathers what explains an alert on a route. Nil: the context
 	// names the route only.
 	Context func(route string) Context
@@ -58,6 +64,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Interval <= 0 {
 		c.Interval = DefaultInterval
+	}
+	if c.CanaryTier == "" {
+		c.CanaryTier = DefaultCanaryTier
 	}
 	if c.Queue <= 0 {
 		c.Queue = DefaultQueue
@@ -168,8 +177,12 @@ func sameReceiver(a, b Receiver) bool {
 // waits on a receiver.
 func (m *Manager) EvaluateAt(now time.Time) []Notification {
 	sts := m.cfg.Status(now)
+	var canaries []Canary
+	if m.cfg.Canaries != nil {
+		canaries = m.cfg.Canaries()
+	}
 	m.mu.Lock()
-	changes := m.machine.Step(now, sts)
+	changes := m.machine.Step(now, sts, canaries, m.cfg.CanaryTier)
 	m.urgent.Store(m.machine.FiringTier(UrgentTier))
 	senders := slices.Clone(m.senders)
 	m.mu.Unlock()
