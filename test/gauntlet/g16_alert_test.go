@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/holdfast-dev/holdfast/chaos/loadgen"
-	"github.com/holdfast-dev/holdfast/internal/alert"
 )
 
 // inbox is a webhook receiver on loopback that keeps every body it is
@@ -151,6 +150,30 @@ type amAlert struct {
 type amNotification struct {
 	Status string    `json:"status"`
 	Alerts []amAlert `json:"alerts"`
+}
+
+// hookNotice is what holdfast POSTs to a webhook receiver (docs/slo.md),
+// as far as G16 reads it.
+type hookNotice struct {
+	Status  string            `json:"status"`
+	Kind    string            `json:"kind"`
+	Labels  map[string]string `json:"labels"`
+	Context struct {
+		Route     string `json:"route"`
+		Upstreams []struct {
+			Name    string `json:"name"`
+			Breaker string `json:"breaker"`
+		} `json:"upstreams"`
+		Endpoints []struct {
+			Upstream string `json:"upstream"`
+			Address  string `json:"address"`
+			State    string `json:"state"`
+		} `json:"endpoints"`
+		LocalReplies []struct {
+			Reason string `json:"reason"`
+			Count  int64  `json:"count"`
+		} `json:"local_replies"`
+	} `json:"context"`
 }
 
 // hungServer accepts connections and never answers them: a receiver that
@@ -386,17 +409,17 @@ func TestG16AlertThroughAlertmanager(t *testing.T) {
 	// What the proxy's own webhook got: firing, then resolved, with the
 	// route's context.
 	var kinds []string
-	var hookFiring alert.WebhookPayload
+	var hookFiring hookNotice
 	for _, d := range direct.all() {
-		var w alert.WebhookPayload
+		var w hookNotice
 		if err := json.Unmarshal(d.body, &w); err != nil {
 			t.Errorf("webhook body %s: %v", d.body, err)
 			continue
 		}
-		if w.Kind == alert.KindFiring {
+		if w.Kind == "firing" {
 			hookFiring = w
 		}
-		kinds = append(kinds, string(w.Kind))
+		kinds = append(kinds, w.Kind)
 	}
 	// Alertmanager's notifications for the episode.
 	var amFirings, amResolveds int

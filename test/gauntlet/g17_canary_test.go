@@ -15,15 +15,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/holdfast-dev/holdfast/canary"
 )
 
 // release is a version of a service on loopback: an answer takes delay,
 // every 25th ten times that (a tail, so that the p99 the canary judges is
 // the version's and not the scheduling noise of a shared machine, which
-// adds tens of milliseconds to the slowest 1% of any answers), and every
-// errEvery-th is a 500 (0: none). The slow answers and the errors are
+// adds tens of milliseconds to the slowest 1% of any answers), and one
+// in errEvery is a 500 (0: none), never a slow one, which would still be
+// in flight when a step is judged and so undercount the errors. The slow answers and the errors are
 // spread evenly, not drawn, so that a step judged on a few hundred
 // requests sees the latency and error rate the version has.
 type release struct {
@@ -45,7 +44,7 @@ func startRelease(t *testing.T, delay time.Duration, errEvery int64) *release {
 		case <-r.Context().Done():
 			return
 		}
-		if errEvery > 0 && n%errEvery == 0 {
+		if errEvery > 0 && (n+13)%errEvery == 0 { // never a slow one
 			w.WriteHeader(http.StatusInternalServerError)
 			return
 		}
@@ -85,16 +84,32 @@ routes:
       max_latency_ratio: 1.2
 `
 
+// rollout is GET /canary/{route} (docs/canary.md), as far as G17 reads it.
+type rollout struct {
+	State   string     `json:"state"`
+	Weight  int        `json:"weight"`
+	Reason  string     `json:"reason"`
+	History []judgment `json:"history"`
+}
+
+// judgment is one judged step of a rollout's history.
+type judgment struct {
+	Weight            int    `json:"weight"`
+	Verdict           string `json:"verdict"`
+	BaselineRequests  int    `json:"baseline_requests"`
+	CandidateRequests int    `json:"candidate_requests"`
+}
+
 // canaryRun is what one rollout did, as the admin API showed it.
 type canaryRun struct {
-	status      struct{ canary.Status }
+	status      rollout
 	weights     []int // the distinct weights /canary/checkout showed, in order
 	verdictCode int
 	verdict     struct {
-		Pass   bool         `json:"pass"`
-		State  canary.State `json:"state"`
-		Weight int          `json:"weight"`
-		Reason string       `json:"reason"`
+		Pass   bool   `json:"pass"`
+		State  string `json:"state"`
+		Weight int    `json:"weight"`
+		Reason string `json:"reason"`
 	}
 	verdictType string
 	took        time.Duration
@@ -136,7 +151,7 @@ func rollOut(t *testing.T, baseline, candidate *release, limit time.Duration) *c
 		if n := len(run.weights); n == 0 || run.weights[n-1] != run.status.Weight {
 			run.weights = append(run.weights, run.status.Weight)
 		}
-		if run.status.State != canary.Running || time.Now().After(deadline) {
+		if run.status.State != "running" || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -184,14 +199,14 @@ func TestG17Canary(t *testing.T) {
 		wantSteps []int
 	}{
 		{name: "good", delay: base, errEvery: 100, promote: true, fault: "canary: candidate as good as baseline", wantSteps: []int{10, 25, 50, 100}},
-		{name: "errors", delay: base, errEvery: 25, reason: canary.ReasonErrorRate, fault: "canary: candidate 4% 5xx, baseline 1%", wantSteps: []int{10, 0}},
-		{name: "latency", delay: base * 3 / 2, errEvery: 100, reason: canary.ReasonLatency, fault: "canary: candidate 1.5× baseline latency", wantSteps: []int{10, 0}},
+		{name: "errors", delay: base, errEvery: 25, reason: "error_rate: ", fault: "canary: candidate 4% 5xx, baseline 1%", wantSteps: []int{10, 0}},
+		{name: "latency", delay: base * 3 / 2, errEvery: 100, reason: "latency: ", fault: "canary: candidate 1.5× baseline latency", wantSteps: []int{10, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v1, v2 := startRelease(t, base, 100), startRelease(t, tc.delay, tc.errEvery)
 			run := rollOut(t, v1, v2, 45*time.Second)
-			st := run.status.Status
-			var last canary.Judgment
+			st := run.status
+			var last judgment
 			if n := len(st.History); n > 0 {
 				last = st.History[n-1]
 			}
@@ -202,7 +217,7 @@ func TestG17Canary(t *testing.T) {
 				// min_requests a side; then the candidate takes it all.
 				passed := len(st.History) == 3
 				for i, j := range st.History {
-					passed = passed && j.Verdict == canary.VerdictPass && j.Weight == tc.wantSteps[i] &&
+					passed = passed && j.Verdict == "pass" && j.Weight == tc.wantSteps[i] &&
 						j.BaselineRequests >= 200 && j.CandidateRequests >= 200
 				}
 				toV1, toV2 := v1.requests.Load(), v2.requests.Load()
@@ -215,17 +230,17 @@ func TestG17Canary(t *testing.T) {
 					resp.Body.Close()
 				}
 				toV1, toV2 = v1.requests.Load()-toV1, v2.requests.Load()-toV2
-				ok = st.State == canary.Promoted && st.Weight == 100 && passed && slices.Equal(run.weights, tc.wantSteps) &&
+				ok = st.State == "promoted" && st.Weight == 100 && passed && slices.Equal(run.weights, tc.wantSteps) &&
 					run.verdictCode == 200 && run.verdict.Pass && toV1 == 0 && toV2 == 20
 				if toV1 != 0 {
 					t.Errorf("after the promotion v1 got %d of 20 requests, v2 %d; want 0 and 20", toV1, toV2)
 				}
 				seen = fmt.Sprintf("promoted through %v in %.1fs (%d requests), verdict %d", run.weights, run.took.Seconds(), run.sent, run.verdictCode)
 			} else {
-				ok = st.State == canary.RolledBack && st.Weight == 0 && len(st.History) == 1 && last.Weight == 10 &&
-					last.Verdict == canary.VerdictFail && last.CandidateRequests >= 200 && strings.HasPrefix(st.Reason, tc.reason) &&
+				ok = st.State == "rolled_back" && st.Weight == 0 && len(st.History) == 1 && last.Weight == 10 &&
+					last.Verdict == "fail" && last.CandidateRequests >= 200 && strings.HasPrefix(st.Reason, tc.reason) &&
 					slices.Equal(run.weights, tc.wantSteps) &&
-					run.verdictCode == 500 && !run.verdict.Pass && run.verdict.State == canary.RolledBack &&
+					run.verdictCode == 500 && !run.verdict.Pass && run.verdict.State == "rolled_back" &&
 					run.verdict.Reason == st.Reason && strings.HasPrefix(run.verdictType, "application/json")
 				seen = fmt.Sprintf("rolled back at 10%% in %.1fs, verdict %d: %s", run.took.Seconds(), run.verdictCode, shortReason(st.Reason))
 			}
