@@ -249,14 +249,16 @@ func (q *durableQueue) deadLetter(ctx context.Context, m jetstream.Msg, env *env
 		m.NakWithDelay(5 * time.Second)
 		return
 	}
-	if err := m.DoubleAck(actx); err != nil {
-		q.p.logStore("durable ack failed", q.rt.name, err)
-	}
-	q.stats.dead.Add(1)
+	// The status before the ack: a message that leaves its stream has a
+	// status entry (messageStatus reads the stream only for those without).
 	if validMessageID(env.ID) {
 		q.putStatus(ctx, &MessageStatus{ID: env.ID, Route: q.rt.name, State: StateDead, Attempts: attempts,
 			LastStatus: status, LastError: reason, AcceptedAt: env.AcceptedAt})
 	}
+	if err := m.DoubleAck(actx); err != nil {
+		q.p.logStore("durable ack failed", q.rt.name, err)
+	}
+	q.stats.dead.Add(1)
 }
 
 func mustSeq(m jetstream.Msg) uint64 {
