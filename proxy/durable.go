@@ -317,11 +317,16 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-func (q *durableQueue) putStatus(ctx context.Context, s *MessageStatus) {
+// putStatus writes s to the status bucket; a failure is logged, and
+// returned for the callers that must not let the message leave its stream
+// without an entry (messageStatus).
+func (q *durableQueue) putStatus(ctx context.Context, s *MessageStatus) error {
 	b, _ := json.Marshal(s)
-	if _, err := q.status.Put(ctx, s.ID, b); err != nil {
+	_, err := q.status.Put(ctx, s.ID, b)
+	if err != nil {
 		q.p.logStore("durable status update failed", q.rt.name, err)
 	}
+	return err
 }
 
 func (p *Proxy) logStore(msg, route string, err error) {
