@@ -265,7 +265,11 @@ func (p *Proxy) serveDurable(w http.ResponseWriter, r *http.Request, st *state, 
 	// The message is the only write: its status reads "queued" from the
 	// message itself until a worker first writes one (serveMessageStatus).
 	subj := q.msgSubject(q.partition(r), id)
-	if _, err := q.js.Publish(ctx, subj, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(q.stream)); err != nil {
+	// No Nats-Msg-Id: the id is new, so the stream's duplicate check could
+	// only match a resend of this very publish, and the client resends
+	// only on no responders, when no stream took it. (The check cost a
+	// sixth of the accept's time in the store, BENCHMARKS.md.)
+	if _, err := q.js.Publish(ctx, subj, data, jetstream.WithExpectStream(q.stream)); err != nil {
 		msg := "the durable store cannot take the request"
 		var ae *jetstream.APIError
 		if errors.As(err, &ae) && ae.ErrorCode == jsErrCodeStoreFailed {
