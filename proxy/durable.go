@@ -255,11 +255,7 @@ func (p *Proxy) serveDurable(w http.ResponseWriter, r *http.Request, st *state, 
 		ID: id, Route: rt.name, Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Query: r.URL.RawQuery,
 		Host: r.Host, Header: hdr, Body: body, AcceptedAt: time.Now().UTC(),
 	}
-	data, err := json.Marshal(&env)
-	if err != nil {
-		local(http.StatusBadRequest, ReasonInvalidRequest, "cannot store the request", 0)
-		return
-	}
+	data := env.appendJSON(make([]byte, 0, 512+len(body)*4/3))
 	ctx, cancel := context.WithTimeout(r.Context(), min(rt.cfg.Timeout, storeOpTimeout))
 	defer cancel()
 	// The message is the only write: its status reads "queued" from the
