@@ -131,7 +131,12 @@ func (q *durableQueue) deliver(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	st := &MessageStatus{ID: env.ID, Route: env.Route, State: StateDelivering, Attempts: attempt, AcceptedAt: env.AcceptedAt}
-	q.putStatus(ctx, st)
+	if q.putStatus(ctx, st) != nil {
+		// Not sent without its status entry: a message that leaves its
+		// stream must have one. It comes back when the store does.
+		m.NakWithDelay(storeRetryAfter)
+		return
+	}
 	// The ack wait starts over now: the route timeout bounds the send.
 	m.InProgress()
 
@@ -249,14 +254,19 @@ func (q *durableQueue) deadLetter(ctx context.Context, m jetstream.Msg, env *env
 		m.NakWithDelay(5 * time.Second)
 		return
 	}
+	// The status before the ack: a message that leaves its stream has a
+	// status entry (messageStatus reads the stream only for those without).
+	if validMessageID(env.ID) && q.putStatus(ctx, &MessageStatus{ID: env.ID, Route: q.rt.name, State: StateDead, Attempts: attempts,
+		LastStatus: status, LastError: reason, AcceptedAt: env.AcceptedAt}) != nil {
+		// Back later: its dead letter, published again under the same
+		// msg id, is dropped as a duplicate.
+		m.NakWithDelay(5 * time.Second)
+		return
+	}
 	if err := m.DoubleAck(actx); err != nil {
 		q.p.logStore("durable ack failed", q.rt.name, err)
 	}
 	q.stats.dead.Add(1)
-	if validMessageID(env.ID) {
-		q.putStatus(ctx, &MessageStatus{ID: env.ID, Route: q.rt.name, State: StateDead, Attempts: attempts,
-			LastStatus: status, LastError: reason, AcceptedAt: env.AcceptedAt})
-	}
 }
 
 func mustSeq(m jetstream.Msg) uint64 {

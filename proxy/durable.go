@@ -98,7 +98,8 @@ type durableQueue struct {
 	cfg    *config.Durable
 	js     jetstream.JetStream
 	stream string
-	subj   string // "hf.q.<hash>."; a message goes to subj+partition
+	queue  jetstream.Stream // the stream named stream
+	subj   string           // "hf.q.<hash>."; a message goes to subj+partition+"."+id
 	status jetstream.KeyValue
 	dead   jetstream.Stream
 	stats  *durableStats
@@ -122,7 +123,7 @@ func (p *Proxy) newDurableQueue(ctx context.Context, s *store.Store, rt *route) 
 	h := routeHash(rt.name)
 	q := &durableQueue{p: p, rt: rt, cfg: d, js: s.JetStream(), stream: "HF_Q_" + h, subj: "hf.q." + h + ".", stats: p.durableStatsFor(rt.name), status: p.statusKV, dead: p.deadStream}
 	var err error
-	if _, err = q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if q.queue, err = q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        q.stream,
 		Description: "holdfast durable route " + rt.name,
 		Subjects:    []string{q.subj + ">"},
@@ -133,6 +134,8 @@ func (p *Proxy) newDurableQueue(ctx context.Context, s *store.Store, rt *route) 
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.Replicas(),
 		Duplicates:  2 * time.Minute,
+		// A queued message's status is read by its subject.
+		AllowDirect: true,
 	}); err != nil {
 		return nil, fmt.Errorf("durable: stream: %w", err)
 	}
@@ -146,13 +149,13 @@ func (p *Proxy) newDurableQueue(ctx context.Context, s *store.Store, rt *route) 
 	} else {
 		for i := range d.Partitions {
 			name := "p" + strconv.Itoa(i)
-			want[name] = jetstream.ConsumerConfig{Durable: name, FilterSubject: q.subj + strconv.Itoa(i), MaxAckPending: 1}
+			lane := q.subj + strconv.Itoa(i)
+			// lane itself: messages accepted before the id was in the
+			// subject, still queued in a data_dir from then.
+			want[name] = jetstream.ConsumerConfig{Durable: name, FilterSubjects: []string{lane, lane + ".*"}, MaxAckPending: 1}
 		}
 	}
-	st, err := q.js.Stream(ctx, q.stream)
-	if err != nil {
-		return nil, fmt.Errorf("durable: stream: %w", err)
-	}
+	st := q.queue
 	names := st.ConsumerNames(ctx)
 	var stale []string
 	for n := range names.Name() {
@@ -217,6 +220,14 @@ func (q *durableQueue) partition(r *http.Request) int {
 	return int(h.Sum32() % uint32(q.cfg.Partitions))
 }
 
+// msgSubject is the subject of message id in lane partition. The id in
+// the subject is what lets a queued message's status be read from the
+// message itself ([durableQueue.queuedStatus]), so that an accept is one
+// synced write, not two.
+func (q *durableQueue) msgSubject(partition int, id string) string {
+	return q.subj + strconv.Itoa(partition) + "." + id
+}
+
 // serveDurable accepts r into the route's queue: 202 with the message's
 // id and status URL once the store has acknowledged it (on disk, with the
 // embedded store's sync on every write), 503 store_unavailable when the
@@ -244,29 +255,17 @@ func (p *Proxy) serveDurable(w http.ResponseWriter, r *http.Request, st *state, 
 		ID: id, Route: rt.name, Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Query: r.URL.RawQuery,
 		Host: r.Host, Header: hdr, Body: body, AcceptedAt: time.Now().UTC(),
 	}
-	data, err := json.Marshal(&env)
-	if err != nil {
-		local(http.StatusBadRequest, ReasonInvalidRequest, "cannot store the request", 0)
-		return
-	}
+	data := env.appendJSON(make([]byte, 0, 512+len(body)*4/3))
 	ctx, cancel := context.WithTimeout(r.Context(), min(rt.cfg.Timeout, storeOpTimeout))
 	defer cancel()
-	subj := q.subj + strconv.Itoa(q.partition(r))
-	// The status is written alongside the message, not after it: two
-	// syncs in parallel, not in turn. A status whose message the store
-	// then refused names an id no client was given.
-	statusDone := make(chan struct{})
-	go func() {
-		defer close(statusDone)
-		// Create, not Put: a worker that already delivered the message
-		// has written a later state, which this must not overwrite.
-		b, _ := json.Marshal(&MessageStatus{ID: id, Route: rt.name, State: StateQueued, AcceptedAt: env.AcceptedAt})
-		if _, err := q.status.Create(ctx, id, b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
-			p.logStore("durable status update failed", rt.name, err)
-		}
-	}()
-	defer func() { <-statusDone }()
-	if _, err := q.js.Publish(ctx, subj, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(q.stream)); err != nil {
+	// The message is the only write: its status reads "queued" from the
+	// message itself until a worker first writes one (serveMessageStatus).
+	subj := q.msgSubject(q.partition(r), id)
+	// No Nats-Msg-Id: the id is new, so the stream's duplicate check could
+	// only match a resend of this very publish, and the client resends
+	// only on no responders, when no stream took it. (The check cost a
+	// sixth of the accept's time in the store, BENCHMARKS.md.)
+	if _, err := q.js.Publish(ctx, subj, data, jetstream.WithExpectStream(q.stream)); err != nil {
 		msg := "the durable store cannot take the request"
 		var ae *jetstream.APIError
 		if errors.As(err, &ae) && ae.ErrorCode == jsErrCodeStoreFailed {
@@ -277,10 +276,15 @@ func (p *Proxy) serveDurable(w http.ResponseWriter, r *http.Request, st *state, 
 		return
 	}
 	q.stats.accepted.Add(1)
-	<-statusDone
 	statusURL := MessagesPath + id
-	out, _ := json.Marshal(map[string]string{"id": id, "status_url": statusURL})
-	out = append(out, '\n')
+	// {"id": ..., "status_url": ...}, written out: both are hex and a
+	// fixed path, with nothing to escape.
+	out := make([]byte, 0, 32+2*len(statusURL))
+	out = append(out, `{"id":"`...)
+	out = append(out, id...)
+	out = append(out, `","status_url":"`...)
+	out = append(out, statusURL...)
+	out = append(out, "\"}\n"...)
 	h := w.Header()
 	h.Set("Location", statusURL)
 	h.Set("Content-Type", "application/json")
@@ -313,11 +317,16 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-func (q *durableQueue) putStatus(ctx context.Context, s *MessageStatus) {
+// putStatus writes s to the status bucket; a failure is logged, and
+// returned for the callers that must not let the message leave its stream
+// without an entry (messageStatus).
+func (q *durableQueue) putStatus(ctx context.Context, s *MessageStatus) error {
 	b, _ := json.Marshal(s)
-	if _, err := q.status.Put(ctx, s.ID, b); err != nil {
+	_, err := q.status.Put(ctx, s.ID, b)
+	if err != nil {
 		q.p.logStore("durable status update failed", q.rt.name, err)
 	}
+	return err
 }
 
 func (p *Proxy) logStore(msg, route string, err error) {
@@ -326,8 +335,10 @@ func (p *Proxy) logStore(msg, route string, err error) {
 	}
 }
 
-// serveMessageStatus answers GET MessagesPath+id from the status bucket.
-func (p *Proxy) serveMessageStatus(w http.ResponseWriter, r *http.Request, local localFunc) {
+// serveMessageStatus answers GET MessagesPath+id: the message's entry in
+// the status bucket, which workers write when they change its state, or,
+// before the first, "queued" read from the message itself.
+func (p *Proxy) serveMessageStatus(w http.ResponseWriter, r *http.Request, st *state, local localFunc) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		local(http.StatusMethodNotAllowed, ReasonInvalidRequest, "a message status is read with GET", 0)
@@ -340,9 +351,9 @@ func (p *Proxy) serveMessageStatus(w http.ResponseWriter, r *http.Request, local
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeOpTimeout)
 	defer cancel()
-	e, err := p.statusKV.Get(ctx, id)
+	doc, err := p.messageStatus(ctx, st, id)
 	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case errors.Is(err, errNoMessage):
 		local(http.StatusNotFound, ReasonNoRoute, "no such message", 0)
 		return
 	case err != nil:
@@ -352,9 +363,69 @@ func (p *Proxy) serveMessageStatus(w http.ResponseWriter, r *http.Request, local
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(e.Value())))
+	h.Set("Content-Length", strconv.Itoa(len(doc)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(e.Value())
+	w.Write(doc)
+}
+
+// errNoMessage is messageStatus's error for an id the store does not know.
+var errNoMessage = errors.New("durable: no such message")
+
+// messageStatus is message id's status document. A worker writes the
+// status bucket's entry before it first sends a message (and at every
+// change after), so an id without one is either still queued, unattempted,
+// in its route's stream, or unknown. The bucket is read again after the
+// streams: a message delivered between the first read and the streams'
+// had its entry written before it left its stream.
+func (p *Proxy) messageStatus(ctx context.Context, st *state, id string) ([]byte, error) {
+	e, err := p.statusKV.Get(ctx, id)
+	if err == nil {
+		return e.Value(), nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, err
+	}
+	for _, rt := range st.routes {
+		if rt.durable == nil {
+			continue
+		}
+		s, err := rt.durable.queuedStatus(ctx, id)
+		if err == nil {
+			return json.Marshal(s)
+		}
+		if !errors.Is(err, errNoMessage) {
+			return nil, err
+		}
+	}
+	e, err = p.statusKV.Get(ctx, id)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, errNoMessage
+	case err != nil:
+		return nil, err
+	}
+	return e.Value(), nil
+}
+
+// queuedStatus reads message id from the queue's stream by its subject:
+// errNoMessage when the stream does not hold it.
+func (q *durableQueue) queuedStatus(ctx context.Context, id string) (*MessageStatus, error) {
+	m, err := q.queue.GetLastMsgForSubject(ctx, q.subj+"*."+id)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, errNoMessage
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The envelope's head; its body is skipped, not decoded.
+	var env struct {
+		Route      string    `json:"route"`
+		AcceptedAt time.Time `json:"accepted_at"`
+	}
+	if err := json.Unmarshal(m.Data, &env); err != nil {
+		return nil, fmt.Errorf("durable: message %s: %w", id, err)
+	}
+	return &MessageStatus{ID: id, Route: env.Route, State: StateQueued, AcceptedAt: env.AcceptedAt}, nil
 }
 
 // storeRoute gives a durable route its queue and an idempotency block its

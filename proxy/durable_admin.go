@@ -259,7 +259,7 @@ func (q *durableQueue) redrive(ctx context.Context, m *jetstream.RawStreamMsg) e
 	}
 	// The partition is lost with the request's client attributes: a
 	// redriven message of an order_by route goes to lane 0.
-	if _, err := q.js.Publish(ctx, q.subj+"0", data, jetstream.WithMsgID("redrive-"+env.ID+"-"+strconv.FormatUint(m.Sequence, 10)),
+	if _, err := q.js.Publish(ctx, q.msgSubject(0, env.ID), data, jetstream.WithMsgID("redrive-"+env.ID+"-"+strconv.FormatUint(m.Sequence, 10)),
 		jetstream.WithExpectStream(q.stream)); err != nil {
 		return err
 	}

@@ -7,10 +7,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/holdfast-dev/holdfast/config"
 )
@@ -315,5 +319,76 @@ func TestDurableReload(t *testing.T) {
 	moved := strings.Replace(cfg, "store: {data_dir: ", "store: {data_dir: /elsewhere", 1)
 	if err := reload(moved); !errors.Is(err, errStoreNeedsRestart) {
 		t.Errorf("reload moving data_dir: %v; want errStoreNeedsRestart", err)
+	}
+}
+
+// TestDurableQueuedStatus: an accept writes the message and nothing else;
+// until a worker first takes it, its status URL answers queued (with its
+// route and accept time, no attempts) from the message itself, and the
+// status bucket holds no entry for it. Once a worker has written one, that
+// entry answers. A message queued under the subject layout from before the
+// id was in the subject (the lane alone) is still delivered, in its turn.
+func TestDurableQueuedStatus(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan string, 16)
+	var mu sync.Mutex
+	var paths []string
+	b := startHandler(t, false, func(w http.ResponseWriter, r *http.Request) {
+		started <- r.URL.Path
+		<-release
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Contains(paths, r.URL.Path) {
+			paths = append(paths, r.URL.Path)
+		}
+	})
+	// One lane: the first message held in delivery keeps the next queued.
+	e := startProxy(t, durableConfig(t, b.URL, "{order_by: route, partitions: 1}"))
+	first := mustAccept(t, e.send(e.h1, "POST", "/orders/first", "a"))
+	if got := <-started; got != "/orders/first" {
+		t.Fatalf("upstream got %s first; want /orders/first", got)
+	}
+	before := time.Now().UTC()
+	second := mustAccept(t, e.send(e.h1, "POST", "/orders/second", "b"))
+	after := time.Now().UTC()
+
+	if _, err := e.p.statusKV.Get(t.Context(), second.ID); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("status entry of a message no worker took: err %v; want ErrKeyNotFound (the accept writes none)", err)
+	}
+	s := e.messageStatus(second)
+	if s.AcceptedAt.Before(before) || s.AcceptedAt.After(after) {
+		t.Errorf("accepted_at %v; want within the POST, [%v, %v]", s.AcceptedAt, before, after)
+	}
+	want := MessageStatus{ID: second.ID, Route: "orders", State: StateQueued, AcceptedAt: s.AcceptedAt}
+	if diff := cmp.Diff(want, s); diff != "" {
+		t.Errorf("status of a just-accepted message (-want +got):\n%s", diff)
+	}
+	if s := e.messageStatus(first); s.State != StateDelivering || s.Attempts != 1 {
+		t.Errorf("status of the message in delivery %+v; want delivering, attempts 1", s)
+	}
+
+	// A message as an accept before this layout stored it: subject = lane.
+	q := e.p.state.Load().route("orders").durable
+	legacy := envelope{ID: newMessageID(), Route: "orders", Method: "POST", Path: "/orders/legacy", Host: "x",
+		Header: http.Header{HeaderIdempotencyKey: {"legacy"}}, AcceptedAt: time.Now().UTC()}
+	data, _ := json.Marshal(&legacy)
+	if _, err := q.js.Publish(t.Context(), q.subj+"0", data); err != nil {
+		t.Fatal(err)
+	}
+
+	close(release)
+	waitForLong(t, 20*time.Second, "all three delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(paths) == 3
+	})
+	mu.Lock()
+	if diff := cmp.Diff([]string{"/orders/first", "/orders/second", "/orders/legacy"}, paths); diff != "" {
+		t.Errorf("delivery order (-want +got):\n%s", diff)
+	}
+	mu.Unlock()
+	waitForLong(t, 5*time.Second, "status delivered", func() bool { return e.messageStatus(second).State == StateDelivered })
+	if s := e.messageStatus(second); s.Attempts != 1 || s.LastStatus != http.StatusOK {
+		t.Errorf("status %+v; want delivered at attempt 1 with last_status 200", s)
 	}
 }

@@ -59,7 +59,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.statusKV != nil && strings.HasPrefix(r.URL.Path, MessagesPath) {
-		p.serveMessageStatus(w, r, local) // durable.go
+		p.serveMessageStatus(w, r, st, local) // durable.go
 		return
 	}
 	rt := st.routeFor(r)
