@@ -107,19 +107,15 @@ func TestCanaryRollbackAlerts(t *testing.T) {
 	}
 }
 
-// waitHook waits for the first webhook notification of kind and returns it.
+// waitWebhook waits, with [waitHook], for the first notification of
+// holdfast's webhook whose status is that of kind (firing or resolved) and
+// returns it decoded.
 func waitWebhook(t *testing.T, h *hookInbox, kind alert.Kind, within time.Duration) alert.WebhookPayload {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		for _, r := range h.all() {
-			var p alert.WebhookPayload
-			if json.Unmarshal(r.body, &p) == nil && p.Kind == kind {
-				return p
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
+	r := waitHook(t, h, within, string(kind))
+	var p alert.WebhookPayload
+	if err := json.Unmarshal(r.body, &p); err != nil || p.Kind != kind {
+		t.Fatalf("webhook notification %s: kind %q, %v; want %s", r.body, p.Kind, err, kind)
 	}
-	t.Fatalf("no %s notification within %s; got %d others", kind, within, len(h.all()))
-	return alert.WebhookPayload{}
+	return p
 }
