@@ -47,11 +47,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		holdfasthttp.LocalReply(w, status, reason, msg, retryAfter)
 	}
+	// The fields as the client sent them, before the id is added.
+	fields := headerFields(r)
 	// Every reply, local ones included, carries the request's id.
 	id := requestID(r.Header)
 	w.Header().Set("X-Request-Id", id)
 
-	if !p.screenRequest(w, r, st, local) {
+	if !p.screenRequest(w, r, fields, st, local) {
 		return
 	}
 	if r.Method == http.MethodConnect {

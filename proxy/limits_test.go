@@ -3,12 +3,9 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -29,18 +26,18 @@ routes:
 	- name: all
 		upstream: u
 `, eps(b)))
-	srv := e.srv.servers[0]
-	if srv.MaxHeaderBytes != config.DefaultMaxHeaderBytes {
-		t.Errorf("MaxHeaderBytes = %d; want %d", srv.MaxHeaderBytes, config.DefaultMaxHeaderBytes)
+	lim := e.srv.h1.limits
+	if lim.maxHeaderBytes != config.DefaultMaxHeaderBytes {
+		t.Errorf("max_header_bytes = %d; want %d", lim.maxHeaderBytes, config.DefaultMaxHeaderBytes)
 	}
-	if srv.ReadHeaderTimeout != config.DefaultReadHeaderTimeout {
-		t.Errorf("ReadHeaderTimeout = %v; want %v", srv.ReadHeaderTimeout, config.DefaultReadHeaderTimeout)
+	if lim.readHeaderTimeout != config.DefaultReadHeaderTimeout {
+		t.Errorf("read_header_timeout = %v; want %v", lim.readHeaderTimeout, config.DefaultReadHeaderTimeout)
 	}
-	if srv.ReadTimeout != config.DefaultReadTimeout {
-		t.Errorf("ReadTimeout = %v; want %v", srv.ReadTimeout, config.DefaultReadTimeout)
+	if lim.readTimeout != config.DefaultReadTimeout {
+		t.Errorf("read_timeout = %v; want %v", lim.readTimeout, config.DefaultReadTimeout)
 	}
-	if srv.IdleTimeout != config.DefaultIdleTimeout {
-		t.Errorf("IdleTimeout = %v; want %v", srv.IdleTimeout, config.DefaultIdleTimeout)
+	if lim.idleTimeout != config.DefaultIdleTimeout {
+		t.Errorf("idle_timeout = %v; want %v", lim.idleTimeout, config.DefaultIdleTimeout)
 	}
 	if got := e.p.Config().Limits.MaxBodyBytes; got != config.DefaultMaxBodyBytes {
 		t.Errorf("max_body_bytes = %d; want %d", got, config.DefaultMaxBodyBytes)
@@ -248,7 +245,4 @@ func readUntilClosed(r io.Reader) error {
 	return err
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
-}
+

@@ -11,13 +11,14 @@ import (
 	"github.com/holdfast-dev/holdfast/config"
 )
 
-// Server runs the proxy's data-plane listeners: HTTP/1.1, and HTTP/2 over
-// cleartext with prior knowledge (h2c), on every listen address.
+// Server runs the proxy's data-plane listeners: HTTP/1.1 on its own
+// server (h1server.go), and HTTP/2 over cleartext with prior knowledge
+// (h2c), handed to net/http's HTTP/2 server, on every listen address.
 type Server struct {
-	proxy   *Proxy
-	servers []*http.Server
-	lns     []net.Listener
-	logger  *slog.Logger
+	proxy  *Proxy
+	h1     *h1Server
+	lns    []net.Listener
+	logger *slog.Logger
 
 	mu       sync.Mutex
 	shutdown bool
@@ -36,36 +37,30 @@ func NewServer(p *Proxy, cfg *config.Config, logger *slog.Logger) (*Server, erro
 			return nil, err
 		}
 		s.lns = append(s.lns, ln)
-		protocols := new(http.Protocols)
-		protocols.SetHTTP1(true)
-		protocols.SetUnencryptedHTTP2(true)
-		lim := cfg.Limits
-		srv := &http.Server{
-			Handler:           p,
-			Protocols:         protocols,
-			MaxHeaderBytes:    lim.MaxHeaderBytes,
-			ReadHeaderTimeout: lim.ReadHeaderTimeout,
-			ReadTimeout:       lim.ReadTimeout,
-			IdleTimeout:       lim.IdleTimeout,
-			HTTP2: &http.HTTP2Config{
-				MaxReceiveBufferPerStream: 1 << 20,
-			},
-			ErrorLog: nil,
-			// Each connection is an inspectConn (see h1inspect.go), and
-			// every request's handler takes the framing verdict on its
-			// head; ConnContext makes the connection reachable from the
-			// request, and ConnState stops the framing at a hijack.
-			ConnContext: withInspector,
-			ConnState:   stepAsideOnHijack,
-			// net/http answers "OPTIONS *" itself by default, and the
-			// handler would then miss that request's verdict.
-			DisableGeneralOptionsHandler: true,
-		}
-		if logger != nil {
-			srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelDebug)
-		}
-		s.servers = append(s.servers, srv)
 	}
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	lim := cfg.Limits
+	h2 := &http.Server{
+		Handler:   p,
+		Protocols: protocols,
+		// HTTP/2 has no head-of-line framing to smuggle through, and
+		// net/http's limits apply to its header frames.
+		MaxHeaderBytes: lim.MaxHeaderBytes,
+		IdleTimeout:    lim.IdleTimeout,
+		HTTP2: &http.HTTP2Config{
+			MaxReceiveBufferPerStream: 1 << 20,
+		},
+	}
+	if logger != nil {
+		h2.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelDebug)
+	}
+	s.h1 = newH1Server(p, h1Limits{
+		maxHeaderBytes:    lim.MaxHeaderBytes,
+		readHeaderTimeout: lim.ReadHeaderTimeout,
+		readTimeout:       lim.ReadTimeout,
+		idleTimeout:       lim.IdleTimeout,
+	}, h2, logger)
 	return s, nil
 }
 
@@ -81,12 +76,12 @@ func (s *Server) Addrs() []net.Addr {
 // Serve serves every listener until Shutdown; it returns the first error
 // other than a clean shutdown.
 func (s *Server) Serve() error {
-	errc := make(chan error, len(s.servers))
-	for i, srv := range s.servers {
-		go func() { errc <- srv.Serve(inspectListener{s.lns[i]}) }()
+	errc := make(chan error, len(s.lns))
+	for _, ln := range s.lns {
+		go func() { errc <- s.h1.serve(ln) }()
 	}
 	var first error
-	for range s.servers {
+	for range s.lns {
 		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && first == nil {
 			first = err
 		}
@@ -104,16 +99,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.shutdown = true
 	s.mu.Unlock()
-	var wg sync.WaitGroup
-	errs := make([]error, len(s.servers))
-	for i, srv := range s.servers {
-		wg.Go(func() {
-			if err := srv.Shutdown(ctx); err != nil {
-				srv.Close()
-				errs[i] = err
-			}
-		})
+	s.h1.closing.Store(true)
+	for _, ln := range s.lns {
+		ln.Close()
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	err := s.h1.shutdown(ctx)
+	if err != nil {
+		s.h1.close()
+	}
+	return err
 }
