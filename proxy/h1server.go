@@ -57,7 +57,7 @@ const (
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, h1BufSize); return &b }}
 
-func getBuf() []byte  { return (*bufPool.Get().(*[]byte))[:h1BufSize] }
+func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:h1BufSize] }
 func putBuf(b []byte) {
 	if cap(b) == h1BufSize {
 		b = b[:h1BufSize]

@@ -244,5 +244,3 @@ func readUntilClosed(r io.Reader) error {
 	}
 	return err
 }
-
-
