@@ -658,13 +658,17 @@ func (c *h1Conn) startWatch() {
 	c.watchDone = make(chan struct{})
 	c.watchN, c.watchErr = 0, nil
 	cancel := c.cancel
+	// The read waits as long as the handler runs: read_timeout bounds
+	// reading the request, not the exchange (a long-lived stream is
+	// bounded by the proxy's stream idle timeout). Only the serving
+	// goroutine's stop, after this, sets a deadline again.
+	c.nc.SetReadDeadline(time.Time{})
 	go func() {
 		n, err := c.nc.Read(c.one[:])
 		c.mu.Lock()
 		c.watchN, c.watchErr = n, err
-		stopping := c.stopWatch
 		c.mu.Unlock()
-		if n == 0 && err != nil && !(stopping && isTimeout(err)) {
+		if n == 0 && err != nil && !isTimeout(err) {
 			cancel() // the client left
 		}
 		close(c.watchDone)
