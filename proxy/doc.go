@@ -9,11 +9,12 @@
 //
 // In the order [Proxy.ServeHTTP] takes them, each step in the file named:
 //
-//  1. Screening (checks.go, h1inspect.go, pathnorm.go). The connection's
-//     inspector has framed the HTTP/1 stream as net/http read it; a request
-//     whose framing is ambiguous (Content-Length with Transfer-Encoding,
-//     Transfer-Encoding on HTTP/1.0) gets 400 and the connection closes.
-//     Too many header fields get 431. The path is normalized (dot segments,
+//  0. Reading (h1server.go, h1parse.go): the data plane's own HTTP/1.1
+//     server reads the head strictly; a request whose framing could be read
+//     two ways (Content-Length with Transfer-Encoding, Transfer-Encoding on
+//     HTTP/1.0, bare LF, obs-fold) gets 400 and the connection closes.
+//     h2c goes to net/http's HTTP/2 server.
+//  1. Screening (checks.go, pathnorm.go). Too many header fields get 431. The path is normalized (dot segments,
 //     escapes) and the route matches, and the upstream receives, that form.
 //  2. Routing (router.go, route.go): the first route whose match holds;
 //     none gives 404 no_route. A split picks its target by weight.
