@@ -183,6 +183,11 @@ func parseHead(head []byte, req *http.Request) (headInfo, *headError) {
 	switch {
 	case method == http.MethodConnect:
 		if !strings.HasPrefix(target, "/") {
+			// The authority form, host:port and nothing else (RFC 9112
+			// §3.2.3): no user info, path or query.
+			if !validHost(target) || strings.IndexByte(target, ':') < 0 {
+				return info, badHead("malformed CONNECT target")
+			}
 			req.URL = &url.URL{Host: target}
 			break
 		}
@@ -226,10 +231,17 @@ func parseHead(head []byte, req *http.Request) (headInfo, *headError) {
 		for _, v := range h["Trailer"] {
 			for name := range strings.SplitSeq(v, ",") {
 				if name = textproto.TrimString(name); name != "" {
+					key := textproto.CanonicalMIMEHeaderKey(name)
+					switch key {
+					case "Transfer-Encoding", "Trailer", "Content-Length":
+						// Framing cannot come after the body (RFC 9110
+						// §6.5.1); net/http refuses these too.
+						return info, badHead("bad trailer key " + key)
+					}
 					if req.Trailer == nil {
 						req.Trailer = make(http.Header)
 					}
-					req.Trailer[textproto.CanonicalMIMEHeaderKey(name)] = nil
+					req.Trailer[key] = nil
 				}
 			}
 		}
