@@ -123,6 +123,7 @@ func parseHead(head []byte, req *http.Request) (headInfo, *headError) {
 		te              string
 		conn            []string
 		expect          string
+		expects         int
 		trailer         bool
 	)
 	for fields != "" {
@@ -148,12 +149,16 @@ func parseHead(head []byte, req *http.Request) (headInfo, *headError) {
 				return info, badHead("the request has differing Content-Length fields")
 			}
 			cl = v
+			if cls > 1 {
+				continue // one value kept, as net/http does
+			}
 		case "Transfer-Encoding":
 			tes++
 			te = v
 		case "Connection":
 			conn = append(conn, v)
 		case "Expect":
+			expects++
 			expect = v
 		case "Trailer":
 			trailer = true
@@ -265,8 +270,8 @@ func parseHead(head []byte, req *http.Request) (headInfo, *headError) {
 	}
 	req.Close = info.close
 
-	if expect != "" {
-		if !strings.EqualFold(expect, "100-continue") || len(h["Expect"]) > 1 {
+	if expects > 0 {
+		if expects > 1 || !strings.EqualFold(expect, "100-continue") {
 			return info, &headError{http.StatusExpectationFailed, "the only expectation met is 100-continue"}
 		}
 		// An HTTP/1.0 client cannot take a 100 (RFC 9110 §10.1.1).

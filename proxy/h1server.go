@@ -73,6 +73,15 @@ type h1Limits struct {
 	idleTimeout       time.Duration
 }
 
+// flushTimeout bounds the write of a response's last bytes: the idle
+// timeout, as a client that takes nothing for that long is gone.
+func (l *h1Limits) flushTimeout() time.Duration {
+	if l.idleTimeout > 0 {
+		return l.idleTimeout
+	}
+	return time.Minute
+}
+
 // h1Server serves HTTP/1.x connections to a handler. Its zero value is not
 // ready: use newH1Server.
 type h1Server struct {
@@ -256,11 +265,19 @@ func (c *h1Conn) serve() {
 			return
 		}
 		first = false
-		keep := c.exchange(req, info)
-		if !keep {
-			if !c.hijacked {
-				c.close()
-			}
+		keep, linger := c.exchange(req, info)
+		switch {
+		case keep:
+		case c.hijacked:
+			return
+		case linger:
+			// The client may still be sending the body nobody read:
+			// closing now could reset the connection before it reads
+			// the answer.
+			c.lingerClose()
+			return
+		default:
+			c.close()
 			return
 		}
 	}
@@ -534,8 +551,9 @@ func (c *h1Conn) lingerClose() {
 }
 
 // exchange serves one request and reports whether the connection can carry
-// another.
-func (c *h1Conn) exchange(req *http.Request, info headInfo) (keep bool) {
+// another, and whether the request's body was left unread (the connection
+// then closes gently).
+func (c *h1Conn) exchange(req *http.Request, info headInfo) (keep, linger bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req = req.WithContext(ctx)
 	if c.remote == "" {
@@ -548,6 +566,7 @@ func (c *h1Conn) exchange(req *http.Request, info headInfo) (keep bool) {
 	case info.chunked || req.ContentLength > 0:
 		body = &h1Body{c: c, w: w, req: req, chunked: info.chunked, remain: req.ContentLength, expect100: info.expect100}
 		req.Body = body
+		w.body = body
 	default:
 		req.Body = http.NoBody
 	}
@@ -571,7 +590,7 @@ func (c *h1Conn) exchange(req *http.Request, info headInfo) (keep bool) {
 	c.mu.Unlock()
 	cancel()
 	if hijacked {
-		return false
+		return false, false
 	}
 	if watching {
 		c.nc.SetReadDeadline(aLongTimeAgo)
@@ -583,17 +602,17 @@ func (c *h1Conn) exchange(req *http.Request, info headInfo) (keep bool) {
 		}
 	}
 	if body != nil && !body.end() {
-		w.closeAfter = true
+		w.closeAfter, linger = true, true
 	}
 	if aborted {
 		w.abandon()
-		return false
+		return false, false
 	}
 	if err := w.finish(); err != nil {
-		return false
+		return false, false
 	}
 	c.shrink()
-	return !w.closeAfter && !c.srv.closing.Load()
+	return !w.closeAfter && !c.srv.closing.Load(), linger
 }
 
 // aLongTimeAgo is a deadline in the past, which ends a blocked read.
@@ -693,10 +712,11 @@ type h1Body struct {
 	mu     sync.Mutex
 	remain int64 // of the body, or of the current chunk
 	eof    bool
-	err    error // sticky
-	closed bool  // the handler is done with it
-	inData bool  // chunked: inside a chunk's data
-	trSize int   // chunked: bytes of trailer read
+	done   atomic.Bool // eof, for readers that must not wait on mu
+	err    error       // sticky
+	closed bool        // the handler is done with it
+	inData bool        // chunked: inside a chunk's data
+	trSize int         // chunked: bytes of trailer read
 }
 
 var errBodyClosed = errors.New("http: invalid Read on closed Body")
@@ -729,6 +749,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		b.eof = true
+		b.done.Store(true)
 		b.c.bodyEnded()
 	case err != nil:
 		b.err = err
@@ -914,6 +935,11 @@ func (b *h1Body) Close() error {
 	return nil // the server ends the body when the handler returns (end)
 }
 
+// ended reports whether the body is read to its end.
+// It does not wait for a read under way, which may be blocked on the
+// client.
+func (b *h1Body) ended() bool { return b.done.Load() }
+
 // end closes the body for good, once the handler returned, and reports
 // whether it was read to its end, so the connection can carry another
 // request.
@@ -928,6 +954,7 @@ func (b *h1Body) end() bool {
 type h1Response struct {
 	c      *h1Conn
 	req    *http.Request
+	body   *h1Body // nil without a body
 	header http.Header
 
 	committed  bool // the head is in wbuf or sent
@@ -1004,6 +1031,12 @@ func (w *h1Response) informational(code int) {
 
 // commit fixes the final status and framing and puts the head in wbuf.
 func (w *h1Response) commit(code int) {
+	if w.body != nil && !w.body.ended() {
+		// The handler answers before the body is read (an early 413, a
+		// refused 100-continue): what the client still sends of it is
+		// not a request, so the connection ends with this answer.
+		w.closeAfter = true
+	}
 	w.mu.Lock()
 	w.committed, w.status = true, code
 	w.mu.Unlock()
@@ -1287,7 +1320,14 @@ func (w *h1Response) finish() error {
 		}
 		w.wbuf = append(w.wbuf, "\r\n"...)
 	}
-	err := w.flush()
+	var err error
+	if len(w.wbuf) > 0 {
+		// A client that stopped reading cannot hold the connection
+		// past this (the proxy bounds the body's relay itself).
+		w.c.nc.SetWriteDeadline(time.Now().Add(w.c.srv.limits.flushTimeout()))
+		err = w.flush()
+		w.c.nc.SetWriteDeadline(time.Time{})
+	}
 	putBuf(w.wbuf)
 	w.wbuf = nil
 	return err
