@@ -72,6 +72,7 @@ PROFILE=${PROFILE:-0}
 PROFILE_SECONDS=${PROFILE_SECONDS:-20}
 AB=${AB:-0}
 BASELINE=${BASELINE:-}
+ONLY=${ONLY:-}
 
 export PATH="$PATH:/usr/sbin:/sbin" # nginx and haproxy live in sbin
 root=$(cd "$(dirname "$0")/../.." && pwd)
