@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -190,7 +191,7 @@ func parseHead(head []byte, req *http.Request) (headInfo, *headError) {
 		if !strings.HasPrefix(target, "/") {
 			// The authority form, host:port and nothing else (RFC 9112
 			// §3.2.3): no user info, path or query.
-			if !validHost(target) || strings.IndexByte(target, ':') < 0 {
+			if !validAuthority(target) {
 				return info, badHead("malformed CONNECT target")
 			}
 			req.URL = &url.URL{Host: target}
@@ -343,6 +344,21 @@ func validHost(h string) bool {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		case strings.IndexByte("-._~!$&'()*+,;=:[]%", c) >= 0:
 		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validAuthority reports whether t is host:port, the authority form of a
+// CONNECT target: a port of digits, and a host with no percent-encoding.
+func validAuthority(t string) bool {
+	host, port, err := net.SplitHostPort(t)
+	if err != nil || host == "" || port == "" || len(port) > 5 || !validHost(host) || strings.IndexByte(host, '%') >= 0 {
+		return false
+	}
+	for i := 0; i < len(port); i++ {
+		if !isDigit(port[i]) {
 			return false
 		}
 	}

@@ -787,12 +787,12 @@ func (b *h1Body) readData(p []byte) (int, error) {
 // io.ErrUnexpectedEOF.
 func bodyErr(n int, err error) error {
 	switch {
+	case n > 0:
+		return nil // an error comes again on the next read
 	case err == io.EOF:
 		return io.ErrUnexpectedEOF
-	case n == 0 && err == nil:
+	case err == nil:
 		return io.ErrNoProgress
-	case n > 0 && err != nil && !isTimeout(err):
-		return nil // reported on the next read
 	}
 	return err
 }
