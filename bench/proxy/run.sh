@@ -47,17 +47,33 @@
 # Targets (issue 3): holdfast throughput >= 1.5x httputil's and >= 0.6x
 # HAProxy's; holdfast p99 <= 1.5x HAProxy's.
 #
+# Idle memory (issue 15) is measured before the rounds (before any load and
+# before the warm-up), once per proxy target, targets in turn: the RSS idle
+# of the target's processes (VmRSS from /proc, nginx's master and workers
+# summed) after start and the few checking requests below, then the RSS
+# with IDLE_CONNS client connections held open and idle by
+# bench/proxy/idleconns, each after one keep-alive `GET /` read to its end.
+# Each RSS is read once it has settled (at least 2 s, then every second until
+# two reads differ by <= 1%). The report gives (RSS with - RSS idle) /
+# IDLE_CONNS in KiB, and how many of the connections still answered a second
+# request after the hold: a proxy that closed idle connections would
+# otherwise look cheap. Targets: holdfast RSS idle <= 20 MiB, <= 4 KiB per
+# idle connection. The script raises its open-files limit to
+# 2 x IDLE_CONNS + 1000 for this (the proxies inherit it).
+#
 # Usage: bash bench/proxy/run.sh   (DURATION=10s WARMUP=2s THREADS=1 CONNS=32
 #                                   LAT_CONNS=1 ROUNDS=3 PROXY_CPUS=1 TUNED=1
 #                                   AB=0 BASELINE= PROFILE=0 PROFILE_SECONDS=20
+#                                   IDLE_CONNS=5000: idle connections held; 0 skips the idle measurement
 #                                   ONLY="holdfast holdfast-base": only those targets, and direct)
 # e.g. AB=1 BASELINE=d36c175 bash bench/proxy/run.sh
 # PROFILE=1 also takes a CPU profile of holdfast under the same load once the
 # rounds are done (bench/proxy/profile: the data plane with a pprof endpoint).
 # Writes bench/results/proxy.md (and the raw wrk output beside it) and prints
 # it; takes about ROUNDS x 2 x DURATION per target (6 targets; AB=1 adds 2,
-# BASELINE 1). Everything runs on 127.0.0.1; every process it starts is
-# stopped on exit.
+# BASELINE 1), and some 10 s more per proxy target for the idle memory
+# (IDLE_CONNS=0 skips it). Everything runs on 127.0.0.1; every process it
+# starts is stopped on exit.
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -73,6 +89,7 @@ PROFILE_SECONDS=${PROFILE_SECONDS:-20}
 AB=${AB:-0}
 BASELINE=${BASELINE:-}
 ONLY=${ONLY:-}
+IDLE_CONNS=${IDLE_CONNS:-5000}
 
 export PATH="$PATH:/usr/sbin:/sbin" # nginx and haproxy live in sbin
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -102,9 +119,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 	"${sudo[@]}" apt-get install -y -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
 fi
 
-echo "building holdfast, the backend and the httputil proxy into $work" >&2
+echo "building holdfast, the backend, the httputil proxy and the idle-connection client into $work" >&2
 (cd "$root" && go build -o "$work/holdfast" ./cmd/holdfast)
-(cd "$root/bench" && go build -o "$work/backend" ./backend && go build -o "$work/revproxy" ./proxy/revproxy)
+(cd "$root/bench" && go build -o "$work/backend" ./backend && go build -o "$work/revproxy" ./proxy/revproxy &&
+	go build -o "$work/idleconns" ./proxy/idleconns)
 if [ "$PROFILE" = 1 ]; then
 	(cd "$root/bench/proxy/profile" && go build -o "$work/hfprofile" .)
 fi
@@ -141,6 +159,37 @@ for addr in $BACKEND $HOLDFAST $HTTPUTIL $HAPROXY $NGINX $HTTPUTIL64 $HOLDFAST_A
 		exit 1
 	fi
 done
+
+# The idle measurement holds IDLE_CONNS connections: that many descriptors in
+# idleconns and in the proxy (and the proxy's upstream connections), with
+# room to spare. The proxies started below inherit the raised soft limit
+# (the Go ones raise their own to the hard limit anyway); the hard limit is
+# raised only if it is too low, which needs root.
+if [ "$IDLE_CONNS" -gt 0 ]; then
+	need=$((2 * IDLE_CONNS + 1000))
+	if [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt "$need" ]; then
+		if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$need" ]; then
+			ulimit -Hn "$need" || {
+				echo "IDLE_CONNS=$IDLE_CONNS needs $need open files; the hard limit is $(ulimit -Hn)" >&2
+				exit 1
+			}
+		fi
+		ulimit -Sn "$need"
+	fi
+fi
+# HAProxy's maxconn (per process, all frontends; a frontend's defaults to
+# it) and nginx's worker_connections (per worker, client and upstream
+# connections together) must admit the idle connections. An idle client
+# connection holds no upstream connection in either (nginx keeps at most
+# 64 idle upstream ones per worker), so IDLE_CONNS plus a margin for the
+# upstream connections in use is enough, not 2 x IDLE_CONNS. nginx (since
+# 1.19.2, "reusing connections in advance") also closes idle keep-alive
+# connections while fewer than 1/16 of worker_connections are free, so its
+# limit is that much higher again. Only as far as needed: both size tables
+# from these limits at start, which count in their RSS idle.
+hap_maxconn=4096 ngx_conns=4096
+if [ $((IDLE_CONNS + 256)) -gt "$hap_maxconn" ]; then hap_maxconn=$((IDLE_CONNS + 256)); fi
+if [ $(((IDLE_CONNS + 256) * 16 / 15 + 1)) -gt "$ngx_conns" ]; then ngx_conns=$(((IDLE_CONNS + 256) * 16 / 15 + 1)); fi
 
 cat >"$work/holdfast.yaml" <<EOF
 listen: $HOLDFAST
@@ -190,7 +239,7 @@ fi
 cat >"$work/haproxy.cfg" <<EOF
 global
     nbthread $PROXY_CPUS
-    maxconn 4096
+    maxconn $hap_maxconn
 defaults
     mode http
     timeout connect 1s
@@ -211,7 +260,7 @@ cat >"$work/nginx.conf" <<EOF
 worker_processes $PROXY_CPUS;
 pid $work/nginx.pid;
 error_log $work/nginx-error.log warn;
-events { worker_connections 4096; }
+events { worker_connections $ngx_conns; }
 http {
     access_log off;
     client_body_temp_path $work/nginx-body;
@@ -364,6 +413,83 @@ median() { sort -g -k"$2" "$1" | awk -v c="$2" '{v[NR] = $c} END {print v[int((N
 column_sum() { awk -v c="$2" '{s += $c} END {print s + 0}' "$1"; }
 column_list() { awk -v c="$2" '{printf "%s%.0f", (NR > 1 ? " / " : ""), $c}' "$1"; }
 
+# rss_kib PID: the resident memory (VmRSS) of PID and its children, as for
+# cpu_ticks, in KiB.
+rss_kib() {
+	local p t=0 v
+	for p in "$1" $(pgrep -P "$1" || true); do
+		v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null) || v=0
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+# settled_rss PID: rss_kib PID once it has settled: after 2 s (holdfast keeps
+# an idle connection's read buffer for 1 s), then every second until two
+# reads in a row differ by at most 1%, for at most 10 s.
+settled_rss() {
+	local prev cur d
+	sleep 2
+	cur=$(rss_kib "$1")
+	for _ in $(seq 1 8); do
+		prev=$cur
+		sleep 1
+		cur=$(rss_kib "$1")
+		d=$((cur - prev))
+		[ $((${d#-} * 100)) -gt "$prev" ] || break
+	done
+	echo "$cur"
+}
+# forget_pid PID: PID has been waited for; drop it from pids, so that
+# cleanup does not signal a process that may have taken its number since.
+forget_pid() {
+	local p kept=()
+	for p in "${pids[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+	pids=("${kept[@]}")
+}
+# idle TARGET: the idle memory of TARGET; writes "rss_idle_KiB
+# rss_with_KiB alive load1" to $data/idle-TARGET, alive being "failed" if
+# the connections could not be set up (idleconns-TARGET.log says why). The
+# whole hold (setup, at most 12 s of settling) stays well within every
+# proxy's idle timeout: holdfast's 60 s, HAProxy's timeout client 30 s,
+# nginx's keepalive_timeout 75 s, none for net/http.
+idle() {
+	local t=$1 before with=0 alive=failed load tool word count to from
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	before=$(settled_rss "${pid[$t]}")
+	rm -f "$work/idle-in" "$work/idle-out"
+	mkfifo "$work/idle-in" "$work/idle-out"
+	"$work/idleconns" -addr "${addr[$t]}" -n "$IDLE_CONNS" <"$work/idle-in" >"$work/idle-out" 2>"$work/idleconns-$t.log" &
+	tool=$!
+	pids+=("$tool")
+	# Opened in the order idleconns opens them, so neither open blocks the other.
+	exec {to}>"$work/idle-in" {from}<"$work/idle-out"
+	if read -r -t 300 -u "$from" word count && [ "$word" = ready ]; then
+		with=$(settled_rss "${pid[$t]}")
+		echo check >&"$to"
+		if read -r -t 300 -u "$from" word count && [ "$word" = alive ]; then alive=$count; fi
+	fi
+	if [ "$alive" = failed ]; then kill "$tool" 2>/dev/null || true; fi # not waited for yet: still ours
+	exec {to}>&- {from}<&-
+	wait "$tool" || true
+	forget_pid "$tool"
+	rm -f "$work/idle-in" "$work/idle-out"
+	echo "$before $with $alive $load" >"$data/idle-$t"
+	if [ "$alive" = failed ]; then
+		printf '  %-13s idle %6.1f MiB; %s idle conns failed: %s\n' "$t" "$(awk -v k="$before" 'BEGIN {print k / 1024}')" \
+			"$IDLE_CONNS" "$(tail -n 1 "$work/idleconns-$t.log")" >&2
+	else
+		printf '  %-13s idle %6.1f MiB, with %s idle conns %6.1f MiB: %6.2f KiB/conn, %s alive  load %s\n' "$t" \
+			"$(awk -v k="$before" 'BEGIN {print k / 1024}')" "$IDLE_CONNS" "$(awk -v k="$with" 'BEGIN {print k / 1024}')" \
+			"$(awk -v a="$with" -v b="$before" -v n="$IDLE_CONNS" 'BEGIN {print (a - b) / n}')" "$alive" "$load" >&2
+	fi
+}
+idle_targets=()
+for t in "${targets[@]}"; do [ "$t" = direct ] || idle_targets+=("$t"); done
+if [ "$IDLE_CONNS" -gt 0 ]; then
+	echo "idle memory: $IDLE_CONNS idle keep-alive connections per target, before any load" >&2
+	for t in "${idle_targets[@]}"; do idle "$t"; done
+fi
+
 echo "warming up each target for $WARMUP" >&2
 for t in "${targets[@]}"; do wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "http://${addr[$t]}/" >/dev/null; done
 
@@ -439,10 +565,80 @@ if [ -z "$ONLY" ]; then
 	p99_hap=$(ratio "${p99[holdfast]}" "${p99[haproxy]}")
 fi
 
+# Idle memory figures: idle_rss[t] and idle_with[t] in MiB, idle_kpc[t] the
+# KiB per idle connection, idle_alive[t] the connections alive after the
+# hold ("failed" if they could not be set up).
+declare -A idle_rss idle_with idle_kpc idle_alive
+idle_loads=
+if [ "$IDLE_CONNS" -gt 0 ]; then
+	for t in "${idle_targets[@]}"; do
+		read -r before with alive load <"$data/idle-$t"
+		idle_rss[$t]=$(awk -v k="$before" 'BEGIN {printf "%.1f", k / 1024}')
+		idle_with[$t]=$(awk -v k="$with" 'BEGIN {printf "%.1f", k / 1024}')
+		idle_kpc[$t]=$(awk -v a="$with" -v b="$before" -v n="$IDLE_CONNS" 'BEGIN {printf "%.2f", (a - b) / n}')
+		idle_alive[$t]=$alive
+		idle_loads+="${idle_loads:+, }$t $load"
+	done
+fi
+# idle_ratio FIELD A B: A's idle figure over B's; "–" where either was not
+# measured or B's is not above zero.
+idle_ratio() {
+	local -n f=$1
+	if [ -z "${f[$2]:-}" ] || [ -z "${f[$3]:-}" ] || [ "${idle_alive[$2]}" = failed ] || [ "${idle_alive[$3]}" = failed ] ||
+		! awk -v b="${f[$3]}" 'BEGIN {exit !(b > 0)}'; then
+		echo "–"
+	else
+		ratio "${f[$2]}" "${f[$3]}"
+	fi
+}
+# idle_rows: the idle memory table and its ratios.
+idle_rows() {
+	local t v
+	echo
+	echo "Idle memory, before any load: RSS after start and a few requests (RSS idle), then with $IDLE_CONNS idle keep-alive client connections held by bench/proxy/idleconns, each after one \`GET /\` read to its end:"
+	echo
+	echo "| target | RSS idle (MiB) | RSS with $IDLE_CONNS idle conns (MiB) | KiB per idle conn | conns alive after the hold |"
+	echo "|---|---:|---:|---:|---:|"
+	for t in "${idle_targets[@]}"; do
+		if [ "${idle_alive[$t]}" = failed ]; then
+			echo "| $t | ${idle_rss[$t]} | – | – | failed to set up: $(tail -n 1 "$work/idleconns-$t.log" | sed 's/|/\\|/g') |"
+		else
+			echo "| $t | ${idle_rss[$t]} | ${idle_with[$t]} | ${idle_kpc[$t]} | ${idle_alive[$t]} of $IDLE_CONNS |"
+		fi
+	done
+	echo
+	echo "| ratio | value | target | |"
+	echo "|---|---:|---:|---|"
+	if [ -n "${idle_alive[holdfast]:-}" ]; then
+		echo "| holdfast RSS idle (MiB) | ${idle_rss[holdfast]} | ≤ 20 | $(verdict "${idle_rss[holdfast]}" '<=' 20) |"
+		if [ "${idle_alive[holdfast]}" = failed ]; then
+			echo "| holdfast KiB per idle conn | – | ≤ 4 | not measured: the connections failed to set up |"
+		else
+			# A connection the proxy closed during the hold costs it nothing.
+			v=$(verdict "${idle_kpc[holdfast]}" '<=' 4)
+			if [ "${idle_alive[holdfast]}" -lt "$IDLE_CONNS" ]; then v="not met: only ${idle_alive[holdfast]} of $IDLE_CONNS conns alive"; fi
+			echo "| holdfast KiB per idle conn | ${idle_kpc[holdfast]} | ≤ 4 | $v |"
+		fi
+	fi
+	if [ -n "${idle_alive[haproxy]:-}" ]; then
+		echo "| holdfast / HAProxy RSS idle | $(idle_ratio idle_rss holdfast haproxy) | – | context |"
+		echo "| holdfast / HAProxy KiB per idle conn | $(idle_ratio idle_kpc holdfast haproxy) | – | context |"
+	fi
+	if [ -n "${idle_alive[holdfast-base]:-}" ]; then
+		echo "| holdfast / holdfast-base ($base_rev) RSS idle | $(idle_ratio idle_rss holdfast holdfast-base) | – | context |"
+		echo "| holdfast / holdfast-base ($base_rev) KiB per idle conn | $(idle_ratio idle_kpc holdfast holdfast-base) | – | context |"
+	fi
+	echo
+	echo "RSS: VmRSS summed over the target's processes (nginx: master and workers), each read once it had settled;"
+	echo "KiB per idle conn = (RSS with − RSS idle) / $IDLE_CONNS. Alive: connections that answered a second \`GET /\` with 200 after the RSS was read."
+	echo "HAProxy (maxconn $hap_maxconn) and nginx (worker_connections $ngx_conns) size per-connection tables at start; those count in their RSS idle, not per conn."
+	echo "1-minute load at each: $idle_loads."
+}
+
 {
 	echo "# Proxy benchmark"
 	echo
-	echo "- date: $started; command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION WARMUP=$WARMUP THREADS=$THREADS CONNS=$CONNS LAT_CONNS=$LAT_CONNS ROUNDS=$ROUNDS PROXY_CPUS=$PROXY_CPUS TUNED=$TUNED AB=$AB BASELINE=$BASELINE)"
+	echo "- date: $started; command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION WARMUP=$WARMUP THREADS=$THREADS CONNS=$CONNS LAT_CONNS=$LAT_CONNS ROUNDS=$ROUNDS PROXY_CPUS=$PROXY_CPUS TUNED=$TUNED AB=$AB BASELINE=$BASELINE IDLE_CONNS=$IDLE_CONNS)"
 	echo "- load: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency\` per target (saturating), then \`wrk -t1 -c$LAT_CONNS\` (unsaturated; 0 = skipped), after a $WARMUP warm-up; targets alternate within each round; every figure is the median of $ROUNDS rounds"
 	echo "- machine: $(nproc) CPUs, $cpu_model, Linux $(uname -r); load average $load_start at start, $load_end at end; 1-minute load at each run: $loads"
 	echo "- proxies: holdfast $(cd "$root" && git describe --always --dirty 2>/dev/null || echo "?"), $(go version | awk '{print $3}'), GOMAXPROCS=$PROXY_CPUS; HAProxy $hap_version, nbthread $PROXY_CPUS; nginx $ngx_version, worker_processes $PROXY_CPUS; wrk $wrk_version"
@@ -501,6 +697,7 @@ fi
 	for t in "${targets[@]}"; do printf ' %s %s;' "$t" "${errs[$t]}"; done
 	echo
 	echo "Raw wrk output: bench/results/proxy-wrk.txt."
+	if [ "$IDLE_CONNS" -gt 0 ]; then idle_rows; fi
 } >"$results/proxy.md"
 
 # PROFILE=1: a CPU profile of holdfast's data plane under the same load and
