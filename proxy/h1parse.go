@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -77,7 +78,7 @@ func parseHead(head []byte, req *http.Request) (headInfo, *headError) {
 	// slice of it.
 	s := string(head)
 	eol := strings.Index(s, "\r\n")
-	if eol < 0 {
+	if eol < 0 || !strings.HasSuffix(s, "\r\n\r\n") || eol+2 > len(s)-2 {
 		return info, badHead("malformed request line")
 	}
 	line := s[:eol]
@@ -361,6 +362,11 @@ func validAuthority(t string) bool {
 		if !isDigit(port[i]) {
 			return false
 		}
+	}
+	if t[0] == '[' {
+		// Brackets hold an IPv6 address and nothing else (RFC 3986 §3.2.2).
+		a, err := netip.ParseAddr(host)
+		return err == nil && a.Is6() && !a.Is4In6()
 	}
 	return true
 }
