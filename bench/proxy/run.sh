@@ -496,10 +496,14 @@ for t in "${targets[@]}"; do wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "http://${a
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq 1 "$ROUNDS"); do
-	echo "round $r/$ROUNDS: wrk -c$CONNS, then -c$LAT_CONNS, -d$DURATION per target" >&2
-	for t in "${targets[@]}"; do run "$t" "$CONNS" "$t"; done
+	# The order rotates by one target each round, so no target always runs
+	# first (on a machine that warms up or slows down) or after the same one.
+	k=$(((r - 1) % ${#targets[@]}))
+	order=("${targets[@]:k}" "${targets[@]:0:k}")
+	echo "round $r/$ROUNDS: wrk -c$CONNS, then -c$LAT_CONNS, -d$DURATION per target, in the order ${order[*]}" >&2
+	for t in "${order[@]}"; do run "$t" "$CONNS" "$t"; done
 	if [ "$LAT_CONNS" -gt 0 ]; then
-		for t in "${targets[@]}"; do run "$t" "$LAT_CONNS" "lat-$t"; done
+		for t in "${order[@]}"; do run "$t" "$LAT_CONNS" "lat-$t"; done
 	fi
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -639,7 +643,7 @@ idle_rows() {
 	echo "# Proxy benchmark"
 	echo
 	echo "- date: $started; command: \`bash bench/proxy/run.sh\` (DURATION=$DURATION WARMUP=$WARMUP THREADS=$THREADS CONNS=$CONNS LAT_CONNS=$LAT_CONNS ROUNDS=$ROUNDS PROXY_CPUS=$PROXY_CPUS TUNED=$TUNED AB=$AB BASELINE=$BASELINE IDLE_CONNS=$IDLE_CONNS)"
-	echo "- load: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency\` per target (saturating), then \`wrk -t1 -c$LAT_CONNS\` (unsaturated; 0 = skipped), after a $WARMUP warm-up; targets alternate within each round; every figure is the median of $ROUNDS rounds"
+	echo "- load: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency\` per target (saturating), then \`wrk -t1 -c$LAT_CONNS\` (unsaturated; 0 = skipped), after a $WARMUP warm-up; targets alternate within each round, the order rotating by one target between rounds; every figure is the median of $ROUNDS rounds"
 	echo "- machine: $(nproc) CPUs, $cpu_model, Linux $(uname -r); load average $load_start at start, $load_end at end; 1-minute load at each run: $loads"
 	echo "- proxies: holdfast $(cd "$root" && git describe --always --dirty 2>/dev/null || echo "?"), $(go version | awk '{print $3}'), GOMAXPROCS=$PROXY_CPUS; HAProxy $hap_version, nbthread $PROXY_CPUS; nginx $ngx_version, worker_processes $PROXY_CPUS; wrk $wrk_version"
 	if [ -n "$BASELINE" ]; then
