@@ -3,8 +3,8 @@ package proxy
 import (
 	"bytes"
 	"net"
-	"net/netip"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"net/url"
 	"strings"
