@@ -572,12 +572,13 @@ func (c *h1Conn) exchange(req *http.Request, info headInfo) (keep, linger bool) 
 	}
 	c.mu.Lock()
 	c.inHandler, c.bodyDone, c.watching, c.stopWatch, c.cancel = true, body == nil, false, false, cancel
-	c.mu.Unlock()
+	// Under mu: startWatch, on the timer's goroutine, reads c.watch.
 	if c.watch == nil {
 		c.watch = time.AfterFunc(watchAfter, c.startWatch)
 	} else {
 		c.watch.Reset(watchAfter)
 	}
+	c.mu.Unlock()
 
 	aborted := c.runHandler(w, req)
 
