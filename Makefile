@@ -11,7 +11,7 @@ BENCHCOUNT  ?= 5
 .PHONY: test fmt-check vet staticcheck unit modules gauntlet adversarial tools otlpsink bench bench-proxy bench-chaos bench-globalrate fuzz
 
 # Modules kept out of the main go.mod: grpc-go and the Toxiproxy client stay out of it.
-MODULES := holdfastgrpc test/grpc test/toxiproxycompat
+MODULES := holdfastgrpc test/grpc test/toxiproxycompat bench/chaos/profile
 
 # The real OTLP receiver the tracing tests send to (test/otlpsink: the
 # OpenTelemetry Collector's OTLP receiver, its own module too), built and

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -51,6 +53,23 @@ func e2eProxy(t *testing.T, protocol, upstreamAddr string) (*Server, ProxySpec) 
 		t.Fatal(err)
 	}
 	return s, p
+}
+
+// openConn returns the one open connection of proxy name.
+func openConn(t *testing.T, s *Server, name string) *conn {
+	t.Helper()
+	s.mu.Lock()
+	p := s.proxies[name]
+	s.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.conns) != 1 {
+		t.Fatalf("proxy %s has %d open connections; want 1", name, len(p.conns))
+	}
+	for c := range p.conns {
+		return c
+	}
+	return nil
 }
 
 func e2eDial(t *testing.T, addr string) *net.TCPConn {
@@ -165,4 +184,140 @@ func TestE2ECloseEndsEverything(t *testing.T) {
 	if _, err := io.ReadAll(c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("client read after Close: %v", err)
 	}
+}
+
+// nonstopUpstream writes to each connection until it fails.
+func nonstopUpstream(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b := make([]byte, 64<<10)
+				for {
+					if _, err := c.Write(b); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestE2EToxicAppliesToANonstopStream: a connection whose data never
+// pauses still switches to toxics added while it flows.
+func TestE2EToxicAppliesToANonstopStream(t *testing.T) {
+	s, p := e2eProxy(t, protoTCP, nonstopUpstream(t))
+	c := e2eDial(t, p.Listen)
+	if _, err := io.ReadFull(c, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddToxic("e2e", ToxicSpec{Type: "limit_data", Toxicity: 1, Attributes: []byte(`{"bytes":1000}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// What was in flight, then at most 1000 bytes more, then the end.
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatalf("reading to the end after limit_data: %v; want a clean end", err)
+	}
+}
+
+// TestE2ECloseDuringANonstopUpload: closing the server does not wait for
+// a client that never stops sending.
+func TestE2ECloseDuringANonstopUpload(t *testing.T) {
+	up, _ := drainThenReply(t, 0)
+	s, p := e2eProxy(t, protoTCP, up)
+	c := e2eDial(t, p.Listen)
+	go func() {
+		b := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(b); err != nil {
+				return
+			}
+		}
+	}()
+	c.Write([]byte("x")) // the proxy is carrying the upload
+	done := make(chan struct{})
+	go func() {
+		s.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(e2eSlack):
+		t.Fatalf("Close hung on a connection whose client never stops sending")
+	}
+}
+
+// TestE2ESlowUpstreamGetsEveryByte sends more than the sockets between the
+// proxy and an upstream that reads slowly hold, so that the proxy's writes
+// stop short and wait, and checks that every byte arrives in order and is
+// counted.
+func TestE2ESlowUpstreamGetsEveryByte(t *testing.T) {
+	const size = 8 << 20
+	want := make([]byte, size)
+	for i := range want {
+		want[i] = byte(i * 7 / 5)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	first, got := make(chan struct{}), make(chan []byte, 1)
+	go func() {
+		defer close(got)
+		uc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer uc.Close()
+		b := make([]byte, 1, size)
+		if _, err := io.ReadFull(uc, b); err != nil {
+			return
+		}
+		close(first)               // the proxy carries the connection
+		chunk := make([]byte, 256) // small reads: the upstream lags
+		for {
+			n, err := uc.Read(chunk)
+			b = append(b, chunk[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		got <- b
+	}()
+	s, p := e2eProxy(t, protoTCP, ln.Addr().String())
+	c := e2eDial(t, p.Listen)
+	c.Write(want[:1])
+	<-first
+	if _, err := c.Write(want[1:]); err != nil {
+		t.Fatal(err)
+	}
+	c.CloseWrite()
+	b := <-got
+	if len(b) != size {
+		t.Fatalf("upstream got %d bytes; want %d", len(b), size)
+	}
+	for i := range b {
+		if b[i] != want[i] {
+			t.Fatalf("upstream got byte %d = %d; want %d", i, b[i], want[i])
+		}
+	}
+	api := httptest.NewServer(s)
+	t.Cleanup(api.Close)
+	n := strconv.FormatFloat(size, 'g', -1, 64) // as the text format writes it
+	checkSeries(t, api.URL, map[string]string{
+		`holdfast_chaos_proxy_received_bytes_total{direction="upstream",proxy="e2e"}`: n,
+		`holdfast_chaos_proxy_sent_bytes_total{direction="upstream",proxy="e2e"}`:     n,
+	})
 }

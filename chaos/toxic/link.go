@@ -16,6 +16,12 @@ import (
 // bufSize is the read size of a link, as io.Copy uses.
 const bufSize = 32 << 10
 
+// bufPool holds the links' read buffers (*[bufSize]byte). A link takes one
+// while it moves data and puts it back when it stops; on Linux, where the
+// fast path waits for data without a buffer ([rawCopy]), an idle
+// connection holds none.
+var bufPool = sync.Pool{New: func() any { return new([bufSize]byte) }}
+
 // aLongTimeAgo is a deadline in the past, used to wake a blocked Read.
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -47,14 +53,20 @@ type link struct {
 
 	end    atomic.Uint32 // the strongest end a toxic gave this stream
 	states map[string]*any
+
+	// raw is the fast path's state on Linux between two sockets; nil where
+	// there is none.
+	raw *rawCopy
 }
 
 func newLink(c *conn, dir direction, src, dst net.Conn) *link {
-	return &link{
+	l := &link{
 		c: c, dir: dir, src: src, dst: dst,
 		received: c.p.pc.received[dir], sent: c.p.pc.sent[dir],
 		pokeCh: make(chan struct{}, 1), states: map[string]*any{},
 	}
+	l.raw = newRawCopy(l, src, dst)
+	return l
 }
 
 // poke asks the pump to apply the proxy's current toxics; done is closed
@@ -158,7 +170,6 @@ func (l *link) run() {
 	set := l.c.p.snap.Load()
 	var pending []Chunk
 	var waiters []chan struct{}
-	var buf []byte
 	for {
 		specs := l.stagesFor(set)
 		if len(specs) == 0 {
@@ -171,20 +182,14 @@ func (l *link) run() {
 			}
 			pending = nil
 			release(waiters)
-			if buf == nil {
-				buf = make([]byte, bufSize)
-			}
-			if !l.direct(buf) {
+			if !l.direct() {
 				return
 			}
 		} else {
 			pl := l.startPipeline(specs, pending)
 			release(waiters)
-			if buf == nil {
-				buf = make([]byte, bufSize)
-			}
 			var more bool
-			pending, more = l.feed(pl, buf)
+			pending, more = l.feed(pl)
 			if !more {
 				return
 			}
@@ -202,8 +207,15 @@ func (l *link) run() {
 }
 
 // direct copies src to dst until the stream ends (false) or a change of
-// toxics is pending (true).
-func (l *link) direct(buf []byte) bool {
+// toxics is pending (true): on Linux between two TCP connections with
+// [rawCopy], otherwise with a plain read and write loop.
+func (l *link) direct() bool {
+	if more, ok := l.copyRaw(); ok {
+		return more
+	}
+	b := bufPool.Get().(*[bufSize]byte)
+	defer bufPool.Put(b)
+	buf := b[:]
 	for {
 		n, err := l.src.Read(buf)
 		if n > 0 {
@@ -228,7 +240,10 @@ func (l *link) direct(buf []byte) bool {
 
 // feed reads src into the chain until the stream ends (false) or a change
 // of toxics is pending (true, with the chain's data, oldest first).
-func (l *link) feed(pl *pipeline, buf []byte) ([]Chunk, bool) {
+func (l *link) feed(pl *pipeline) ([]Chunk, bool) {
+	b := bufPool.Get().(*[bufSize]byte)
+	defer bufPool.Put(b) // every chunk is a copy
+	buf := b[:]
 	for {
 		n, err := l.src.Read(buf)
 		if n > 0 {
