@@ -8,6 +8,8 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+
+	"github.com/holdfast-dev/holdfast/upstream"
 )
 
 // The data plane's HTTP/1.1 request parser. It is stricter than net/http's
@@ -47,21 +49,6 @@ type headInfo struct {
 	expect100 bool // the client waits for 100 Continue before its body
 }
 
-// tchar reports the token characters of RFC 9110 §5.6.2.
-var tchar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
 // fieldValueByte reports the bytes a field value may hold (RFC 9110 §5.5):
 // visible ASCII, space, tab and obs-text.
 func fieldValueByte(c byte) bool {
@@ -87,10 +74,8 @@ func parseHead(head []byte, req *http.Request) (headInfo, *headError) {
 	if !ok1 || !ok2 || method == "" || target == "" {
 		return info, badHead("malformed request line")
 	}
-	for i := 0; i < len(method); i++ {
-		if !tchar[method[i]] {
-			return info, badHead("malformed method")
-		}
+	if !upstream.ValidToken(method) {
+		return info, badHead("malformed method")
 	}
 	for i := 0; i < len(target); i++ {
 		if c := target[i]; c <= ' ' || c >= 0x7f {
@@ -297,10 +282,8 @@ func parseField(fl string) (name, value string, herr *headError) {
 		return "", "", badHead("malformed header line: no field name and colon")
 	}
 	name = fl[:colon]
-	for j := 0; j < len(name); j++ {
-		if !tchar[name[j]] {
-			return "", "", badHead("malformed header field name")
-		}
+	if !upstream.ValidToken(name) {
+		return "", "", badHead("malformed header field name")
 	}
 	v := fl[colon+1:]
 	for j := 0; j < len(v); j++ {

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/holdfast-dev/holdfast/upstream"
 )
 
 // The data plane's HTTP/1.1 server. net/http's server costs the proxy a
@@ -95,13 +97,21 @@ type h1Server struct {
 	conns    map[*h1Conn]struct{}
 	closing  atomic.Bool
 	draining chan struct{} // closed when the last connection ends after closing
+
+	// The release of memory when quiet (h1quiet.go).
+	started   atomic.Uint64 // requests started
+	release   func()        // releaseMemory, or a test's
+	quietOnce sync.Once     // starts watchQuiet with the first serve
+	quit      chan struct{} // closed to stop watchQuiet
+	quitOnce  sync.Once
 }
 
 func newH1Server(h http.Handler, lim h1Limits, h2 *http.Server, logger *slog.Logger) *h1Server {
 	if lim.maxHeaderBytes <= 0 {
 		lim.maxHeaderBytes = defaultMaxHeaderBytes
 	}
-	s := &h1Server{handler: h, limits: lim, logger: logger, h2: h2, conns: make(map[*h1Conn]struct{})}
+	s := &h1Server{handler: h, limits: lim, logger: logger, h2: h2, conns: make(map[*h1Conn]struct{}),
+		release: releaseMemory, quit: make(chan struct{})}
 	if h2 != nil {
 		s.h2ln = newConnListener()
 		go h2.Serve(s.h2ln)
@@ -111,6 +121,11 @@ func newH1Server(h http.Handler, lim h1Limits, h2 *http.Server, logger *slog.Log
 
 // serve accepts connections on ln until it fails or the server closes.
 func (s *h1Server) serve(ln net.Listener) error {
+	s.quietOnce.Do(func() {
+		if !s.closing.Load() {
+			go s.watchQuiet()
+		}
+	})
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -162,6 +177,7 @@ func (s *h1Server) untrack(c *h1Conn) {
 // exchange, until ctx ends, when it closes every connection left. The
 // listeners are the caller's to close first.
 func (s *h1Server) shutdown(ctx context.Context) error {
+	s.stopQuiet()
 	s.mu.Lock()
 	s.closing.Store(true)
 	done := make(chan struct{})
@@ -193,6 +209,7 @@ func (s *h1Server) shutdown(ctx context.Context) error {
 
 // close closes every connection now.
 func (s *h1Server) close() {
+	s.stopQuiet()
 	s.closing.Store(true)
 	s.mu.Lock()
 	for c := range s.conns {
@@ -203,6 +220,8 @@ func (s *h1Server) close() {
 		s.h2.Close()
 	}
 }
+
+func (s *h1Server) stopQuiet() { s.quitOnce.Do(func() { close(s.quit) }) }
 
 // Connection states, for closing idle connections at shutdown.
 const (
@@ -341,6 +360,7 @@ func (c *h1Conn) readRequest(first bool) (*http.Request, headInfo, *headError, e
 	if !c.setActive() {
 		return nil, headInfo{}, nil, net.ErrClosed
 	}
+	c.srv.started.Add(1)
 	start := time.Now()
 	var wholeDeadline time.Time
 	if lim.readTimeout > 0 {
@@ -1125,35 +1145,28 @@ func hasToken(v, tok string) bool {
 // spaces, as net/http does, so no value can add a field.
 func appendHeader(b []byte, h http.Header) []byte {
 	for k, vs := range h {
-		if !validFieldName(k) {
+		if !upstream.ValidToken(k) {
 			continue
 		}
 		for _, v := range vs {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			start := len(b)
-			b = append(b, strings.TrimSpace(v)...)
-			for i := start; i < len(b); i++ {
-				if c := b[i]; c == '\r' || c == '\n' || c == 0 {
-					b[i] = ' '
-				}
-			}
-			b = append(b, "\r\n"...)
+			b = appendLine(b, k, v)
 		}
 	}
 	return b
 }
 
-func validFieldName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if !tchar[k[i]] {
-			return false
+// appendLine appends one field line; see appendHeader.
+func appendLine(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	b = append(b, ": "...)
+	start := len(b)
+	b = append(b, strings.TrimSpace(v)...)
+	for i := start; i < len(b); i++ {
+		if c := b[i]; c == '\r' || c == '\n' || c == 0 {
+			b[i] = ' '
 		}
 	}
-	return true
+	return append(b, "\r\n"...)
 }
 
 func (w *h1Response) Write(p []byte) (int, error) {
@@ -1313,7 +1326,7 @@ func (w *h1Response) finish() error {
 			}
 		}
 		for k, vs := range w.header {
-			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && validFieldName(name) {
+			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && upstream.ValidToken(name) {
 				for _, v := range vs {
 					w.wbuf = appendField(w.wbuf, name, v)
 				}
@@ -1335,10 +1348,10 @@ func (w *h1Response) finish() error {
 }
 
 func appendField(b []byte, k, v string) []byte {
-	if !validFieldName(k) {
+	if !upstream.ValidToken(k) {
 		return b
 	}
-	return appendHeader(b, http.Header{k: {v}})
+	return appendLine(b, k, v)
 }
 
 // abandon ends a response the handler broke off: what was written goes

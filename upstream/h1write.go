@@ -202,7 +202,7 @@ func writeRequestTarget(bw *bufio.Writer, u *url.URL) {
 // value, a method, host or query carrying CR or LF would let one request
 // smuggle another, and other control characters are not HTTP.
 func validHeader(req *http.Request) error {
-	if !validToken(req.Method) {
+	if !ValidToken(req.Method) {
 		return errors.New("upstream: invalid method " + strconv.Quote(req.Method))
 	}
 	host := req.Host
@@ -216,7 +216,7 @@ func validHeader(req *http.Request) error {
 		return errors.New("upstream: invalid request target")
 	}
 	for k, vs := range req.Header {
-		if !validToken(k) {
+		if !ValidToken(k) {
 			return errors.New("upstream: invalid header field name " + strconv.Quote(k))
 		}
 		for _, v := range vs {
@@ -228,21 +228,25 @@ func validHeader(req *http.Request) error {
 	return nil
 }
 
-// validToken reports whether s is an RFC 9110 token.
-func validToken(s string) bool {
+// ValidToken reports whether s is an RFC 9110 token (§5.6.2): a method or a
+// field name. The proxy's request parser and response writer use it too,
+// so the data plane has one definition of a token.
+func ValidToken(s string) bool {
 	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 || !tokenChars[c] {
+		if !TokenChar(s[i]) {
 			return false
 		}
 	}
 	return true
 }
 
-var tokenChars = func() (t [128]bool) {
+// TokenChar reports whether c is a token character (tchar, RFC 9110 §5.6.2).
+func TokenChar(c byte) bool { return tokenChars[c] }
+
+var tokenChars = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
@@ -284,5 +288,5 @@ func TrailerAllowed(name string) bool {
 		"Age", "Expires", "Date", "Location", "Retry-After", "Vary", "Warning":
 		return false
 	}
-	return validToken(name)
+	return ValidToken(name)
 }

@@ -423,12 +423,13 @@ rss_kib() {
 	done
 	echo "$t"
 }
-# settled_rss PID: rss_kib PID once it has settled: after 2 s (holdfast keeps
-# an idle connection's read buffer for 1 s), then every second until two
-# reads in a row differ by at most 1%, for at most 10 s.
+# settled_rss PID: rss_kib PID once it has settled: after 5 s (holdfast keeps
+# an idle connection's read buffer for 1 s, and returns free memory to the
+# OS 2 to 3 s after its last request: docs/config.md, limits), then every
+# second until two reads in a row differ by at most 1%, for at most 13 s.
 settled_rss() {
 	local prev cur d
-	sleep 2
+	sleep 5
 	cur=$(rss_kib "$1")
 	for _ in $(seq 1 8); do
 		prev=$cur
@@ -449,7 +450,7 @@ forget_pid() {
 # idle TARGET: the idle memory of TARGET; writes "rss_idle_KiB
 # rss_with_KiB alive load1" to $data/idle-TARGET, alive being "failed" if
 # the connections could not be set up (idleconns-TARGET.log says why). The
-# whole hold (setup, at most 12 s of settling) stays well within every
+# whole hold (setup, at most 13 s of settling each time) stays well within every
 # proxy's idle timeout: holdfast's 60 s, HAProxy's timeout client 30 s,
 # nginx's keepalive_timeout 75 s, none for net/http.
 idle() {
