@@ -19,7 +19,8 @@ import (
 // pages to the OS only at its own slow pace. So a sidecar whose traffic
 // stopped would keep the memory of its busiest moment.
 //
-// When no request has started for quietAfter, the server collects three
+// When no request has started for quietAfter, after at least releaseWork
+// requests since the last release, the server collects three
 // times (pooled buffers are freed by the second; each collection halves a
 // grown stack, down to a quarter of its size after three) and returns the
 // free memory to the OS, at most once per releaseEvery.
@@ -31,6 +32,10 @@ const (
 	quietAfter   = 2 * time.Second
 	quietTick    = time.Second
 	releaseEvery = 10 * time.Second
+	// releaseWork is how many requests must have started since the last
+	// release (or since serving began) for another: a handful leaves
+	// little to give back, and not worth a collection.
+	releaseWork = 256
 )
 
 // quietWatch decides when to release memory from the count of requests
@@ -42,6 +47,7 @@ type quietWatch struct {
 	last     uint64    // requests started at the last change
 	changed  time.Time // when the count last changed
 	released time.Time // the last release; zero if none
+	base     uint64    // requests started at the last release, or the first sample
 	done     bool      // released since the count last changed
 }
 
@@ -49,20 +55,20 @@ type quietWatch struct {
 // release memory.
 func (q *quietWatch) tick(started uint64, now time.Time) bool {
 	if !q.seen {
-		q.seen, q.last, q.changed, q.done = true, started, now, true
+		q.seen, q.last, q.base, q.changed, q.done = true, started, started, now, true
 		return false
 	}
 	if started != q.last {
 		q.last, q.changed, q.done = started, now, false
 		return false
 	}
-	if q.done || now.Sub(q.changed) < quietAfter {
+	if q.done || now.Sub(q.changed) < quietAfter || started-q.base < releaseWork {
 		return false
 	}
 	if !q.released.IsZero() && now.Sub(q.released) < releaseEvery {
 		return false // asked again at the next tick, until the interval is over
 	}
-	q.done, q.released = true, now
+	q.done, q.released, q.base = true, now, started
 	return true
 }
 

@@ -23,18 +23,21 @@ func TestQuietWatch(t *testing.T) {
 	}{
 		{0, 0, false, "the first sample: counting starts"},
 		{0, time.Minute, false, "nothing served yet: nothing to release"},
-		{5, 70 * time.Second, false, "requests"},
-		{9, 71 * time.Second, false, "still busy"},
-		{9, 71*time.Second + quietAfter - time.Nanosecond, false, "quiet just short of quietAfter"},
-		{9, 71*time.Second + quietAfter, true, "quiet for quietAfter: release"},
-		{9, 72*time.Second + quietAfter, false, "released for this spell"},
-		{10, 75 * time.Second, false, "busy again"},
-		{10, 75*time.Second + quietAfter, false, "quiet, but within releaseEvery of the last release"},
-		{10, 71*time.Second + quietAfter + releaseEvery - time.Nanosecond, false, "still within releaseEvery"},
-		{10, 71*time.Second + quietAfter + releaseEvery, true, "releaseEvery since the last: release"},
-		{10, 72*time.Second + quietAfter + releaseEvery, false, "released for this spell"},
-		{11, 200 * time.Second, false, "busy"},
-		{11, 200*time.Second + quietAfter, true, "quiet again, long after the last release"},
+		{100, 70 * time.Second, false, "requests"},
+		{100, 70*time.Second + quietAfter, false, "quiet, but too few requests to be worth it"},
+		{900, 71 * time.Second, false, "busy"},
+		{900, 71*time.Second + quietAfter - time.Nanosecond, false, "quiet just short of quietAfter"},
+		{900, 71*time.Second + quietAfter, true, "quiet for quietAfter after real work: release"},
+		{900, 72*time.Second + quietAfter, false, "released for this spell"},
+		{1500, 75 * time.Second, false, "busy again"},
+		{1500, 75*time.Second + quietAfter, false, "quiet, but within releaseEvery of the last release"},
+		{1500, 71*time.Second + quietAfter + releaseEvery - time.Nanosecond, false, "still within releaseEvery"},
+		{1500, 71*time.Second + quietAfter + releaseEvery, true, "releaseEvery since the last: release"},
+		{1500, 72*time.Second + quietAfter + releaseEvery, false, "released for this spell"},
+		{1600, 200 * time.Second, false, "busy"},
+		{1600, 200*time.Second + quietAfter, false, "quiet, but too few requests since the last release"},
+		{2000, 300 * time.Second, false, "busy"},
+		{2000, 300*time.Second + quietAfter, true, "quiet after enough work: release"},
 	}
 	for i, s := range steps {
 		if got := q.tick(s.started, at(s.at)); got != s.want {
@@ -60,7 +63,7 @@ func TestServerReleasesMemoryWhenQuiet(t *testing.T) {
 		}
 		// Busy for well over a minute: a request started every half second.
 		for range 200 {
-			s.started.Add(1)
+			s.started.Add(10)
 			time.Sleep(quietTick / 2)
 		}
 		if released.Load() != 0 {
