@@ -20,11 +20,10 @@ import (
 // stopped would keep the memory of its busiest moment.
 //
 // When no request has started for quietAfter, after at least releaseWork
-// requests since the last release, the server collects three
-// times (pooled buffers are freed by the second; each collection halves a
-// grown stack, down to a quarter of its size after three) and returns the
-// free memory to the OS, at most once per releaseEvery.
-// This costs a few milliseconds of CPU on a small heap, once per quiet
+// requests since the last release, the server collects three times
+// (pooled buffers are freed by the second; each collection may halve a
+// grown stack) and returns the free memory to the OS, at most once per
+// releaseEvery. Requests served over HTTP/2 are not counted. This costs a few milliseconds of CPU on a small heap, once per quiet
 // spell; under steady load it never runs. It is the counterpart of
 // Envoy's shrink_heap overload action, on a timer instead of a memory
 // threshold.
