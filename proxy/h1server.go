@@ -33,6 +33,8 @@ import (
 //   - holds its 4 KiB read buffer only while a connection is busy, and
 //     returns it to a pool once a keep-alive connection has been idle for
 //     idleGrace; the write buffer is taken per response;
+//   - on Linux, ends an idle connection's goroutine then too, and starts
+//     one again when the client sends (h1park_linux.go);
 //   - watches for the client going away only when a handler runs past
 //     watchAfter with the request body read, not on every request;
 //   - hands a connection that opens with the HTTP/2 preface (h2c with prior
@@ -98,6 +100,9 @@ type h1Server struct {
 	closing  atomic.Bool
 	draining chan struct{} // closed when the last connection ends after closing
 
+	grace time.Duration // idleGrace, or a test's
+	hooks *h1Hooks      // nil but in tests
+
 	// The release of memory when quiet (h1quiet.go).
 	started   atomic.Uint64 // requests started
 	release   func()        // releaseMemory, or a test's
@@ -111,7 +116,7 @@ func newH1Server(h http.Handler, lim h1Limits, h2 *http.Server, logger *slog.Log
 		lim.maxHeaderBytes = defaultMaxHeaderBytes
 	}
 	s := &h1Server{handler: h, limits: lim, logger: logger, h2: h2, conns: make(map[*h1Conn]struct{}),
-		release: releaseMemory, quit: make(chan struct{})}
+		grace: idleGrace, release: releaseMemory, quit: make(chan struct{})}
 	if h2 != nil {
 		s.h2ln = newConnListener()
 		go h2.Serve(s.h2ln)
@@ -165,12 +170,25 @@ func (s *h1Server) track(c *h1Conn) bool {
 
 func (s *h1Server) untrack(c *h1Conn) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.untrackLocked(c)
+	s.mu.Unlock()
+	if s.hooks != nil && s.hooks.ended != nil {
+		s.hooks.ended()
+	}
+}
+
+func (s *h1Server) untrackLocked(c *h1Conn) {
 	delete(s.conns, c)
 	if len(s.conns) == 0 && s.draining != nil {
 		close(s.draining)
 		s.draining = nil
 	}
+}
+
+// h1Hooks tell a test what the server did.
+type h1Hooks struct {
+	parked func() // a connection was parked
+	ended  func() // a connection's serving ended
 }
 
 // shutdown closes idle connections and lets busy ones finish their
@@ -187,7 +205,9 @@ func (s *h1Server) shutdown(ctx context.Context) error {
 		s.draining = done
 	}
 	for c := range s.conns {
-		c.closeIfIdle()
+		if c.closeIfIdle() {
+			s.untrackLocked(c) // parked: no goroutine of its own to do it
+		}
 	}
 	s.mu.Unlock()
 	var err error
@@ -200,7 +220,9 @@ func (s *h1Server) shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
-			c.nc.Close()
+			if c.forceClose() {
+				s.untrackLocked(c)
+			}
 		}
 		s.mu.Unlock()
 		return ctx.Err()
@@ -213,7 +235,9 @@ func (s *h1Server) close() {
 	s.closing.Store(true)
 	s.mu.Lock()
 	for c := range s.conns {
-		c.nc.Close()
+		if c.forceClose() {
+			s.untrackLocked(c)
+		}
 	}
 	s.mu.Unlock()
 	if s.h2 != nil {
@@ -228,6 +252,7 @@ const (
 	connIdle int32 = iota
 	connActive
 	connClosed
+	connParked // idle, with no goroutine: the parker's
 )
 
 // h1Conn is one client connection. Its fields are the serving goroutine's,
@@ -237,14 +262,21 @@ type h1Conn struct {
 	nc     net.Conn
 	remote string // the client's address
 
-	buf  []byte // read buffer; nil while idle
-	r, w int    // buf[r:w] is read but not yet consumed
-	one  [1]byte
+	buf   []byte // read buffer; nil while idle
+	r, w  int    // buf[r:w] is read but not yet consumed
+	one   [1]byte
+	begun bool // a request was read
 
-	state atomic.Int32 // connIdle, connActive or connClosed; changed under stateMu
+	state atomic.Int32 // connIdle, connActive, connClosed or connParked; changed under stateMu
 	// stateMu orders the serving goroutine's idle-to-active step against
-	// shutdown's closing of idle connections.
+	// shutdown's closing of idle connections, and guards parking.
 	stateMu sync.Mutex
+
+	// While parked (h1park.go), under stateMu.
+	parkedIn  *parker
+	parkID    uint64
+	parkFD    int
+	parkTimer *time.Timer // the idle timeout; nil if none
 
 	// The watch for the client leaving while a handler runs (see
 	// startWatch): mu guards everything below it.
@@ -261,17 +293,37 @@ type h1Conn struct {
 	hijacked  bool
 }
 
-func (c *h1Conn) serve() {
-	defer c.srv.untrack(c)
+func (c *h1Conn) serve() { c.run(false) }
+
+// resume serves a connection the parker woke.
+func (c *h1Conn) resume() { c.run(true) }
+
+func (c *h1Conn) run(woken bool) {
+	parked := false
 	defer func() {
+		if parked {
+			return // the parker's now
+		}
 		if c.buf != nil {
 			putBuf(c.buf)
 			c.buf = nil
 		}
+		c.srv.untrack(c)
 	}()
-	first := true
+	if woken {
+		// The client sent, or left; the read deadline set before parking
+		// holds.
+		if err := c.fill(); err != nil {
+			c.close()
+			return
+		}
+	}
 	for {
-		req, info, herr, err := c.readRequest(first)
+		req, info, herr, err := c.readRequest(!c.begun)
+		if err == errParked {
+			parked = true
+			return
+		}
 		if err != nil {
 			c.close()
 			return
@@ -283,7 +335,7 @@ func (c *h1Conn) serve() {
 		if req == nil { // handed to the HTTP/2 server
 			return
 		}
-		first = false
+		c.begun = true
 		keep, linger := c.exchange(req, info)
 		switch {
 		case keep:
@@ -309,15 +361,37 @@ func (c *h1Conn) close() {
 	c.nc.Close()
 }
 
-// closeIfIdle closes the connection if it waits for a request. It is
+// closeIfIdle closes the connection if it waits for a request, and
+// reports whether it was parked (the caller then untracks it). It is
 // shutdown's.
-func (c *h1Conn) closeIfIdle() {
+func (c *h1Conn) closeIfIdle() (parked bool) {
 	c.stateMu.Lock()
 	defer c.stateMu.Unlock()
-	if c.state.Load() == connIdle {
-		c.state.Store(connClosed)
-		c.nc.Close()
+	switch c.state.Load() {
+	case connIdle:
+	case connParked:
+		c.unparkLocked()
+		parked = true
+	default:
+		return false
 	}
+	c.state.Store(connClosed)
+	c.nc.Close()
+	return parked
+}
+
+// forceClose closes the connection whatever it is doing, and reports
+// whether it was parked (the caller then untracks it).
+func (c *h1Conn) forceClose() (parked bool) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if c.state.Load() == connParked {
+		c.unparkLocked()
+		parked = true
+	}
+	c.state.Store(connClosed)
+	c.nc.Close()
+	return parked
 }
 
 // setActive marks the connection busy; false means shutdown closed it
@@ -425,7 +499,9 @@ func (c *h1Conn) readRequest(first bool) (*http.Request, headInfo, *headError, e
 }
 
 // awaitRequest waits for the first bytes of a request with the read
-// buffer released once the connection has been idle for idleGrace.
+// buffer released once the connection has been idle for the server's
+// grace, and the connection parked then if it can be: errParked means the
+// goroutine is to end, as the parker has the connection.
 func (c *h1Conn) awaitRequest(first bool) error {
 	lim := &c.srv.limits
 	now := time.Now()
@@ -436,11 +512,7 @@ func (c *h1Conn) awaitRequest(first bool) error {
 	case !first && lim.idleTimeout > 0:
 		deadline = now.Add(lim.idleTimeout)
 	}
-	if first {
-		c.nc.SetReadDeadline(deadline)
-		return c.fill()
-	}
-	grace := now.Add(idleGrace)
+	grace := now.Add(c.srv.grace)
 	if !deadline.IsZero() && deadline.Before(grace) {
 		grace = deadline
 	}
@@ -455,6 +527,9 @@ func (c *h1Conn) awaitRequest(first bool) error {
 		c.buf, c.r, c.w = nil, 0, 0
 	}
 	c.nc.SetReadDeadline(deadline)
+	if c.park(deadline) {
+		return errParked
+	}
 	n, err := c.nc.Read(c.one[:])
 	if n == 0 {
 		if err == nil {
