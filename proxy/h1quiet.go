@@ -8,25 +8,26 @@ import (
 
 // Memory a quiet data plane gives back.
 //
-// An idle keep-alive connection needs little: its goroutine's stack, the
-// connection's structs and the kernel's socket. What it used while busy
-// stays with the process, though, until the garbage collector runs: read
-// buffers put back in bufPool (sync.Pool frees them only on the second
-// collection after), stacks grown in handlers (a collection halves a
-// stack that uses under a quarter of it), and garbage. A busy process
-// collects all the time; one that has gone quiet may not for minutes (the
-// runtime forces a collection every two), and Go's scavenger returns free
-// pages to the OS only at its own slow pace. So a sidecar whose traffic
-// stopped would keep the memory of its busiest moment.
+// An idle keep-alive connection needs little: the connection's structs,
+// the kernel's socket, and (where it is not parked: h1park_linux.go) its
+// goroutine's stack. What it used while busy stays with the process,
+// though, until the garbage collector runs: read buffers put back in
+// bufPool (sync.Pool frees them only on the second collection after),
+// stacks grown in handlers (a collection halves a stack that uses under a
+// quarter of it), and garbage. A busy process collects all the time; one
+// that has gone quiet may not for minutes (the runtime forces a collection
+// every two), and Go's scavenger returns free pages to the OS only at its
+// own slow pace. So a sidecar whose traffic stopped would keep the memory
+// of its busiest moment.
 //
 // When no request has started for quietAfter, after at least releaseWork
-// requests since the last release, the server collects three times
-// (pooled buffers are freed by the second; each collection may halve a
-// grown stack) and returns the free memory to the OS, at most once per
-// releaseEvery. Requests served over HTTP/2 are not counted. This costs a few milliseconds of CPU on a small heap, once per quiet
-// spell; under steady load it never runs. It is the counterpart of
-// Envoy's shrink_heap overload action, on a timer instead of a memory
-// threshold.
+// requests since the last release, the server collects three times (pooled
+// buffers are freed by the second; each collection may halve a grown
+// stack) and returns the free memory to the OS, at most once per
+// releaseEvery. Requests served over HTTP/2 are not counted. This costs a
+// few milliseconds of CPU on a small heap, once per quiet spell; under
+// steady load it never runs. It is the counterpart of Envoy's shrink_heap
+// overload action, on a timer instead of a memory threshold.
 const (
 	quietAfter   = 2 * time.Second
 	quietTick    = time.Second

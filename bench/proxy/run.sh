@@ -537,7 +537,8 @@ for t in "${targets[@]}"; do
 		errs[$t]=$((errs[$t] + $(column_sum "$data/lat-$t" 4)))
 	fi
 done
-loads=$(cat "$data"/* | awk '{s += $5; n++; if ($5 > m) m = $5} END {printf "mean %.1f, max %.1f", s / n, m}')
+# The wrk runs' files only: the idle-* files hold other columns.
+loads=$(for t in "${targets[@]}"; do cat "$data/$t" "$data/lat-$t" 2>/dev/null || true; done | awk '{s += $5; n++; if ($5 > m) m = $5} END {printf "mean %.1f, max %.1f", s / n, m}')
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 # round_ratios A B COLUMN: A's figure over B's in each round, "0.98 / 1.01".
