@@ -72,6 +72,12 @@ func (q *durableQueue) work(ctx context.Context, consumer string) {
 			if ctx.Err() != nil {
 				return
 			}
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				// Looked up again, with a log line each second while it
+				// is missing, rather than pulled from in silence.
+				q.p.logStore("durable consumer gone", q.rt.name, err)
+				cons = nil
+			}
 			if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 				sleep(ctx, 250*time.Millisecond)
 			}

@@ -119,31 +119,45 @@ func routeHash(name string) string {
 // newDurableQueue makes sure rt's stream, its consumers, the status
 // bucket and the dead-letter stream exist in s. It starts nothing.
 func (p *Proxy) newDurableQueue(ctx context.Context, s *store.Store, rt *route) (*durableQueue, error) {
-	d := rt.cfg.Durable
 	h := routeHash(rt.name)
-	q := &durableQueue{p: p, rt: rt, cfg: d, js: s.JetStream(), stream: "HF_Q_" + h, subj: "hf.q." + h + ".", stats: p.durableStatsFor(rt.name), status: p.statusKV, dead: p.deadStream}
-	var err error
-	if q.queue, err = q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	q := &durableQueue{p: p, rt: rt, cfg: rt.cfg.Durable, js: s.JetStream(), stream: "HF_Q_" + h, subj: "hf.q." + h + ".", stats: p.durableStatsFor(rt.name), status: p.statusKV, dead: p.deadStream}
+	st, err := q.ensure(ctx, s.Replicas())
+	if err != nil {
+		return nil, err
+	}
+	q.queue = st
+	return q, nil
+}
+
+// ensure makes the store hold q's stream, with q's limits, and exactly
+// the consumers q's workers pull from, and returns the stream. A reload
+// that fails after it ran for a changed route runs it again for the
+// running route's queue, whose workers would otherwise pull from consumers
+// the new config removed.
+func (q *durableQueue) ensure(ctx context.Context, replicas int) (jetstream.Stream, error) {
+	d := q.cfg
+	st, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        q.stream,
-		Description: "holdfast durable route " + rt.name,
+		Description: "holdfast durable route " + q.rt.name,
 		Subjects:    []string{q.subj + ">"},
 		Retention:   jetstream.WorkQueuePolicy,
 		Discard:     jetstream.DiscardNew,
 		MaxMsgs:     d.MaxQueued,
 		MaxMsgSize:  int32(min(store.MaxPayload, d.MaxBodyBytes*2+64<<10)),
 		Storage:     jetstream.FileStorage,
-		Replicas:    s.Replicas(),
+		Replicas:    replicas,
 		Duplicates:  2 * time.Minute,
 		// A queued message's status is read by its subject.
 		AllowDirect: true,
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("durable: stream: %w", err)
 	}
 	// The consumers this config wants; others (a change of order_by or
 	// partitions) are removed first, since a work queue's consumers may
 	// not overlap.
 	want := map[string]jetstream.ConsumerConfig{}
-	ackWait := deliveryAckWait(rt.cfg.Timeout)
+	ackWait := deliveryAckWait(q.rt.cfg.Timeout)
 	if d.OrderBy == nil {
 		want["all"] = jetstream.ConsumerConfig{Durable: "all", FilterSubject: q.subj + ">", MaxAckPending: d.Workers}
 	} else {
@@ -155,7 +169,6 @@ func (p *Proxy) newDurableQueue(ctx context.Context, s *store.Store, rt *route) 
 			want[name] = jetstream.ConsumerConfig{Durable: name, FilterSubjects: []string{lane, lane + ".*"}, MaxAckPending: 1}
 		}
 	}
-	st := q.queue
 	names := st.ConsumerNames(ctx)
 	var stale []string
 	for n := range names.Name() {
@@ -177,7 +190,27 @@ func (p *Proxy) newDurableQueue(ctx context.Context, s *store.Store, rt *route) 
 			return nil, fmt.Errorf("durable: consumer %s: %w", cc.Durable, err)
 		}
 	}
-	return q, nil
+	return st, nil
+}
+
+// restoreQueues puts back the store's side of old's durable routes named
+// in touched, after a reload that changed them failed: the running config
+// stays, and so must the stream limits and consumers its workers use.
+func (p *Proxy) restoreQueues(old *state, touched []string) {
+	if old == nil || p.store == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, name := range touched {
+		r := old.route(name)
+		if r == nil || r.durable == nil {
+			continue
+		}
+		if _, err := r.durable.ensure(ctx, p.store.Replicas()); err != nil {
+			p.logStore("durable queue not restored after a failed reload", name, err)
+		}
+	}
 }
 
 func (p *Proxy) durableStatsFor(route string) *durableStats {

@@ -322,6 +322,55 @@ func TestDurableReload(t *testing.T) {
 	}
 }
 
+// TestDurableFailedReloadKeepsDelivering: a reload that changes a durable
+// route's consumers (here to order_by) and then fails on a later route
+// leaves the running config delivering: the consumers its workers pull
+// from are put back. Before, the old consumer stayed deleted and messages
+// queued under the running config were never delivered.
+func TestDurableFailedReloadKeepsDelivering(t *testing.T) {
+	rc := startReceiver(t, nil)
+	rc.down()
+	cfg := durableConfig(t, rc.url(), "{backoff: [0s, 50ms]}")
+	e := startProxy(t, cfg)
+	for range 3 {
+		mustAccept(t, e.send(e.h1, "POST", "/orders", "a"))
+	}
+	// A stream that already claims the subjects of the next config's
+	// second durable route: creating that route's queue fails, after the
+	// first route's consumers were changed.
+	js := e.p.store.JetStream()
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "BLOCKER", Subjects: []string{"hf.q." + routeHash("late") + ".>"}}); err != nil {
+		t.Fatal(err)
+	}
+	next := strings.Replace(cfg, "backoff: [0s, 50ms]", "backoff: [0s, 50ms], order_by: header:X-Key", 1) + yamlf(`	- name: late
+		match: {path_prefix: /late}
+		upstream: orders
+		timeout: 2s
+		durable: {}
+`)
+	c, err := config.Parse([]byte("listen: 127.0.0.1:0\n" + next))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.p.Reload(c); err == nil || !strings.Contains(err.Error(), "routes[1]") {
+		t.Fatalf("reload: %v; want routes[1]'s queue to fail", err)
+	}
+	if got := e.p.Config().Routes; len(got) != 1 || got[0].Durable.OrderBy != nil {
+		t.Fatalf("running config after the failed reload: %d routes; want the one it had", len(got))
+	}
+	mustAccept(t, e.send(e.h1, "POST", "/orders", "b"))
+	rc.up()
+	waitForLong(t, 15*time.Second, "all 4 delivered", func() bool { d, _ := rc.counts(); return d == 4 })
+	names := []string{}
+	q := e.p.state.Load().route("orders").durable
+	for n := range q.queue.ConsumerNames(t.Context()).Name() {
+		names = append(names, n)
+	}
+	if !slices.Equal(names, []string{"all"}) {
+		t.Errorf("consumers after the failed reload: %v; want [all], the running config's", names)
+	}
+}
+
 // TestDurableQueuedStatus: an accept writes the message and nothing else;
 // until a worker first takes it, its status URL answers queued (with its
 // route and accept time, no attempts) from the message itself, and the

@@ -221,10 +221,12 @@ func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
 	st := &state{cfg: cfg, clusters: map[string]*cluster{}}
 	var built []*cluster
 	var newRedis *globalrate.Client
+	var touched []string // durable routes whose store side was changed
 	fail := func(err error) (*state, error) {
 		for _, c := range built {
 			c.Close()
 		}
+		p.restoreQueues(old, touched) // durable.go
 		if newRedis != nil {
 			newRedis.Close()
 		}
@@ -288,6 +290,9 @@ func (p *Proxy) build(cfg *config.Config, old *state) (*state, error) {
 			err = r.limitGlobally(st.redis, cfg.Redis.OnError)
 		}
 		if err == nil {
+			if rc.Durable != nil {
+				touched = append(touched, rc.Name)
+			}
 			err = p.storeRoute(r) // durable.go, idempotency.go
 		}
 		if err != nil {
