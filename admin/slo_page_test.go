@@ -117,3 +117,70 @@ func sloChartValues(t *testing.T, dom, metric, series string) []float64 {
 	}
 	return out
 }
+
+// TestSLOChartPlacesSamplesByTime: samples that stopped for twenty minutes
+// (a process stopped, say) leave a gap of that width in the charts instead
+// of the two stretches drawn as one; and the tiers' burn lines, which read
+// alike early on, are drawn in widths that keep each one visible.
+func TestSLOChartPlacesSamplesByTime(t *testing.T) {
+	e := startEnv(t, envOptions{top: sloTop})
+	set, err := slo.NewSet(e.proxy.Config().Objectives())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := startSLOServer(t, e, set)
+	start := time.Now().Truncate(time.Minute).Add(-50 * time.Minute)
+	var minutes []int
+	for m := range 20 {
+		minutes = append(minutes, m)
+	}
+	for m := 40; m < 50; m++ {
+		minutes = append(minutes, m)
+	}
+	for _, m := range minutes {
+		at := start.Add(time.Duration(m) * time.Minute)
+		for range 100 {
+			set.RecordAt("shop", 200, time.Millisecond, at)
+		}
+		set.SampleAt(at.Add(30 * time.Second))
+	}
+
+	dom := chromium(t, base+"/", "--dump-dom")
+	noScriptErrors(t, dom)
+	charts, elements := tagsWith(dom, "svg", `data-route="shop"`, `data-metric="error_budget"`)
+	if len(charts) != 1 {
+		t.Fatalf("got %d budget charts; want one", len(charts))
+	}
+	tags, _ := tagsWith(elements[0], "path", `data-series="budget"`)
+	if len(tags) != 1 {
+		t.Fatalf("got %d budget lines; want one", len(tags))
+	}
+	raw, _ := attr(tags[0], "data-values")
+	vals := strings.Split(raw, ",")
+	// Minutes 0 to 49 a minute apart: 50 buckets, 20 to 39 empty.
+	if len(vals) != 50 {
+		t.Fatalf("budget chart has %d buckets (%q); want 50, one a minute over the 50 minutes", len(vals), raw)
+	}
+	for i, v := range vals {
+		if empty := i >= 20 && i < 40; empty != (v == "") {
+			t.Errorf("bucket %d reads %q; want it empty exactly in minutes 20 to 39", i, v)
+		}
+	}
+
+	_, burnChart := tagsWith(dom, "svg", `data-route="shop"`, `data-metric="burn_rate"`)
+	if len(burnChart) != 1 {
+		t.Fatalf("got %d burn charts; want one", len(burnChart))
+	}
+	widths := map[string]string{}
+	for _, tier := range []string{"p0", "p1", "p2"} {
+		tags, _ := tagsWith(burnChart[0], "path", `data-series="burn-`+tier+`"`)
+		if len(tags) != 1 {
+			t.Fatalf("got %d burn-%s lines; want one", len(tags), tier)
+		}
+		style, _ := attr(tags[0], "style")
+		widths[tier] = style
+	}
+	if widths["p0"] == widths["p1"] || widths["p1"] == widths["p2"] || widths["p0"] == widths["p2"] {
+		t.Errorf("burn lines' styles %v; want a different width for each tier, so coinciding lines all show", widths)
+	}
+}

@@ -371,7 +371,10 @@ function chart(h, metric, title, lines, fmt, yMax, markers) {
       const next = i + 1 < n ? l.values[i + 1] : null;
       if (!joined && (next === null || next === undefined)) dots.push(svg('circle', { class: 'dot ' + l.name, cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 1.5 }));
     }
-    root.append(svg('path', { class: 'line ' + l.name, d: d.trim(), 'data-series': l.name, 'data-values': l.values.map((v) => v === null ? '' : num(v)).join(',') }), ...dots);
+    root.append(svg('path', {
+      class: 'line ' + l.name, d: d.trim(), 'data-series': l.name, 'data-values': l.values.map((v) => v === null ? '' : num(v)).join(','),
+      style: l.width ? 'stroke-width: ' + l.width + 'px' : null,
+    }), ...dots);
   }
   // A readout of the bucket under the pointer.
   const caption = el('span', { class: 'readout muted' });
@@ -472,28 +475,58 @@ function renderSLOs(slos) {
   document.querySelector('#slos tbody').replaceChildren(...rows);
 }
 
+// SLO_MAX_BUCKETS bounds an objective chart's time grid.
+const SLO_MAX_BUCKETS = 720;
+
+// sloGrid places an objective's samples on a grid of time: its step is the
+// median spacing between samples (the alerts' interval), so that a stretch
+// without samples (the process stopped, or a reload changed the interval)
+// is a gap at its true width rather than squeezed out. index[i] is sample
+// i's bucket; two samples in one bucket keep the later.
+function sloGrid(times) {
+  const n = times.length;
+  const gaps = [];
+  for (let i = 1; i < n; i++) gaps.push(times[i] - times[i - 1]);
+  gaps.sort((a, b) => a - b);
+  let step = gaps.length ? gaps[Math.floor(gaps.length / 2)] : 1000;
+  if (!(step > 0)) step = 1000;
+  const span = times[n - 1] - times[0];
+  if (span / step + 1 > SLO_MAX_BUCKETS) step = span / (SLO_MAX_BUCKETS - 1);
+  const buckets = Math.round(span / step) + 1;
+  const index = times.map((t) => Math.min(buckets - 1, Math.round((t - times[0]) / step)));
+  return { buckets, step, index };
+}
+
 // renderSLOHistory draws each objective's history from GET /status/series:
 // the budget left and the tiers' long-window burn rates, one sample per
-// alert evaluation.
+// alert evaluation, each at its time.
 function renderSLOHistory(series) {
   const slos = series.slos || [];
   const cards = slos.filter((o) => o.time_ms.length > 0).map((o) => {
     const n = o.time_ms.length;
-    const first = o.time_ms[0], lastMs = o.time_ms[n - 1];
-    const step = n > 1 ? (lastMs - first) / (n - 1) : 1000;
-    const h = { buckets: n, startMs: first - step / 2, bucketMs: step, route: o.route };
-    const burns = o.tiers.map((t) => ({ name: 'burn-' + t.tier.toLowerCase(), values: t.long }));
+    const g = sloGrid(o.time_ms);
+    const place = (vals) => {
+      const out = new Array(g.buckets).fill(null);
+      vals.forEach((v, i) => { out[g.index[i]] = v; });
+      return out;
+    };
+    const h = { buckets: g.buckets, startMs: o.time_ms[0] - g.step / 2, bucketMs: g.step, route: o.route };
+    // Tiers' long windows read alike until the history is longer than the
+    // shortest of them (and always when two tiers share a window), so
+    // their lines may coincide: the first tier's is drawn widest, under the
+    // next, so that every tier's line shows.
+    const burns = o.tiers.map((t, i) => ({ name: 'burn-' + t.tier.toLowerCase(), values: place(t.long), width: 1.5 * (o.tiers.length - i) }));
     const thresholds = o.tiers.map((t) => t.tier + ' ' + t.burn_rate + '×').join(', ');
     return el('div', { class: 'route-history', 'data-slo': o.name },
       el('div', { class: 'head' },
         el('h3', { text: o.name }),
         el('span', { class: 'muted', text: 'route ' + o.route + ', ' + o.objective + '%, ' + n + ' samples' })),
       el('div', { class: 'charts' },
-        chart(h, 'error_budget', 'error budget left', [{ name: 'budget', values: o.error_budget_remaining }], pct, 1, []),
+        chart(h, 'error_budget', 'error budget left', [{ name: 'budget', values: place(o.error_budget_remaining) }], pct, 1, []),
         chart(h, 'burn_rate', 'burn rate, long windows (' + thresholds + ')', burns, burnText, null, []),
       ));
   });
-  document.getElementById('slos-window').textContent = cards.length ? 'history: one sample per alert evaluation' : '';
+  document.getElementById('slos-window').textContent = cards.length ? 'history: one sample per alert evaluation, at its time' : '';
   document.getElementById('slo-history').replaceChildren(...cards);
 }
 
