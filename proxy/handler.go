@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -382,10 +383,14 @@ func (p *Proxy) relay(ctx context.Context, w http.ResponseWriter, o *outcome, at
 	// A cut that started (Stop says so) is as good as done: the write
 	// deadline is or will be in the past.
 	aborted := guard != nil && !guard.Stop()
-	if err != nil || aborted || wasCut.Load() || ctx.Err() != nil {
+	if err != nil || aborted || wasCut.Load() || ctx.Err() != nil && !selfDelimited(resp) {
 		// The upstream broke mid-body, or the exchange was cut: the only
 		// honest thing left is to break the client's response too, so it
-		// does not look complete.
+		// does not look complete. A body that ended by its own framing is
+		// whole even if ctx ended just after it (a gRPC upstream's
+		// DEADLINE_EXCEEDED at the deadline the proxy sent it races the
+		// proxy's own); one that ends with the connection cannot be told
+		// from a cut once ctx has ended.
 		panic(http.ErrAbortHandler)
 	}
 	for k, vs := range tf.pick(resp.Trailer) {
@@ -421,6 +426,13 @@ func copyBody(w http.ResponseWriter, rc *http.ResponseController, resp *http.Res
 			return err
 		}
 	}
+}
+
+// selfDelimited reports whether resp's body ends by its own framing (a
+// length, chunking, HTTP/2's end of stream) rather than by the connection
+// closing, so that reading it to io.EOF means it is whole.
+func selfDelimited(resp *http.Response) bool {
+	return resp.ProtoMajor >= 2 || resp.ContentLength >= 0 || slices.Contains(resp.TransferEncoding, "chunked")
 }
 
 // serverBuffered is how much of a response body net/http's server holds

@@ -244,9 +244,13 @@ func TestDeadlinePropagates(t *testing.T) {
 }
 
 // TestRouteTimeoutEndsCall has the proxy's own route timeout end a call
-// the client would wait longer for: the client gets DEADLINE_EXCEEDED from
-// the proxy (its Trailers-Only local reply, not a bare HTTP 504, which
-// grpc-go would report as UNAVAILABLE), and the server's call ends then.
+// the client would wait longer for: the client gets DEADLINE_EXCEEDED (not
+// a bare HTTP 504, which grpc-go would report as UNAVAILABLE, nor a reset),
+// and the server's call ends then. The proxy sends the server its route
+// deadline as grpc-timeout, never later than its own, so either answers
+// first: usually the proxy, with its Trailers-Only local reply; at times
+// the server, whose DEADLINE_EXCEEDED the proxy relays whole. (It broke
+// that relay once, and the client got RST_STREAM INTERNAL_ERROR.)
 func TestRouteTimeoutEndsCall(t *testing.T) {
 	e := newEnv(t, "    timeout: 300ms\n")
 	client := testpb.NewTestServiceClient(e.conn)
@@ -254,10 +258,14 @@ func TestRouteTimeoutEndsCall(t *testing.T) {
 	var trailer metadata.MD
 	_, err := client.UnaryCall(ctx, &testpb.SimpleRequest{}, grpc.Trailer(&trailer))
 	st, _ := status.FromError(err)
-	if st.Code() != codes.DeadlineExceeded || st.Message() != "upstream did not answer in time" {
-		t.Fatalf("call past the route timeout: got %v; want %v from the proxy", err, codes.DeadlineExceeded)
+	if st.Code() != codes.DeadlineExceeded {
+		t.Fatalf("call past the route timeout: got %v; want %v", err, codes.DeadlineExceeded)
 	}
-	checkMD(t, "trailer", trailer, "x-holdfast-reason", "timeout")
+	if st.Message() == "upstream did not answer in time" {
+		checkMD(t, "trailer", trailer, "x-holdfast-reason", "timeout")
+	} else {
+		t.Logf("the server's own deadline answered first: %v", err)
+	}
 	select {
 	case sc := <-e.svc.slowEnded:
 		// The proxy resets the stream at its route timeout, and it also
