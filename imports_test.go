@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -11,13 +12,18 @@ import (
 const module = "github.com/holdfast-dev/holdfast"
 
 // policyPackages are the library packages that must stay free of outside
-// dependencies: they may import the standard library, golang.org/x and the
-// module's root package (the shared event types), and nothing else: never the
-// proxy, the config loader or any third-party module.
+// dependencies: they may import the standard library, golang.org/x, the
+// module's root package (the shared event types) and policyInternal, and
+// nothing else: never the proxy, the config loader or any third-party module.
 var policyPackages = []string{
 	"", "retry", "breaker", "ratelimit", "bulkhead", "adaptive", "timeout",
 	"hedge", "fallback", "vote", "guard", "upstream", "slo", "canary",
+	"internal/ctxkey",
 }
+
+// policyInternal are the module's internal packages that policy packages
+// share; they are in policyPackages too, so held to the same rule.
+var policyInternal = []string{module + "/internal/ctxkey"}
 
 type listedPackage struct {
 	ImportPath string
@@ -66,6 +72,8 @@ func allowedDep(path string, std map[string]bool) bool {
 		return true
 	case path == module:
 		return true
+	case slices.Contains(policyInternal, path):
+		return true
 	}
 	return false
 }
@@ -98,6 +106,8 @@ func TestAllowedDep(t *testing.T) {
 		{module, true},
 		{module + "/proxy", false},
 		{module + "/config", false},
+		{module + "/internal/ctxkey", true},
+		{module + "/internal/store", false},
 		{"github.com/prometheus/client_golang/prometheus", false},
 		{"go.yaml.in/yaml/v3", false},
 	}

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/holdfast-dev/holdfast/internal/ctxkey"
 )
 
 // deadlineCtx is the context a call runs under with Config.Wait: it has the
@@ -44,8 +46,8 @@ type realCtx struct {
 
 func newDeadlineCtx(parent context.Context, base *time.Time, deadline int64) *deadlineCtx {
 	c := &deadlineCtx{parent: parent, base: base, deadline: deadline}
-	if cancelCtxKey == nil {
-		c.real() // the key was not found: no lazy path (see cancelCtxKey)
+	if ctxkey.CancelCtx == nil {
+		c.real() // the key was not found: no lazy path (see ctxkey.CancelCtx)
 	}
 	return c
 }
@@ -99,7 +101,7 @@ func (c *deadlineCtx) Err() error {
 // package's own key for the nearest canceler, which the real context
 // answers.
 func (c *deadlineCtx) Value(key any) any {
-	if key == cancelCtxKey {
+	if key == ctxkey.CancelCtx {
 		return c.real().Value(key)
 	}
 	return c.parent.Value(key)
@@ -157,30 +159,4 @@ func (c *deadlineCtx) end(now int64) (timedOut bool) {
 		}
 	}
 	return timedOut
-}
-
-// cancelCtxKey is the key with which the context package looks up the
-// nearest canceler of a context through Value (context.Cause and the
-// contexts derived from ours do). It is learnt once by asking context.Cause
-// about a done context that records the key it is asked for. Should a Go release
-// stop looking it up that way, it is nil and every deadlineCtx builds its
-// real context at once, as before the lazy path existed.
-var cancelCtxKey = func() any {
-	done, cancel := context.WithCancel(context.Background())
-	cancel() // Cause asks for the key only of a context that is done
-	p := &keyProbe{Context: done}
-	_ = context.Cause(p)
-	return p.key
-}()
-
-type keyProbe struct {
-	context.Context
-	key any
-}
-
-func (p *keyProbe) Value(key any) any {
-	if p.key == nil {
-		p.key = key
-	}
-	return nil
 }

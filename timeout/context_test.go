@@ -12,15 +12,6 @@ import (
 
 type ctxKey struct{}
 
-// TestCancelCtxKeyFound guards the lazy path: on this Go release the
-// context package's canceler key was learnt, so Wait-mode calls that do
-// not watch their context arm no timer.
-func TestCancelCtxKeyFound(t *testing.T) {
-	if cancelCtxKey == nil {
-		t.Fatal("cancelCtxKey = nil; want the context package's key (context.Cause no longer asks Value for it?)")
-	}
-}
-
 // TestWaitContext checks what a call sees of its context under Config.Wait,
 // whichever of the context's methods it uses first: the deadline, the
 // parent's values, Err and context.Cause at and after the deadline, Done,

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/holdfast-dev/holdfast/internal/ctxkey"
 )
 
 // WithDeadline returns a copy of parent that is done at d, when parent is
@@ -23,8 +25,8 @@ import (
 // watched but by the transport.
 func WithDeadline(parent context.Context, d time.Time) (context.Context, context.CancelFunc) {
 	c := &deadlineCtx{parent: parent, deadline: d}
-	if cancelCtxKey == nil {
-		c.real() // the key was not found: no lazy path (see cancelCtxKey)
+	if ctxkey.CancelCtx == nil {
+		c.real() // the key was not found: no lazy path (see ctxkey.CancelCtx)
 	}
 	return c, c.cancel
 }
@@ -100,7 +102,7 @@ func (c *deadlineCtx) Err() error {
 // package's own key for the nearest canceler, which the real context
 // answers.
 func (c *deadlineCtx) Value(key any) any {
-	if key == cancelCtxKey {
+	if key == ctxkey.CancelCtx {
 		return c.real().Value(key)
 	}
 	return c.parent.Value(key)
@@ -141,31 +143,4 @@ func (c *deadlineCtx) real() context.Context {
 	}
 	c.inner.Store(r)
 	return r.ctx
-}
-
-// cancelCtxKey is the key with which the context package looks up the
-// nearest canceler of a context through Value (context.Cause and the
-// contexts derived from ours do). It is learnt once by asking
-// context.Cause about a done context that records the key it is asked
-// for. Should a Go release stop looking it up that way, it is nil and
-// every WithDeadline builds its real context at once. (package timeout
-// learns it the same way for its own lazy deadline.)
-var cancelCtxKey = func() any {
-	done, cancel := context.WithCancel(context.Background())
-	cancel() // Cause asks for the key only of a context that is done
-	p := &keyProbe{Context: done}
-	_ = context.Cause(p)
-	return p.key
-}()
-
-type keyProbe struct {
-	context.Context
-	key any
-}
-
-func (p *keyProbe) Value(key any) any {
-	if p.key == nil {
-		p.key = key
-	}
-	return nil
 }
