@@ -25,32 +25,20 @@ var (
 
 var canaryStates = []canary.State{canary.Running, canary.Paused, canary.Promoted, canary.RolledBack, canary.Aborted}
 
-// canaryCollector exports the canary routes' series of [Metrics].
-type canaryCollector struct{ m *Metrics }
-
-func (c *canaryCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descCanaryWeight
-	ch <- descCanaryState
-	ch <- descCanaryStep
-}
-
-func (c *canaryCollector) Collect(ch chan<- prometheus.Metric) {
-	p := c.m.proxy.Load()
-	if p == nil {
-		return
-	}
-	for _, r := range p.Status().Routes {
+// canarySeries exports the canary routes' series (statusCollector).
+var canarySeries = statusSeries{descs: []*prometheus.Desc{descCanaryWeight, descCanaryState, descCanaryStep}, emit: func(s series, st *proxy.Status) {
+	for _, r := range st.Routes {
 		cs := r.Canary
 		if cs == nil {
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(descCanaryWeight, prometheus.GaugeValue, float64(cs.Weight), r.Name, cs.Candidate)
-		ch <- prometheus.MustNewConstMetric(descCanaryStep, prometheus.GaugeValue, float64(cs.Step), r.Name)
-		for _, s := range canaryStates {
-			ch <- prometheus.MustNewConstMetric(descCanaryState, prometheus.GaugeValue, bool01(cs.State == s), r.Name, string(s))
+		s.gauge(descCanaryWeight, float64(cs.Weight), r.Name, cs.Candidate)
+		s.gauge(descCanaryStep, float64(cs.Step), r.Name)
+		for _, state := range canaryStates {
+			s.gauge(descCanaryState, bool01(cs.State == state), r.Name, string(state))
 		}
 	}
-}
+}}
 
 // serveCanary answers GET /canary/{route}: the route's rollout, with the
 // judgment of every step so far.

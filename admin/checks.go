@@ -29,10 +29,11 @@ func (c *checksCollector) Collect(ch chan<- prometheus.Metric) {
 	if p == nil {
 		return
 	}
+	s := series(ch)
 	for _, r := range p.ResponseChecks() {
 		for _, cs := range r.Checks {
-			ch <- prometheus.MustNewConstMetric(descCheckViolations, prometheus.CounterValue, float64(cs.Violations), r.Route, cs.Check)
+			s.counter(descCheckViolations, float64(cs.Violations), r.Route, cs.Check)
 		}
-		ch <- prometheus.MustNewConstMetric(descCheckOversize, prometheus.CounterValue, float64(r.Oversize), r.Route)
+		s.counter(descCheckOversize, float64(r.Oversize), r.Route)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/holdfast-dev/holdfast/breaker"
+	"github.com/holdfast-dev/holdfast/proxy"
 )
 
 // Gauges read from the watched proxy's Status at scrape time. They describe
@@ -60,43 +61,79 @@ var descConfigInfo = prometheus.NewDesc("holdfast_config_info",
 // breakerStates are a breaker's states, as the breaker package names them.
 var breakerStates = [...]string{breaker.Closed.String(), breaker.Open.String(), breaker.HalfOpen.String()}
 
-// statusCollector exports the gauges of [Metrics] from a proxy snapshot.
+// series sends a scrape's metrics, each built from a value read then.
+type series chan<- prometheus.Metric
+
+func (s series) counter(d *prometheus.Desc, v float64, labels ...string) {
+	s <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+}
+
+func (s series) gauge(d *prometheus.Desc, v float64, labels ...string) {
+	s <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+// statusSeries are the series of one part of the proxy (its upstreams, the
+// vote routes, quiesce, canaries, durable routes) read from its Status.
+type statusSeries struct {
+	descs []*prometheus.Desc
+	emit  func(s series, st *proxy.Status)
+}
+
+// statusParts are every statusSeries; statusCollector exports them all
+// from one Status a scrape (building it may ask the durable store).
+var statusParts = []statusSeries{
+	{descs: []*prometheus.Desc{
+		descBreakerState, descPanic, descUsable, descInFlight, descLimit, descQueued, descBudget,
+		descHealthy, descEjected, descEjections, descEndpointInFlight, descEWMA,
+		descRedisErrors, descRedisFallbacks, descRedisDegraded, descFleetOpen, descFleetOpened, descFleetErrors,
+	}, emit: upstreamSeries},
+	voteSeries, quiesceSeries, canarySeries, durableSeries,
+}
+
+// statusCollector exports the config's hash and statusParts from a proxy
+// snapshot taken at scrape time.
 type statusCollector struct{ m *Metrics }
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{
-		descBreakerState, descPanic, descUsable, descInFlight, descLimit, descQueued, descBudget,
-		descHealthy, descEjected, descEjections, descEndpointInFlight, descEWMA, descConfigInfo,
-		descRedisErrors, descRedisFallbacks, descRedisDegraded, descFleetOpen, descFleetOpened, descFleetErrors,
-	} {
-		ch <- d
+	ch <- descConfigInfo
+	for _, part := range statusParts {
+		for _, d := range part.descs {
+			ch <- d
+		}
 	}
 }
 
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	s := series(ch)
 	if h := c.m.configHash.Load(); h != nil {
-		ch <- prometheus.MustNewConstMetric(descConfigInfo, prometheus.GaugeValue, 1, *h)
+		s.gauge(descConfigInfo, 1, *h)
 	}
 	p := c.m.proxy.Load()
 	if p == nil {
 		return
 	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
 	st := p.Status()
+	for _, part := range statusParts {
+		part.emit(s, &st)
+	}
+}
+
+// upstreamSeries are the gauges of the upstreams, their endpoints and
+// limits, and of the routes' Redis limiters.
+func upstreamSeries(s series, st *proxy.Status) {
+	gauge := s.gauge
 	for _, r := range st.Routes {
 		if rs := r.RateLimitRedis; rs != nil {
-			ch <- prometheus.MustNewConstMetric(descRedisErrors, prometheus.CounterValue, float64(rs.Errors), r.Name)
-			ch <- prometheus.MustNewConstMetric(descRedisFallbacks, prometheus.CounterValue, float64(rs.Fallbacks), r.Name)
+			s.counter(descRedisErrors, float64(rs.Errors), r.Name)
+			s.counter(descRedisFallbacks, float64(rs.Fallbacks), r.Name)
 			gauge(descRedisDegraded, bool01(rs.Degraded), r.Name)
 		}
 	}
 	for _, u := range st.Upstreams {
 		if f := u.SharedBreaker; f != nil {
 			gauge(descFleetOpen, bool01(f.Open), u.Name)
-			ch <- prometheus.MustNewConstMetric(descFleetOpened, prometheus.CounterValue, float64(f.Opened), u.Name)
-			ch <- prometheus.MustNewConstMetric(descFleetErrors, prometheus.CounterValue, float64(f.Errors), u.Name)
+			s.counter(descFleetOpened, float64(f.Opened), u.Name)
+			s.counter(descFleetErrors, float64(f.Errors), u.Name)
 		}
 		if b := u.Breaker; b != nil {
 			for _, s := range breakerStates {
@@ -110,7 +147,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			inFlight += e.InFlight
 			gauge(descHealthy, bool01(e.Healthy), u.Name, e.Address)
 			gauge(descEjected, bool01(e.Ejected), u.Name, e.Address)
-			ch <- prometheus.MustNewConstMetric(descEjections, prometheus.CounterValue, float64(e.Ejections), u.Name, e.Address)
+			s.counter(descEjections, float64(e.Ejections), u.Name, e.Address)
 			gauge(descEndpointInFlight, float64(e.InFlight), u.Name, e.Address)
 			gauge(descEWMA, e.EWMA, u.Name, e.Address)
 		}

@@ -30,42 +30,26 @@ var (
 		"1 when the store answered for the durable route's queue at this scrape, 0 when it did not.", []string{"route"}, nil)
 )
 
-// durableCollector exports the durable routes' series of [Metrics].
-type durableCollector struct{ m *Metrics }
-
-func (c *durableCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDurableDepth, descDurableOldest, descDurableDeadLetters, descDurableMessages, descDurableSaturation, descDurableStoreUp} {
-		ch <- d
-	}
-}
-
-func (c *durableCollector) Collect(ch chan<- prometheus.Metric) {
-	p := c.m.proxy.Load()
-	if p == nil {
-		return
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(v int64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(descDurableMessages, prometheus.CounterValue, float64(v), labels...)
-	}
-	for _, r := range p.Status().Routes {
+// durableSeries exports the durable routes' series (statusCollector).
+var durableSeries = statusSeries{descs: []*prometheus.Desc{
+	descDurableDepth, descDurableOldest, descDurableDeadLetters, descDurableMessages, descDurableSaturation, descDurableStoreUp,
+}, emit: func(s series, st *proxy.Status) {
+	for _, r := range st.Routes {
 		ds := r.Durable
 		if ds == nil {
 			continue
 		}
-		gauge(descDurableDepth, float64(ds.Depth), r.Name)
-		gauge(descDurableOldest, ds.OldestAgeSeconds, r.Name)
-		gauge(descDurableDeadLetters, float64(ds.DeadLetters), r.Name)
-		gauge(descDurableSaturation, ds.Saturation, r.Name)
-		gauge(descDurableStoreUp, bool01(ds.StoreError == ""), r.Name)
-		counter(ds.Accepted, r.Name, "accepted")
-		counter(ds.Delivered, r.Name, "delivered")
-		counter(ds.Retried, r.Name, "retried")
-		counter(ds.Dead, r.Name, "dead")
+		s.gauge(descDurableDepth, float64(ds.Depth), r.Name)
+		s.gauge(descDurableOldest, ds.OldestAgeSeconds, r.Name)
+		s.gauge(descDurableDeadLetters, float64(ds.DeadLetters), r.Name)
+		s.gauge(descDurableSaturation, ds.Saturation, r.Name)
+		s.gauge(descDurableStoreUp, bool01(ds.StoreError == ""), r.Name)
+		s.counter(descDurableMessages, float64(ds.Accepted), r.Name, "accepted")
+		s.counter(descDurableMessages, float64(ds.Delivered), r.Name, "delivered")
+		s.counter(descDurableMessages, float64(ds.Retried), r.Name, "retried")
+		s.counter(descDurableMessages, float64(ds.Dead), r.Name, "dead")
 	}
-}
+}}
 
 // durableError answers an error of the dead-letter API.
 func durableError(w http.ResponseWriter, err error) {

@@ -160,8 +160,7 @@ func NewMetrics() *Metrics {
 		m.attempts, m.hedges,
 		m.endpointAttempts, m.endpointResponses, m.endpointDuration,
 		m.buildInfo, m.reloads, m.lastReloadOK, m.lastReloadTime,
-		&statusCollector{m: m}, &voteCollector{m: m}, &checksCollector{m: m}, &shadowCollector{m: m}, &quiesceCollector{m: m},
-		&canaryCollector{m: m}, &durableCollector{m: m},
+		&statusCollector{m: m}, &checksCollector{m: m}, &shadowCollector{m: m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -2,10 +2,12 @@ package admin
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/holdfast-dev/holdfast/proxy"
 )
 
-// Quiesce series, read from the watched proxy's Status at scrape time (as
-// the vote routes' are): every route with a quiesce block has each of
+// Quiesce series, read from the watched proxy's Status at scrape time
+// (statusCollector): every route with a quiesce block has each of
 // them, at 0 from the start.
 var (
 	descRouteQuiesced = prometheus.NewDesc("holdfast_route_quiesced",
@@ -18,32 +20,17 @@ var (
 		[]string{"route", "outcome"}, nil)
 )
 
-// quiesceCollector exports the quiesce series of [Metrics].
-type quiesceCollector struct{ m *Metrics }
-
-func (c *quiesceCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descRouteQuiesced
-	ch <- descRouteQuiesces
-	ch <- descQuiesceWebhooks
-}
-
-func (c *quiesceCollector) Collect(ch chan<- prometheus.Metric) {
-	p := c.m.proxy.Load()
-	if p == nil {
-		return
-	}
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	for _, r := range p.Status().Routes {
+// quiesceSeries exports the quiesce series (statusCollector).
+var quiesceSeries = statusSeries{descs: []*prometheus.Desc{descRouteQuiesced, descRouteQuiesces, descQuiesceWebhooks}, emit: func(s series, st *proxy.Status) {
+	for _, r := range st.Routes {
 		q := r.Quiesce
 		if q == nil {
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(descRouteQuiesced, prometheus.GaugeValue, bool01(q.Quiesced), r.Name)
-		counter(descRouteQuiesces, q.Quiesces, r.Name)
-		counter(descQuiesceWebhooks, q.WebhooksSent, r.Name, "sent")
-		counter(descQuiesceWebhooks, q.WebhooksFailed, r.Name, "failed")
-		counter(descQuiesceWebhooks, q.WebhooksDropped, r.Name, "dropped")
+		s.gauge(descRouteQuiesced, bool01(q.Quiesced), r.Name)
+		s.counter(descRouteQuiesces, float64(q.Quiesces), r.Name)
+		s.counter(descQuiesceWebhooks, float64(q.WebhooksSent), r.Name, "sent")
+		s.counter(descQuiesceWebhooks, float64(q.WebhooksFailed), r.Name, "failed")
+		s.counter(descQuiesceWebhooks, float64(q.WebhooksDropped), r.Name, "dropped")
 	}
-}
+}}

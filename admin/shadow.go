@@ -37,9 +37,8 @@ func (c *shadowCollector) Collect(ch chan<- prometheus.Metric) {
 	if p == nil {
 		return
 	}
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
+	sr := series(ch)
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) { sr.counter(d, float64(v), labels...) }
 	for _, s := range p.ShadowDifferences() {
 		counter(descShadowRequests, s.Compared, s.Route, "compared")
 		counter(descShadowRequests, s.Dropped, s.Route, "dropped")

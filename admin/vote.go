@@ -9,7 +9,7 @@ import (
 )
 
 // Vote routes' series, read from the watched proxy's Status at scrape time
-// (as the gauges of collector.go are): every vote route and voter of the
+// (statusCollector): every vote route and voter of the
 // running config has each of them, at 0 before its first request.
 var (
 	descVotes = prometheus.NewDesc("holdfast_route_vote_total",
@@ -21,39 +21,24 @@ var (
 		"1 while the voter is quarantined for dissenting: asked as a probe, its answers not counted.", []string{"route", "voter"}, nil)
 )
 
-// voteCollector exports the vote routes' series of [Metrics].
-type voteCollector struct{ m *Metrics }
-
-func (c *voteCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descVotes
-	ch <- descVoterVotes
-	ch <- descVoterQuarantined
-}
-
-func (c *voteCollector) Collect(ch chan<- prometheus.Metric) {
-	p := c.m.proxy.Load()
-	if p == nil {
-		return
-	}
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	for _, r := range p.Status().Routes {
+// voteSeries exports the vote routes' series (statusCollector).
+var voteSeries = statusSeries{descs: []*prometheus.Desc{descVotes, descVoterVotes, descVoterQuarantined}, emit: func(s series, st *proxy.Status) {
+	for _, r := range st.Routes {
 		vs := r.Vote
 		if vs == nil {
 			continue
 		}
-		counter(descVotes, vs.Agreed, r.Name, "agreed")
-		counter(descVotes, vs.NoQuorum, r.Name, "no_quorum")
+		s.counter(descVotes, float64(vs.Agreed), r.Name, "agreed")
+		s.counter(descVotes, float64(vs.NoQuorum), r.Name, "no_quorum")
 		for _, v := range vs.Voters {
-			counter(descVoterVotes, v.Agreed, r.Name, v.Upstream, "agreed")
-			counter(descVoterVotes, v.Dissented, r.Name, v.Upstream, "dissented")
-			counter(descVoterVotes, v.Missing, r.Name, v.Upstream, "missing")
-			counter(descVoterVotes, v.Failed, r.Name, v.Upstream, "failed")
-			ch <- prometheus.MustNewConstMetric(descVoterQuarantined, prometheus.GaugeValue, bool01(v.Quarantined), r.Name, v.Upstream)
+			s.counter(descVoterVotes, float64(v.Agreed), r.Name, v.Upstream, "agreed")
+			s.counter(descVoterVotes, float64(v.Dissented), r.Name, v.Upstream, "dissented")
+			s.counter(descVoterVotes, float64(v.Missing), r.Name, v.Upstream, "missing")
+			s.counter(descVoterVotes, float64(v.Failed), r.Name, v.Upstream, "failed")
+			s.gauge(descVoterQuarantined, bool01(v.Quarantined), r.Name, v.Upstream)
 		}
 	}
-}
+}}
 
 // voteDisagreements is the body of GET /vote/disagreements.
 type voteDisagreements struct {
