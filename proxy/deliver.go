@@ -136,6 +136,16 @@ func (q *durableQueue) deliver(ctx context.Context, m jetstream.Msg) {
 		q.deadLetter(ctx, m, &env, attempt-1, 0, "max_age passed")
 		return
 	}
+	if q.deliveredBefore(ctx, env.ID) {
+		// Its ack was lost (the store node that held the consumer died,
+		// say) after its status said delivered: acked now, not sent again.
+		actx, cancel := context.WithTimeout(ctx, storeOpTimeout)
+		defer cancel()
+		if err := m.DoubleAck(actx); err != nil {
+			q.p.logStore("durable ack failed", q.rt.name, err)
+		}
+		return
+	}
 	st := &MessageStatus{ID: env.ID, Route: env.Route, State: StateDelivering, Attempts: attempt, AcceptedAt: env.AcceptedAt}
 	if q.putStatus(ctx, st) != nil {
 		// Not sent without its status entry: a message that leaves its
@@ -159,16 +169,19 @@ func (q *durableQueue) deliver(ctx context.Context, m jetstream.Msg) {
 	st.LastStatus, st.LastError = status, errText
 	switch {
 	case v == delivered:
+		// The status first: should the ack be lost, the worker the
+		// message comes back to finds it delivered and only acks it.
+		st.State = StateDelivered
+		q.putStatus(ctx, st)
 		actx, cancel := context.WithTimeout(ctx, storeOpTimeout)
 		defer cancel()
 		if err := m.DoubleAck(actx); err != nil {
-			// Delivered, but the store may not know: it will deliver
-			// again after the ack wait (docs/durable.md, duplicates).
+			// Delivered, but the store may not know: it will hand the
+			// message out again after the ack wait (docs/durable.md,
+			// duplicates).
 			q.p.logStore("durable ack failed", q.rt.name, err)
 		}
 		q.stats.delivered.Add(1)
-		st.State = StateDelivered
-		q.putStatus(ctx, st)
 	case v == deadLetter || attempt >= q.cfg.Attempts:
 		if v == retryLater {
 			st.LastError = "attempts exhausted; last: " + errText
@@ -189,6 +202,20 @@ func (q *durableQueue) deliver(ctx context.Context, m jetstream.Msg) {
 			q.p.logStore("durable nak failed", q.rt.name, err)
 		}
 	}
+}
+
+// deliveredBefore reports whether the message id's status says it was
+// delivered. A store that does not answer says no: the delivery goes on,
+// at least once.
+func (q *durableQueue) deliveredBefore(ctx context.Context, id string) bool {
+	ctx, cancel := context.WithTimeout(ctx, storeOpTimeout)
+	defer cancel()
+	e, err := q.status.Get(ctx, id)
+	if err != nil {
+		return false
+	}
+	var s MessageStatus
+	return json.Unmarshal(e.Value(), &s) == nil && s.State == StateDelivered
 }
 
 // backoffDelay is the wait after the attempt-th failed delivery: backoff's

@@ -371,6 +371,45 @@ func TestDurableFailedReloadKeepsDelivering(t *testing.T) {
 	}
 }
 
+// TestDurableLostAckNotSentAgain: a message whose status says delivered
+// but which is still in its stream (its ack was lost: the store node that
+// held the consumer was killed after the delivery, as in gauntlet G15) is
+// acked by the worker it comes back to, not sent to the upstream again.
+// Before, a second proxy sharing the cluster delivered it a second time.
+func TestDurableLostAckNotSentAgain(t *testing.T) {
+	rc := startReceiver(t, nil)
+	e := startProxy(t, durableConfig(t, rc.url(), "{backoff: [0s, 50ms]}"))
+	q := e.p.state.Load().route("orders").durable
+	ctx := t.Context()
+	id := newMessageID()
+	st := MessageStatus{ID: id, Route: "orders", State: StateDelivered, Attempts: 1, LastStatus: http.StatusOK, AcceptedAt: time.Now().UTC()}
+	if err := q.putStatus(ctx, &st); err != nil {
+		t.Fatal(err)
+	}
+	env := envelope{ID: id, Route: "orders", Method: "POST", Path: "/orders/lost-ack", Host: "x",
+		Header: http.Header{HeaderIdempotencyKey: {"lost-ack"}}, AcceptedAt: st.AcceptedAt}
+	data, _ := json.Marshal(&env)
+	if _, err := q.js.Publish(ctx, q.msgSubject(0, id), data); err != nil {
+		t.Fatal(err)
+	}
+	waitForLong(t, 15*time.Second, "the message acked", func() bool {
+		info, err := q.queue.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	})
+	// A message accepted now is delivered: the worker goes on.
+	mustAccept(t, e.send(e.h1, "POST", "/orders", "after", HeaderIdempotencyKey, `"after"`))
+	waitForLong(t, 15*time.Second, "the next message delivered", func() bool {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		return rc.seen[`"after"`] == 1
+	})
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if n := rc.seen["lost-ack"]; n != 0 {
+		t.Errorf("the message already delivered was sent %d more times; want none", n)
+	}
+}
+
 // TestDurableQueuedStatus: an accept writes the message and nothing else;
 // until a worker first takes it, its status URL answers queued (with its
 // route and accept time, no attempts) from the message itself, and the
