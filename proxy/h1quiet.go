@@ -24,9 +24,9 @@ import (
 // requests since the last release, the server collects three times (pooled
 // buffers are freed by the second; each collection may halve a grown
 // stack) and returns the free memory to the OS, at most once per
-// releaseEvery. Requests served over HTTP/2 are not counted. This costs a
-// few milliseconds of CPU on a small heap, once per quiet spell; under
-// steady load it never runs. It is the counterpart of Envoy's shrink_heap
+// releaseEvery. Requests over HTTP/2 (h2c) count too. This costs a few
+// milliseconds of CPU on a small heap, once per quiet spell; under steady
+// load it never runs. It is the counterpart of Envoy's shrink_heap
 // overload action, on a timer instead of a memory threshold.
 const (
 	quietAfter   = 2 * time.Second

@@ -101,3 +101,34 @@ func TestH1CountsRequestsStarted(t *testing.T) {
 		t.Fatalf("requests started = %d after three; want 3", n)
 	}
 }
+
+func TestH2CCountsRequestsStarted(t *testing.T) {
+	var only http.Protocols
+	only.SetUnencryptedHTTP2(true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.HandlerFunc(h1Echo)
+	s := newH1Server(h, h1Limits{}, &http.Server{Handler: h, Protocols: &only}, nil)
+	s.release = func() {}
+	done := make(chan error, 1)
+	go func() { done <- s.serve(ln) }()
+	defer func() { s.close(); ln.Close(); <-done }()
+	tr := &http.Transport{Protocols: &only}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr, Timeout: h1Wait}
+	for _, path := range []string{"/a", "/b"} {
+		resp, err := cl.Get("http://" + ln.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("%s answered over %s; want HTTP/2", path, resp.Proto)
+		}
+	}
+	if n := s.started.Load(); n != 2 {
+		t.Fatalf("requests started = %d after two over HTTP/2; want 2", n)
+	}
+}

@@ -118,6 +118,12 @@ func newH1Server(h http.Handler, lim h1Limits, h2 *http.Server, logger *slog.Log
 	s := &h1Server{handler: h, limits: lim, logger: logger, h2: h2, conns: make(map[*h1Conn]struct{}),
 		grace: idleGrace, release: releaseMemory, quit: make(chan struct{})}
 	if h2 != nil {
+		// Requests over HTTP/2 count for the quiet release too.
+		inner := h2.Handler
+		h2.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.started.Add(1)
+			inner.ServeHTTP(w, r)
+		})
 		s.h2ln = newConnListener()
 		go h2.Serve(s.h2ln)
 	}
@@ -434,7 +440,6 @@ func (c *h1Conn) readRequest(first bool) (*http.Request, headInfo, *headError, e
 	if !c.setActive() {
 		return nil, headInfo{}, nil, net.ErrClosed
 	}
-	c.srv.started.Add(1)
 	start := time.Now()
 	var wholeDeadline time.Time
 	if lim.readTimeout > 0 {
@@ -480,6 +485,7 @@ func (c *h1Conn) readRequest(first bool) (*http.Request, headInfo, *headError, e
 				return nil, info, herr, nil
 			}
 			c.nc.SetReadDeadline(wholeDeadline)
+			c.srv.started.Add(1)
 			return &req, info, nil, nil
 		}
 		scanned = len(b)
