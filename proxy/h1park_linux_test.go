@@ -23,28 +23,18 @@ func parkServer(t *testing.T, lim h1Limits, h http.Handler) (s *h1Server, addr s
 	if theParker() == nil {
 		t.Fatal("no parker: epoll could not be had")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	if h == nil {
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Length", strconv.Itoa(len(r.URL.Path)))
 			io.WriteString(w, r.URL.Path)
 		})
 	}
-	s = newH1Server(h, lim, nil, nil)
-	s.grace = time.Nanosecond
 	parked, ended = make(chan struct{}, 1000), make(chan struct{}, 1000)
-	s.hooks = &h1Hooks{parked: func() { parked <- struct{}{} }, ended: func() { ended <- struct{}{} }}
-	done := make(chan error, 1)
-	go func() { done <- s.serve(ln) }()
-	t.Cleanup(func() {
-		s.close()
-		ln.Close()
-		<-done
+	s, addr = h1StartWith(t, h, lim, nil, func(s *h1Server) {
+		s.grace = time.Nanosecond
+		s.hooks = &h1Hooks{parked: func() { parked <- struct{}{} }, ended: func() { ended <- struct{}{} }}
 	})
-	return s, ln.Addr().String(), parked, ended
+	return s, addr, parked, ended
 }
 
 func (s *h1Server) tracked() int {
@@ -141,17 +131,12 @@ func TestH1ParkedFirstRequestH2C(t *testing.T) {
 	h2 := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
 	h2.Protocols = new(http.Protocols)
 	h2.Protocols.SetUnencryptedHTTP2(true)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newH1Server(http.NotFoundHandler(), h1Limits{}, h2, nil)
-	s.grace = time.Nanosecond
 	parked := make(chan struct{}, 1)
-	s.hooks = &h1Hooks{parked: func() { parked <- struct{}{} }}
-	go s.serve(ln)
-	defer func() { s.close(); ln.Close() }()
-	c := h1Dial(t, ln.Addr().String())
+	_, addr := h1StartWith(t, http.NotFoundHandler(), h1Limits{}, h2, func(s *h1Server) {
+		s.grace = time.Nanosecond
+		s.hooks = &h1Hooks{parked: func() { parked <- struct{}{} }}
+	})
+	c := h1Dial(t, addr)
 	h1Recv(t, parked, "the new connection to park")
 	c.send(string(h2Preface))
 	// The HTTP/2 server's SETTINGS frame: nine bytes of header, type 4.

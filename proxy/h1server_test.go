@@ -23,11 +23,21 @@ const h1Wait = 5 * time.Second
 // its address.
 func h1Start(t testing.TB, h http.Handler, lim h1Limits, h2 *http.Server) string {
 	t.Helper()
+	_, addr := h1StartWith(t, h, lim, h2, nil)
+	return addr
+}
+
+// h1StartWith is h1Start with setup run on the server before it serves.
+func h1StartWith(t testing.TB, h http.Handler, lim h1Limits, h2 *http.Server, setup func(*h1Server)) (*h1Server, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := newH1Server(h, lim, h2, nil)
+	if setup != nil {
+		setup(s)
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.serve(ln) }()
 	t.Cleanup(func() {
@@ -35,7 +45,7 @@ func h1Start(t testing.TB, h http.Handler, lim h1Limits, h2 *http.Server) string
 		ln.Close()
 		<-done
 	})
-	return ln.Addr().String()
+	return s, ln.Addr().String()
 }
 
 // h1Recv receives from ch, and fails the test if nothing comes in h1Wait.
