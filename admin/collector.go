@@ -164,6 +164,38 @@ func upstreamSeries(s series, st *proxy.Status) {
 	}
 }
 
+// The data plane's client connections, counted at scrape time.
+var (
+	descConnections = prometheus.NewDesc("holdfast_listener_connections",
+		"Client connections of the data plane's listeners, by state: active (reading or serving a request), idle (waiting for the next, for their first second), parked (waiting without a goroutine), http2 (served over h2c). Upgraded (WebSocket) connections are not counted.",
+		[]string{"state"}, nil)
+	descConnectionsAccepted = prometheus.NewDesc("holdfast_listener_connections_accepted_total",
+		"Client connections the data plane's listeners accepted.", nil, nil)
+)
+
+// connCollector exports the connection series of [Metrics] from the
+// watched server.
+type connCollector struct{ m *Metrics }
+
+func (c *connCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descConnections
+	ch <- descConnectionsAccepted
+}
+
+func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
+	srv := c.m.server.Load()
+	if srv == nil {
+		return
+	}
+	cs := srv.Connections()
+	s := series(ch)
+	s.gauge(descConnections, float64(cs.Active), "active")
+	s.gauge(descConnections, float64(cs.Idle), "idle")
+	s.gauge(descConnections, float64(cs.Parked), "parked")
+	s.gauge(descConnections, float64(cs.HTTP2), "http2")
+	s.counter(descConnectionsAccepted, float64(cs.Accepted))
+}
+
 func bool01(b bool) float64 {
 	if b {
 		return 1

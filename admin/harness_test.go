@@ -132,6 +132,7 @@ func startEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatalf("proxy.NewServer: %v", err)
 	}
+	e.metrics.WatchServer(ps)
 	served := make(chan error, 1)
 	go func() { served <- ps.Serve() }()
 	t.Cleanup(func() {

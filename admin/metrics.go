@@ -62,6 +62,7 @@ const (
 type Metrics struct {
 	reg     *prometheus.Registry
 	proxy   atomic.Pointer[proxy.Proxy]
+	server  atomic.Pointer[proxy.Server] // the data plane's listeners; nil until WatchServer
 	traffic *trafficWindows
 	events  *holdfastprom.Metrics
 
@@ -160,7 +161,7 @@ func NewMetrics() *Metrics {
 		m.attempts, m.hedges,
 		m.endpointAttempts, m.endpointResponses, m.endpointDuration,
 		m.buildInfo, m.reloads, m.lastReloadOK, m.lastReloadTime,
-		&statusCollector{m: m}, &checksCollector{m: m}, &shadowCollector{m: m},
+		&statusCollector{m: m}, &checksCollector{m: m}, &shadowCollector{m: m}, &connCollector{m: m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -194,6 +195,10 @@ func (m *Metrics) Watch(p *proxy.Proxy) {
 	m.proxy.Store(p)
 	m.sync()
 }
+
+// WatchServer has the metrics count the client connections of s's
+// listeners (holdfast_listener_connections).
+func (m *Metrics) WatchServer(s *proxy.Server) { m.server.Store(s) }
 
 // SetBuildInfo sets holdfast_build_info's labels: the version, the VCS
 // revision and the Go version the binary was built with.

@@ -103,6 +103,9 @@ type h1Server struct {
 	grace time.Duration // idleGrace, or a test's
 	hooks *h1Hooks      // nil but in tests
 
+	accepted atomic.Uint64 // connections accepted
+	h2Open   atomic.Int64  // connections handed to the HTTP/2 server, not yet closed
+
 	// The release of memory when quiet (h1quiet.go).
 	started   atomic.Uint64 // requests started
 	release   func()        // releaseMemory, or a test's
@@ -155,6 +158,7 @@ func (s *h1Server) serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
+		s.accepted.Add(1)
 		c := &h1Conn{srv: s, nc: nc}
 		if !s.track(c) {
 			nc.Close()
@@ -252,6 +256,38 @@ func (s *h1Server) close() {
 }
 
 func (s *h1Server) stopQuiet() { s.quitOnce.Do(func() { close(s.quit) }) }
+
+// ConnStats counts the data plane's client connections.
+type ConnStats struct {
+	// Accepted is every connection accepted since the server started.
+	Accepted uint64 `json:"accepted"`
+	// Active connections are reading or serving a request; Idle ones wait
+	// for the next with a goroutine (for their first second idle), Parked
+	// ones without (h1park_linux.go); HTTP2 ones are served by the HTTP/2
+	// server (h2c).
+	Active int `json:"active"`
+	Idle   int `json:"idle"`
+	Parked int `json:"parked"`
+	HTTP2  int `json:"http2"`
+}
+
+// connStats counts the connections by state, at one moment.
+func (s *h1Server) connStats() ConnStats {
+	st := ConnStats{Accepted: s.accepted.Load(), HTTP2: int(s.h2Open.Load())}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		switch c.state.Load() {
+		case connActive:
+			st.Active++
+		case connIdle:
+			st.Idle++
+		case connParked:
+			st.Parked++
+		}
+	}
+	return st
+}
 
 // Connection states, for closing idle connections at shutdown.
 const (
@@ -610,8 +646,10 @@ func (c *h1Conn) handToH2() error {
 	putBuf(c.buf)
 	c.buf, c.r, c.w = nil, 0, 0
 	c.nc.SetReadDeadline(time.Time{})
-	if !c.srv.h2ln.hand(&prefixConn{Conn: c.nc, pre: pre}) {
-		c.nc.Close()
+	c.srv.h2Open.Add(1)
+	pc := &prefixConn{Conn: c.nc, pre: pre, open: &c.srv.h2Open}
+	if !c.srv.h2ln.hand(pc) {
+		pc.Close()
 	}
 	return nil
 }
@@ -1487,7 +1525,16 @@ var dateCache atomic.Pointer[cachedDate]
 // prefixConn is a connection whose first bytes were read already.
 type prefixConn struct {
 	net.Conn
-	pre []byte
+	pre    []byte
+	open   *atomic.Int64 // the server's count of open HTTP/2 connections
+	closed atomic.Bool
+}
+
+func (c *prefixConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.open.Add(-1)
+	}
+	return c.Conn.Close()
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) {

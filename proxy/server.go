@@ -64,6 +64,9 @@ func NewServer(p *Proxy, cfg *config.Config, logger *slog.Logger) (*Server, erro
 	return s, nil
 }
 
+// Connections counts the client connections of the listeners, by state.
+func (s *Server) Connections() ConnStats { return s.h1.connStats() }
+
 // Addrs returns the bound listen addresses.
 func (s *Server) Addrs() []net.Addr {
 	out := make([]net.Addr, len(s.lns))

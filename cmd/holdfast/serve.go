@@ -165,6 +165,7 @@ func startInstance(cfg *config.Config, file string, logger *slog.Logger, stderr 
 	}
 	inst.proxy, inst.server = p, srv
 	inst.metrics.Watch(p)
+	inst.metrics.WatchServer(srv)
 	inst.timeline.Watch(p)
 	inst.metrics.WatchSLOs(inst.slos) // a fresh registry: cannot fail
 	// The caller read the file a moment ago; its hash is of the file now.
