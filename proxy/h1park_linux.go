@@ -83,18 +83,17 @@ func newParker() *parker {
 }
 
 // run wakes parked connections as their sockets turn readable (or hung
-// up), until waiting fails, when it wakes all of them and parks no more.
+// up), until waiting fails (not expected: the epoll set is the process's
+// own, never closed), when it wakes all of them and parks no more.
 func (p *parker) run(rc syscall.RawConn) {
 	events := make([]syscall.EpollEvent, 128)
-	var failed error
-	err := rc.Read(func(fd uintptr) bool {
+	rc.Read(func(fd uintptr) bool {
 		for {
 			n, err := syscall.EpollWait(int(fd), events, 0)
 			if errors.Is(err, syscall.EINTR) {
 				continue
 			}
 			if err != nil {
-				failed = err
 				return true
 			}
 			for i := range events[:n] {
@@ -105,11 +104,8 @@ func (p *parker) run(rc syscall.RawConn) {
 			}
 		}
 	})
-	if failed == nil {
-		failed = err
-	}
-	// Not expected; the connections parked go back to goroutines, which
-	// wait in their reads as if parking did not exist.
+	// The connections parked go back to goroutines, which wait in their
+	// reads as if parking did not exist.
 	p.dead.Store(true)
 	p.mu.Lock()
 	ids := make([]uint64, 0, len(p.conns))
