@@ -171,6 +171,8 @@ var (
 		[]string{"state"}, nil)
 	descConnectionsAccepted = prometheus.NewDesc("holdfast_listener_connections_accepted_total",
 		"Client connections the data plane's listeners accepted.", nil, nil)
+	descConnectionsRefused = prometheus.NewDesc("holdfast_listener_connections_refused_total",
+		"Client connections closed as soon as they were accepted, with limits.max_connections open.", nil, nil)
 )
 
 // connCollector exports the connection series of [Metrics] from the
@@ -180,6 +182,7 @@ type connCollector struct{ m *Metrics }
 func (c *connCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descConnections
 	ch <- descConnectionsAccepted
+	ch <- descConnectionsRefused
 }
 
 func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
@@ -194,6 +197,7 @@ func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
 	s.gauge(descConnections, float64(cs.Parked), "parked")
 	s.gauge(descConnections, float64(cs.HTTP2), "http2")
 	s.counter(descConnectionsAccepted, float64(cs.Accepted))
+	s.counter(descConnectionsRefused, float64(cs.Refused))
 }
 
 func bool01(b bool) float64 {

@@ -121,6 +121,10 @@ type Limits struct {
 	// moved either way for this long, whatever the route timeout (as
 	// Envoy's stream_idle_timeout). Default 5m.
 	StreamIdleTimeout time.Duration `yaml:"stream_idle_timeout" json:"stream_idle_timeout"`
+	// MaxConnections caps the client connections open at once on the
+	// data plane's listeners; one more is closed as soon as it is
+	// accepted (as Envoy's max_downstream_connections). Default 0: no cap.
+	MaxConnections int `yaml:"max_connections" json:"max_connections"`
 }
 
 // Drain controls graceful shutdown.

@@ -69,6 +69,8 @@ var hostileConfigs = []struct {
 	{"header bytes at the int64 maximum", "limits: {max_header_bytes: 9223372036854775807}\n" + base, []string{`limits.max_header_bytes (line 1): must be in [1, 1048576] (1 MiB), got 9223372036854775807`}},
 	{"header bytes past 1 MiB", "limits: {max_header_bytes: 1048577}\n" + base, []string{`limits.max_header_bytes (line 1): must be in [1, 1048576]`}},
 	{"header count at the int64 maximum", "limits: {max_headers: 9223372036854775807}\n" + base, []string{`limits.max_headers (line 1): must be in [1, 10000], got 9223372036854775807`}},
+	{"negative connection cap", "limits: {max_connections: -1}\n" + base, []string{`limits.max_connections (line 1): must be in [0, 16777216] (0: no cap), got -1`}},
+	{"connection cap at the int64 maximum", "limits: {max_connections: 9223372036854775807}\n" + base, []string{`limits.max_connections (line 1): must be in [0, 16777216]`}},
 	{"split weights that overflow their sum", "upstreams:\n  a:\n    endpoints: [{address: http://127.0.0.1:1}]\nroutes:\n  - name: r\n    split: [{upstream: a, weight: 4611686018427387904}, {upstream: a, weight: 4611686018427387904}]\n",
 		[]string{`routes[0].split[0].weight (line 6): must be in [0, 1048576], got 4611686018427387904`, `routes[0].split[1].weight (line 6): must be in [0, 1048576]`}},
 	// A type error in listen is reported with the rest of the file's

@@ -43,6 +43,9 @@ const (
 	MaxHeaderBytes = 1 << 20
 	// MaxHeaders bounds limits.max_headers.
 	MaxHeaders = 10_000
+	// MaxConnections bounds limits.max_connections: 16 Mi, past any
+	// file-descriptor limit.
+	MaxConnections = 1 << 24
 	// MaxReplayBodyBytes bounds retry.max_body_bytes, the request body a
 	// route keeps in memory to send again: 1 GiB.
 	MaxReplayBodyBytes = 1 << 30
@@ -178,6 +181,9 @@ func (c *Config) validateLimits(errs *errorList) {
 	}
 	if l.StreamIdleTimeout < 0 {
 		errs.add("limits.stream_idle_timeout", "must not be negative, got %s", l.StreamIdleTimeout)
+	}
+	if l.MaxConnections < 0 || l.MaxConnections > MaxConnections {
+		errs.add("limits.max_connections", "must be in [0, %d] (0: no cap), got %d", MaxConnections, l.MaxConnections)
 	}
 	if l.MaxBodyBytes < -1 {
 		errs.add("limits.max_body_bytes", "must be positive, or -1 for no limit, got %d", l.MaxBodyBytes)

@@ -75,6 +75,7 @@ type h1Limits struct {
 	readHeaderTimeout time.Duration
 	readTimeout       time.Duration
 	idleTimeout       time.Duration
+	maxConns          int // client connections open at once; 0: no cap
 }
 
 // flushTimeout bounds the write of a response's last bytes: the idle
@@ -104,6 +105,7 @@ type h1Server struct {
 	hooks *h1Hooks      // nil but in tests
 
 	accepted atomic.Uint64 // connections accepted
+	refused  atomic.Uint64 // connections closed at once, over maxConns
 	h2Open   atomic.Int64  // connections handed to the HTTP/2 server, not yet closed
 
 	// The release of memory when quiet (h1quiet.go).
@@ -160,7 +162,12 @@ func (s *h1Server) serve(ln net.Listener) error {
 		delay = 0
 		s.accepted.Add(1)
 		c := &h1Conn{srv: s, nc: nc}
-		if !s.track(c) {
+		switch s.track(c) {
+		case trackFull:
+			s.refused.Add(1)
+			nc.Close()
+			continue
+		case trackClosing:
 			nc.Close()
 			return http.ErrServerClosed
 		}
@@ -168,14 +175,26 @@ func (s *h1Server) serve(ln net.Listener) error {
 	}
 }
 
-func (s *h1Server) track(c *h1Conn) bool {
+// track's answers.
+const (
+	trackOK = iota
+	trackFull
+	trackClosing
+)
+
+// track adds c to the server's connections, unless the server is closing
+// or has maxConns open (those handed to HTTP/2 count too).
+func (s *h1Server) track(c *h1Conn) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
-		return false
+		return trackClosing
+	}
+	if m := s.limits.maxConns; m > 0 && len(s.conns)+int(s.h2Open.Load()) >= m {
+		return trackFull
 	}
 	s.conns[c] = struct{}{}
-	return true
+	return trackOK
 }
 
 func (s *h1Server) untrack(c *h1Conn) {
@@ -259,8 +278,10 @@ func (s *h1Server) stopQuiet() { s.quitOnce.Do(func() { close(s.quit) }) }
 
 // ConnStats counts the data plane's client connections.
 type ConnStats struct {
-	// Accepted is every connection accepted since the server started.
+	// Accepted is every connection accepted since the server started;
+	// Refused those of them closed at once, over limits.max_connections.
 	Accepted uint64 `json:"accepted"`
+	Refused  uint64 `json:"refused"`
 	// Active connections are reading or serving a request; Idle ones wait
 	// for the next with a goroutine (for their first second idle), Parked
 	// ones without (h1park_linux.go); HTTP2 ones are served by the HTTP/2
@@ -273,7 +294,7 @@ type ConnStats struct {
 
 // connStats counts the connections by state, at one moment.
 func (s *h1Server) connStats() ConnStats {
-	st := ConnStats{Accepted: s.accepted.Load(), HTTP2: int(s.h2Open.Load())}
+	st := ConnStats{Accepted: s.accepted.Load(), Refused: s.refused.Load(), HTTP2: int(s.h2Open.Load())}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {

@@ -948,7 +948,7 @@ func FuzzH1Conn(f *testing.F) {
 			t.Fatal(err)
 		}
 		c := &h1Conn{srv: s, nc: sc}
-		if !s.track(c) {
+		if s.track(c) != trackOK {
 			t.Fatal("the server is closed")
 		}
 		done := make(chan struct{})
@@ -1003,5 +1003,34 @@ func checkResponses(t *testing.T, input, out []byte) {
 		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 			t.Fatalf("%q: response %d's body: %v\nall written: %q", input, i, err, out)
 		}
+	}
+}
+
+// TestH1MaxConnections: with limits.max_connections open, one more
+// connection is closed as soon as it is accepted, and counted; once one
+// of them ends, a new connection is served.
+func TestH1MaxConnections(t *testing.T) {
+	ended := make(chan struct{}, 10)
+	s, addr := h1StartWith(t, http.HandlerFunc(h1Echo), h1Limits{maxConns: 2}, nil, func(s *h1Server) {
+		s.hooks = &h1Hooks{ended: func() { ended <- struct{}{} }}
+	})
+	a, b := h1Dial(t, addr), h1Dial(t, addr)
+	for _, c := range []*h1Client{a, b} {
+		c.send("GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
+		c.read("GET")
+	}
+	over := h1Dial(t, addr)
+	if err := over.closed(); err != nil {
+		t.Fatalf("a third connection with 2 allowed: %v", err)
+	}
+	if st := s.connStats(); st.Refused != 1 || st.Accepted != 3 {
+		t.Errorf("accepted %d, refused %d; want 3 and 1", st.Accepted, st.Refused)
+	}
+	a.nc.Close()
+	h1Recv(t, ended, "the server to end the connection the client closed")
+	c := h1Dial(t, addr)
+	c.send("GET /y HTTP/1.1\r\nHost: h\r\n\r\n")
+	if resp, _ := c.read("GET"); resp.Header.Get("X-Path") != "/y" {
+		t.Errorf("after one of them closed, a new connection got %d %v; want it served", resp.StatusCode, resp.Header)
 	}
 }

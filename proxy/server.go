@@ -60,6 +60,7 @@ func NewServer(p *Proxy, cfg *config.Config, logger *slog.Logger) (*Server, erro
 		readHeaderTimeout: lim.ReadHeaderTimeout,
 		readTimeout:       lim.ReadTimeout,
 		idleTimeout:       lim.IdleTimeout,
+		maxConns:          lim.MaxConnections,
 	}, h2, logger)
 	return s, nil
 }
