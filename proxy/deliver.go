@@ -136,14 +136,11 @@ func (q *durableQueue) deliver(ctx context.Context, m jetstream.Msg) {
 		q.deadLetter(ctx, m, &env, attempt-1, 0, "max_age passed")
 		return
 	}
-	if q.deliveredBefore(ctx, env.ID) {
+	if attempt > 1 && q.deliveredBefore(ctx, env.ID) {
 		// Its ack was lost (the store node that held the consumer died,
 		// say) after its status said delivered: acked now, not sent again.
-		actx, cancel := context.WithTimeout(ctx, storeOpTimeout)
-		defer cancel()
-		if err := m.DoubleAck(actx); err != nil {
-			q.p.logStore("durable ack failed", q.rt.name, err)
-		}
+		// A message handed out for the first time has had no delivery.
+		q.ack(ctx, m)
 		return
 	}
 	st := &MessageStatus{ID: env.ID, Route: env.Route, State: StateDelivering, Attempts: attempt, AcceptedAt: env.AcceptedAt}
@@ -173,14 +170,7 @@ func (q *durableQueue) deliver(ctx context.Context, m jetstream.Msg) {
 		// message comes back to finds it delivered and only acks it.
 		st.State = StateDelivered
 		q.putStatus(ctx, st)
-		actx, cancel := context.WithTimeout(ctx, storeOpTimeout)
-		defer cancel()
-		if err := m.DoubleAck(actx); err != nil {
-			// Delivered, but the store may not know: it will hand the
-			// message out again after the ack wait (docs/durable.md,
-			// duplicates).
-			q.p.logStore("durable ack failed", q.rt.name, err)
-		}
+		q.ack(ctx, m)
 		q.stats.delivered.Add(1)
 	case v == deadLetter || attempt >= q.cfg.Attempts:
 		if v == retryLater {
@@ -201,6 +191,17 @@ func (q *durableQueue) deliver(ctx context.Context, m jetstream.Msg) {
 		if err := m.NakWithDelay(delay); err != nil {
 			q.p.logStore("durable nak failed", q.rt.name, err)
 		}
+	}
+}
+
+// ack acks a delivered message, confirmed by the store. If the ack fails,
+// the store may not know: it hands the message out again after the ack
+// wait (docs/durable.md, duplicates).
+func (q *durableQueue) ack(ctx context.Context, m jetstream.Msg) {
+	ctx, cancel := context.WithTimeout(ctx, storeOpTimeout)
+	defer cancel()
+	if err := m.DoubleAck(ctx); err != nil {
+		q.p.logStore("durable ack failed", q.rt.name, err)
 	}
 }
 

@@ -371,25 +371,53 @@ func TestDurableFailedReloadKeepsDelivering(t *testing.T) {
 	}
 }
 
-// TestDurableLostAckNotSentAgain: a message whose status says delivered
-// but which is still in its stream (its ack was lost: the store node that
-// held the consumer was killed after the delivery, as in gauntlet G15) is
-// acked by the worker it comes back to, not sent to the upstream again.
-// Before, a second proxy sharing the cluster delivered it a second time.
+// TestDurableLostAckNotSentAgain: a message handed out again whose status
+// says delivered (its ack was lost: the store node that held the consumer
+// was killed after the delivery, as in gauntlet G15) is acked by the
+// worker it comes back to, not sent to the upstream again. Before, a
+// second proxy sharing the cluster delivered it a second time. Here the
+// first attempt gets a 503, and the status is set to delivered while the
+// message waits for its second.
 func TestDurableLostAckNotSentAgain(t *testing.T) {
-	rc := startReceiver(t, nil)
-	e := startProxy(t, durableConfig(t, rc.url(), "{backoff: [0s, 50ms]}"))
+	var mu sync.Mutex
+	arrivals := 0
+	rc := startReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(HeaderIdempotencyKey) == "lost-ack" {
+			mu.Lock()
+			arrivals++
+			mu.Unlock()
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	e := startProxy(t, durableConfig(t, rc.url(), "{backoff: [2s]}"))
 	q := e.p.state.Load().route("orders").durable
 	ctx := t.Context()
 	id := newMessageID()
-	st := MessageStatus{ID: id, Route: "orders", State: StateDelivered, Attempts: 1, LastStatus: http.StatusOK, AcceptedAt: time.Now().UTC()}
-	if err := q.putStatus(ctx, &st); err != nil {
-		t.Fatal(err)
-	}
+	now := time.Now().UTC()
 	env := envelope{ID: id, Route: "orders", Method: "POST", Path: "/orders/lost-ack", Host: "x",
-		Header: http.Header{HeaderIdempotencyKey: {"lost-ack"}}, AcceptedAt: st.AcceptedAt}
+		Header: http.Header{HeaderIdempotencyKey: {"lost-ack"}}, AcceptedAt: now}
 	data, _ := json.Marshal(&env)
 	if _, err := q.js.Publish(ctx, q.msgSubject(0, id), data); err != nil {
+		t.Fatal(err)
+	}
+	status := func() MessageStatus {
+		var st MessageStatus
+		if e, err := q.status.Get(ctx, id); err == nil {
+			json.Unmarshal(e.Value(), &st)
+		}
+		return st
+	}
+	waitForLong(t, 15*time.Second, "the first attempt failed and queued again", func() bool {
+		st := status()
+		return st.State == StateQueued && st.Attempts == 1
+	})
+	// Every try of the first attempt (the route's retries included) came
+	// before its queued status.
+	mu.Lock()
+	first := arrivals
+	mu.Unlock()
+	st := MessageStatus{ID: id, Route: "orders", State: StateDelivered, Attempts: 1, LastStatus: http.StatusOK, AcceptedAt: now}
+	if err := q.putStatus(ctx, &st); err != nil {
 		t.Fatal(err)
 	}
 	waitForLong(t, 15*time.Second, "the message acked", func() bool {
@@ -403,10 +431,10 @@ func TestDurableLostAckNotSentAgain(t *testing.T) {
 		defer rc.mu.Unlock()
 		return rc.seen[`"after"`] == 1
 	})
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if n := rc.seen["lost-ack"]; n != 0 {
-		t.Errorf("the message already delivered was sent %d more times; want none", n)
+	mu.Lock()
+	defer mu.Unlock()
+	if first == 0 || arrivals != first {
+		t.Errorf("the message reached the upstream %d times in its first attempt and %d after; want some, then none: its second attempt found it delivered", first, arrivals-first)
 	}
 }
 
