@@ -121,46 +121,45 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 // upstreamSeries are the gauges of the upstreams, their endpoints and
 // limits, and of the routes' Redis limiters.
 func upstreamSeries(s series, st *proxy.Status) {
-	gauge := s.gauge
 	for _, r := range st.Routes {
 		if rs := r.RateLimitRedis; rs != nil {
 			s.counter(descRedisErrors, float64(rs.Errors), r.Name)
 			s.counter(descRedisFallbacks, float64(rs.Fallbacks), r.Name)
-			gauge(descRedisDegraded, bool01(rs.Degraded), r.Name)
+			s.gauge(descRedisDegraded, bool01(rs.Degraded), r.Name)
 		}
 	}
 	for _, u := range st.Upstreams {
 		if f := u.SharedBreaker; f != nil {
-			gauge(descFleetOpen, bool01(f.Open), u.Name)
+			s.gauge(descFleetOpen, bool01(f.Open), u.Name)
 			s.counter(descFleetOpened, float64(f.Opened), u.Name)
 			s.counter(descFleetErrors, float64(f.Errors), u.Name)
 		}
 		if b := u.Breaker; b != nil {
-			for _, s := range breakerStates {
-				gauge(descBreakerState, bool01(b.State.String() == s), u.Name, s)
+			for _, state := range breakerStates {
+				s.gauge(descBreakerState, bool01(b.State.String() == state), u.Name, state)
 			}
 		}
-		gauge(descPanic, bool01(u.Panic), u.Name)
-		gauge(descUsable, float64(u.Usable), u.Name)
+		s.gauge(descPanic, bool01(u.Panic), u.Name)
+		s.gauge(descUsable, float64(u.Usable), u.Name)
 		inFlight := 0
 		for _, e := range u.Endpoints {
 			inFlight += e.InFlight
-			gauge(descHealthy, bool01(e.Healthy), u.Name, e.Address)
-			gauge(descEjected, bool01(e.Ejected), u.Name, e.Address)
+			s.gauge(descHealthy, bool01(e.Healthy), u.Name, e.Address)
+			s.gauge(descEjected, bool01(e.Ejected), u.Name, e.Address)
 			s.counter(descEjections, float64(e.Ejections), u.Name, e.Address)
-			gauge(descEndpointInFlight, float64(e.InFlight), u.Name, e.Address)
-			gauge(descEWMA, e.EWMA, u.Name, e.Address)
+			s.gauge(descEndpointInFlight, float64(e.InFlight), u.Name, e.Address)
+			s.gauge(descEWMA, e.EWMA, u.Name, e.Address)
 		}
 		if cs := u.Concurrency; cs != nil {
 			// The limit's own count is what it compares with its limit.
 			inFlight = cs.InFlight
-			gauge(descLimit, float64(cs.Limit), u.Name, cs.Kind)
+			s.gauge(descLimit, float64(cs.Limit), u.Name, cs.Kind)
 			if cs.Kind == "fixed" {
-				gauge(descQueued, float64(cs.Queued), u.Name)
+				s.gauge(descQueued, float64(cs.Queued), u.Name)
 			}
 		}
-		gauge(descInFlight, float64(inFlight), u.Name)
-		gauge(descBudget, float64(u.RetryBudget.Remaining), u.Name)
+		s.gauge(descInFlight, float64(inFlight), u.Name)
+		s.gauge(descBudget, float64(u.RetryBudget.Remaining), u.Name)
 	}
 }
 

@@ -430,17 +430,10 @@ func (c *h1Conn) close() {
 func (c *h1Conn) closeIfIdle() (parked bool) {
 	c.stateMu.Lock()
 	defer c.stateMu.Unlock()
-	switch c.state.Load() {
-	case connIdle:
-	case connParked:
-		c.unparkLocked()
-		parked = true
-	default:
+	if s := c.state.Load(); s != connIdle && s != connParked {
 		return false
 	}
-	c.state.Store(connClosed)
-	c.nc.Close()
-	return parked
+	return c.closeLocked()
 }
 
 // forceClose closes the connection whatever it is doing, and reports
@@ -448,9 +441,14 @@ func (c *h1Conn) closeIfIdle() (parked bool) {
 func (c *h1Conn) forceClose() (parked bool) {
 	c.stateMu.Lock()
 	defer c.stateMu.Unlock()
-	if c.state.Load() == connParked {
+	return c.closeLocked()
+}
+
+// closeLocked closes the connection, taking it back from the parker
+// first if it is parked, and reports whether it was; stateMu is held.
+func (c *h1Conn) closeLocked() (parked bool) {
+	if parked = c.state.Load() == connParked; parked {
 		c.unparkLocked()
-		parked = true
 	}
 	c.state.Store(connClosed)
 	c.nc.Close()
