@@ -37,6 +37,23 @@ func parkServer(t *testing.T, lim h1Limits, h http.Handler) (s *h1Server, addr s
 	return s, addr, parked, ended
 }
 
+// parkedClient dials addr and has one exchange, and returns once the
+// connection is parked after it. A new connection parks before its first
+// request too, when that comes after the grace: waiting for that park
+// first makes the one after the exchange the one waited for, whatever
+// the timing.
+func parkedClient(t *testing.T, addr string, parked <-chan struct{}) *h1Client {
+	t.Helper()
+	c := h1Dial(t, addr)
+	h1Recv(t, parked, "the new connection to park")
+	c.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
+	if _, body := c.read("GET"); body != "/a" {
+		t.Fatalf("got %q; want /a", body)
+	}
+	h1Recv(t, parked, "the connection to park after its exchange")
+	return c
+}
+
 func (s *h1Server) tracked() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -81,13 +98,7 @@ func TestH1IdleConnectionsHoldNoGoroutine(t *testing.T) {
 
 func TestH1ParkedConnectionIdleTimeout(t *testing.T) {
 	s, addr, parked, ended := parkServer(t, h1Limits{idleTimeout: 50 * time.Millisecond}, nil)
-	c := h1Dial(t, addr)
-	h1Recv(t, parked, "the new connection to park")
-	c.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
-	if _, body := c.read("GET"); body != "/a" {
-		t.Fatalf("got %q; want /a", body)
-	}
-	h1Recv(t, parked, "the connection to park")
+	c := parkedClient(t, addr, parked)
 	// No goroutine reads it; its idle timeout still ends it.
 	if err := c.closed(); err != nil {
 		t.Fatalf("the parked connection past its idle timeout: %v", err)
@@ -100,10 +111,7 @@ func TestH1ParkedConnectionIdleTimeout(t *testing.T) {
 
 func TestH1ParkedConnectionClientLeaves(t *testing.T) {
 	s, addr, parked, ended := parkServer(t, h1Limits{}, nil)
-	c := h1Dial(t, addr)
-	c.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
-	c.read("GET")
-	h1Recv(t, parked, "the connection to park")
+	c := parkedClient(t, addr, parked)
 	c.nc.Close()
 	h1Recv(t, ended, "the server to end the connection the client closed")
 	if got := s.tracked(); got != 0 {
@@ -114,10 +122,7 @@ func TestH1ParkedConnectionClientLeaves(t *testing.T) {
 func TestH1ParkedConnectionHalfOfAHead(t *testing.T) {
 	// The bytes that wake a connection need not be a whole head.
 	_, addr, parked, _ := parkServer(t, h1Limits{}, nil)
-	c := h1Dial(t, addr)
-	c.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
-	c.read("GET")
-	h1Recv(t, parked, "the connection to park")
+	c := parkedClient(t, addr, parked)
 	c.send("GET /b HTT") // the rest may come after the wake or with it
 	c.send("P/1.1\r\nHost: h\r\n\r\n")
 	if _, body := c.read("GET"); body != "/b" {
@@ -150,10 +155,7 @@ func TestH1ShutdownClosesParkedConnections(t *testing.T) {
 	s, addr, parked, _ := parkServer(t, h1Limits{}, nil)
 	var clients []*h1Client
 	for range 5 {
-		c := h1Dial(t, addr)
-		c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-		c.read("GET")
-		h1Recv(t, parked, "the connection to park")
+		c := parkedClient(t, addr, parked)
 		clients = append(clients, c)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h1Wait)
@@ -170,10 +172,7 @@ func TestH1ShutdownClosesParkedConnections(t *testing.T) {
 
 func TestH1CloseClosesParkedConnections(t *testing.T) {
 	s, addr, parked, _ := parkServer(t, h1Limits{}, nil)
-	c := h1Dial(t, addr)
-	c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-	c.read("GET")
-	h1Recv(t, parked, "the connection to park")
+	c := parkedClient(t, addr, parked)
 	s.close()
 	if err := c.closed(); err != nil {
 		t.Fatal(err)
