@@ -10,8 +10,9 @@ BENCHCOUNT  ?= 5
 
 .PHONY: test fmt-check vet staticcheck unit modules gauntlet adversarial tools otlpsink bench bench-proxy bench-chaos bench-globalrate fuzz
 
-# Modules kept out of the main go.mod: grpc-go and the Toxiproxy client stay out of it.
-MODULES := holdfastgrpc test/grpc test/toxiproxycompat bench/chaos/profile
+# Modules kept out of the main go.mod: grpc-go, the Toxiproxy client and h2spec
+# (the HTTP/2 conformance suite, run against the data plane) stay out of it.
+MODULES := holdfastgrpc test/grpc test/toxiproxycompat test/h2spec bench/chaos/profile
 
 # The real OTLP receiver the tracing tests send to (test/otlpsink: the
 # OpenTelemetry Collector's OTLP receiver, its own module too), built and

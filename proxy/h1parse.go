@@ -36,11 +36,12 @@ import (
 type headError struct {
 	status int
 	msg    string
+	silent bool // the connection closes without an answer
 }
 
 func (e *headError) Error() string { return e.msg }
 
-func badHead(msg string) *headError { return &headError{http.StatusBadRequest, msg} }
+func badHead(msg string) *headError { return &headError{status: http.StatusBadRequest, msg: msg} }
 
 // headInfo is what the server needs of a head beyond the *http.Request.
 type headInfo struct {
@@ -82,12 +83,17 @@ func parseHead(head []byte, req *http.Request) (headInfo, *headError) {
 			return info, badHead("malformed request target")
 		}
 	}
+	if len(proto) < 5 || !strings.EqualFold(proto[:5], "HTTP/") {
+		// Not HTTP at all (an HTTP/2 client's broken preface, say): no
+		// HTTP/1.1 answer, which such a client would misread.
+		return info, &headError{status: http.StatusBadRequest, msg: "not an HTTP/1.x request line", silent: true}
+	}
 	major, minor, ok := parseVersion(proto)
 	if !ok {
 		return info, badHead("malformed HTTP version")
 	}
 	if major != 1 {
-		return info, &headError{http.StatusHTTPVersionNotSupported, "unsupported HTTP version"}
+		return info, &headError{status: http.StatusHTTPVersionNotSupported, msg: "unsupported HTTP version"}
 	}
 
 	*req = http.Request{
@@ -206,7 +212,7 @@ func parseHead(head []byte, req *http.Request) (headInfo, *headError) {
 	case tes > 0 && minor == 0:
 		return info, badHead("an HTTP/1.0 request cannot use Transfer-Encoding")
 	case tes > 1 || tes == 1 && !strings.EqualFold(te, "chunked"):
-		return info, &headError{http.StatusNotImplemented, "the only Transfer-Encoding accepted is chunked"}
+		return info, &headError{status: http.StatusNotImplemented, msg: "the only Transfer-Encoding accepted is chunked"}
 	case tes == 1:
 		info.chunked = true
 		req.ContentLength = -1
@@ -259,7 +265,7 @@ func parseHead(head []byte, req *http.Request) (headInfo, *headError) {
 
 	if expects > 0 {
 		if expects > 1 || !strings.EqualFold(expect, "100-continue") {
-			return info, &headError{http.StatusExpectationFailed, "the only expectation met is 100-continue"}
+			return info, &headError{status: http.StatusExpectationFailed, msg: "the only expectation met is 100-continue"}
 		}
 		// An HTTP/1.0 client cannot take a 100 (RFC 9110 §10.1.1).
 		info.expect100 = minor >= 1 && (info.chunked || req.ContentLength > 0)

@@ -531,7 +531,7 @@ func (c *h1Conn) readRequest(first bool) (*http.Request, headInfo, *headError, e
 		}
 		if end := headEnd(b, scanned); end >= 0 {
 			if end > maxHead {
-				return nil, headInfo{}, &headError{http.StatusRequestHeaderFieldsTooLarge, "the request head is larger than the limit"}, nil
+				return nil, headInfo{}, &headError{status: http.StatusRequestHeaderFieldsTooLarge, msg: "the request head is larger than the limit"}, nil
 			}
 			var req http.Request
 			info, herr := parseHead(b[:end], &req)
@@ -545,14 +545,14 @@ func (c *h1Conn) readRequest(first bool) (*http.Request, headInfo, *headError, e
 		}
 		scanned = len(b)
 		if len(b) >= maxHead {
-			return nil, headInfo{}, &headError{http.StatusRequestHeaderFieldsTooLarge, "the request head is larger than the limit"}, nil
+			return nil, headInfo{}, &headError{status: http.StatusRequestHeaderFieldsTooLarge, msg: "the request head is larger than the limit"}, nil
 		}
 		if c.w == len(c.buf) {
 			c.grow(maxHead)
 		}
 		if err := c.fill(); err != nil {
 			if len(b) > 0 && !errors.Is(err, io.EOF) && isTimeout(err) {
-				return nil, headInfo{}, &headError{http.StatusRequestTimeout, "the request head took too long"}, nil
+				return nil, headInfo{}, &headError{status: http.StatusRequestTimeout, msg: "the request head took too long"}, nil
 			}
 			return nil, headInfo{}, nil, err
 		}
@@ -667,14 +667,19 @@ func (c *h1Conn) handToH2() error {
 	c.nc.SetReadDeadline(time.Time{})
 	c.srv.h2Open.Add(1)
 	pc := &prefixConn{Conn: c.nc, pre: pre, open: &c.srv.h2Open}
-	if !c.srv.h2ln.hand(pc) {
-		pc.Close()
+	g := newH2Guard(pc, c.srv.limits.maxHeaderBytes)
+	if !c.srv.h2ln.hand(g) {
+		g.Close()
 	}
 	return nil
 }
 
 // refuse answers a head that cannot be served and closes the connection.
 func (c *h1Conn) refuse(e *headError) {
+	if e.silent {
+		c.close()
+		return
+	}
 	body := strconv.Itoa(e.status) + " " + http.StatusText(e.status) + ": " + e.msg + "\n"
 	var b []byte
 	b = append(b, "HTTP/1.1 "...)

@@ -50,6 +50,9 @@ func NewServer(p *Proxy, cfg *config.Config, logger *slog.Logger) (*Server, erro
 		IdleTimeout:    lim.IdleTimeout,
 		HTTP2: &http.HTTP2Config{
 			MaxReceiveBufferPerStream: 1 << 20,
+			// The protocol's default, not Go's 1 MiB: what a client may
+			// send in one frame, and what h2Guard buffers of one.
+			MaxReadFrameSize: h2MaxFrame,
 		},
 	}
 	if logger != nil {
