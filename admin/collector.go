@@ -166,7 +166,7 @@ func upstreamSeries(s series, st *proxy.Status) {
 // The data plane's client connections, counted at scrape time.
 var (
 	descConnections = prometheus.NewDesc("holdfast_listener_connections",
-		"Client connections of the data plane's listeners, by state: active (reading or serving a request), idle (waiting for the next, for their first second), parked (waiting without a goroutine), http2 (served over h2c). Upgraded (WebSocket) connections are not counted.",
+		"Client connections of the data plane's listeners, by state: active (reading or serving a request), idle (waiting for the next, for their first second), parked (waiting without a goroutine), upgraded (carrying the protocol a request switched to, WebSocket), http2 (served over h2c).",
 		[]string{"state"}, nil)
 	descConnectionsAccepted = prometheus.NewDesc("holdfast_listener_connections_accepted_total",
 		"Client connections the data plane's listeners accepted.", nil, nil)
@@ -194,6 +194,7 @@ func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
 	s.gauge(descConnections, float64(cs.Active), "active")
 	s.gauge(descConnections, float64(cs.Idle), "idle")
 	s.gauge(descConnections, float64(cs.Parked), "parked")
+	s.gauge(descConnections, float64(cs.Upgraded), "upgraded")
 	s.gauge(descConnections, float64(cs.HTTP2), "http2")
 	s.counter(descConnectionsAccepted, float64(cs.Accepted))
 	s.counter(descConnectionsRefused, float64(cs.Refused))

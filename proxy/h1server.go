@@ -284,12 +284,14 @@ type ConnStats struct {
 	Refused  uint64 `json:"refused"`
 	// Active connections are reading or serving a request; Idle ones wait
 	// for the next with a goroutine (for their first second idle), Parked
-	// ones without (h1park_linux.go); HTTP2 ones are served by the HTTP/2
+	// ones without (h1park_linux.go); Upgraded ones carry the protocol a
+	// request switched to (WebSocket); HTTP2 ones are served by the HTTP/2
 	// server (h2c).
-	Active int `json:"active"`
-	Idle   int `json:"idle"`
-	Parked int `json:"parked"`
-	HTTP2  int `json:"http2"`
+	Active   int `json:"active"`
+	Idle     int `json:"idle"`
+	Parked   int `json:"parked"`
+	Upgraded int `json:"upgraded"`
+	HTTP2    int `json:"http2"`
 }
 
 // connStats counts the connections by state, at one moment.
@@ -305,6 +307,8 @@ func (s *h1Server) connStats() ConnStats {
 			st.Idle++
 		case connParked:
 			st.Parked++
+		case connUpgraded:
+			st.Upgraded++
 		}
 	}
 	return st
@@ -315,7 +319,8 @@ const (
 	connIdle int32 = iota
 	connActive
 	connClosed
-	connParked // idle, with no goroutine: the parker's
+	connParked   // idle, with no goroutine: the parker's
+	connUpgraded // taken over by its handler (a WebSocket, say)
 )
 
 // h1Conn is one client connection. Its fields are the serving goroutine's,
@@ -330,7 +335,7 @@ type h1Conn struct {
 	one   [1]byte
 	begun bool // a request was read
 
-	state atomic.Int32 // connIdle, connActive, connClosed or connParked; changed under stateMu
+	state atomic.Int32 // connIdle, connActive, connClosed, connParked or connUpgraded; changed under stateMu
 	// stateMu orders the serving goroutine's idle-to-active step against
 	// shutdown's closing of idle connections, and guards parking.
 	stateMu sync.Mutex
@@ -1443,10 +1448,14 @@ func (w *h1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	} else {
 		br = bufio.NewReader(c.nc)
 	}
+	// Still the server's to count, to cap with maxConns and to close at
+	// the end of a shutdown; untracked when the handler, which holds the
+	// upgraded session, returns.
 	c.stateMu.Lock()
-	c.state.Store(connClosed) // not the server's any more
+	if c.state.Load() != connClosed {
+		c.state.Store(connUpgraded)
+	}
 	c.stateMu.Unlock()
-	c.srv.untrack(c)
 	return c.nc, bufio.NewReadWriter(br, bufio.NewWriter(c.nc)), nil
 }
 

@@ -1034,3 +1034,59 @@ func TestH1MaxConnections(t *testing.T) {
 		t.Errorf("after one of them closed, a new connection got %d %v; want it served", resp.StatusCode, resp.Header)
 	}
 }
+
+func TestH1UpgradedConnectionsCount(t *testing.T) {
+	// An upgraded connection stays the server's: counted, held against
+	// maxConns, and closed when a shutdown's time is up.
+	ended := make(chan struct{}, 10)
+	upgrade := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "" {
+			h1Echo(w, r)
+			return
+		}
+		nc, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer nc.Close()
+		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		rw.Flush()
+		io.Copy(nc, rw) // the session: an echo, until the client or the server ends it
+	})
+	s, addr := h1StartWith(t, upgrade, h1Limits{maxConns: 2}, nil, func(s *h1Server) {
+		s.hooks = &h1Hooks{ended: func() { ended <- struct{}{} }}
+	})
+	ws := h1Dial(t, addr)
+	ws.send("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	if resp, err := http.ReadResponse(ws.br, &http.Request{Method: "GET"}); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("got %v, %v; want 101", resp, err)
+	}
+	ws.send("ping")
+	if b := make([]byte, 4); func() error { _, err := io.ReadFull(ws.br, b); return err }() != nil || string(b) != "ping" {
+		t.Fatalf("the session echoed %q; want ping", b)
+	}
+	if st := s.connStats(); st.Upgraded != 1 || st.Active+st.Idle+st.Parked != 0 {
+		t.Errorf("connections %+v; want the one upgraded", st)
+	}
+	keep := h1Dial(t, addr)
+	keep.send("GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
+	keep.read("GET")
+	if err := h1Dial(t, addr).closed(); err != nil {
+		t.Fatalf("a third connection, with an upgraded and a keep-alive one open and 2 allowed: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.shutdown(ctx); err != context.DeadlineExceeded {
+		t.Errorf("shutdown: %v; want its deadline, the session still open", err)
+	}
+	if err := ws.closed(); err != nil {
+		t.Fatalf("the upgraded connection after the shutdown's time: %v", err)
+	}
+	for range 2 {
+		h1Recv(t, ended, "both connections to end")
+	}
+	if got := s.tracked(); got != 0 {
+		t.Errorf("the server tracks %d connections after shutdown; want none", got)
+	}
+}
