@@ -137,6 +137,10 @@ func splice(cc net.Conn, cr io.Reader, uc io.ReadWriteCloser, idle time.Duration
 		})
 		defer guard.Stop()
 	}
+	abort := func() {
+		cc.Close()
+		uc.Close()
+	}
 	pass := func(dst io.Writer, src io.Reader, closeWrite func()) {
 		bp := copyBufs.Get().(*[]byte)
 		defer copyBufs.Put(bp)
@@ -145,18 +149,26 @@ func splice(cc net.Conn, cr io.Reader, uc io.ReadWriteCloser, idle time.Duration
 			n, err := src.Read(buf)
 			if n > 0 {
 				if _, werr := dst.Write(buf[:n]); werr != nil {
-					break
+					abort() // dst is gone: nothing more can reach it
+					return
 				}
 				if guard != nil {
 					guard.Reset(idle)
 				}
 			}
+			if err == io.EOF {
+				// Half-close so the other direction can finish what it
+				// is sending.
+				closeWrite()
+				return
+			}
 			if err != nil {
-				break
+				// Reset, or closed under it (a shutdown's time up): the
+				// other direction would wait on a peer nobody answers.
+				abort()
+				return
 			}
 		}
-		// Half-close so the other direction can finish what it is sending.
-		closeWrite()
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
