@@ -24,6 +24,10 @@ import (
 //     order (§6.5.3); Go's server hangs up on it. The guard hands the
 //     server the same frame with each setting once, at its last value,
 //     which leaves every setting as processing them in order would.
+//   - Each SETTINGS frame must be acknowledged (§6.5.3); Go's server
+//     sends one ACK for all it processed before it wrote. The guard hands
+//     the server a SETTINGS frame only once the one before is
+//     acknowledged, holding back what follows it.
 //
 // The guard reads the client's frames as they pass, keeping an HPACK
 // decoder in step with the server's to see the header fields. It buffers
@@ -51,11 +55,19 @@ type h2Guard struct {
 	err     error  // errH2Malformed once the guard ended the connection
 	rewrote bool   // a SETTINGS frame was handed on rewritten
 
-	// Writing.
+	// Writing, under wmu.
 	wmu   sync.Mutex
 	whead [9]byte // a frame header being written, so far
 	whn   int     // its bytes so far
 	wleft int     // payload bytes of the current frame still to come
+
+	// SETTINGS frames handed to the server, and ACKs it wrote, under
+	// ackMu (taken inside wmu, never around it: Close must not wait for a
+	// write it is to unblock); acked signals an ACK or the end.
+	ackMu          sync.Mutex
+	settings, acks int
+	acked          *sync.Cond
+	closed         bool
 }
 
 // h2MaxFrame is SETTINGS_MAX_FRAME_SIZE for the data plane's HTTP/2 server
@@ -82,6 +94,7 @@ var errH2Malformed = errors.New("h2c: malformed request")
 // maxString bounds a header string the guard's decoder holds.
 func newH2Guard(nc net.Conn, maxString int) *h2Guard {
 	g := &h2Guard{Conn: nc, skip: len(h2Preface)}
+	g.acked = sync.NewCond(&g.ackMu)
 	// In step with the server's decoder: the default table size, which
 	// the server never raises. A decoder error only stops the
 	// inspection; the server's decoder fails on the same bytes.
@@ -214,6 +227,9 @@ func (g *h2Guard) frame() error {
 	case h2FrameSettings:
 		g.out = dedupeSettings(f, flags, stream)
 		g.rewrote = g.rewrote || len(g.out) != len(f)
+		if flags&h2FlagAck == 0 {
+			g.awaitAck()
+		}
 		return nil
 	case h2FrameHeaders:
 		if stream == 0 {
@@ -276,9 +292,11 @@ func (g *h2Guard) decode(frag []byte, flags byte) error {
 // refuse ends the connection with GOAWAY PROTOCOL_ERROR, between two of
 // the server's frames (without the GOAWAY if the server is inside one).
 func (g *h2Guard) refuse() error {
+	// A write of the server's that the client does not read fails by
+	// this deadline, and the GOAWAY gets as long.
+	g.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 	g.wmu.Lock()
 	if g.whn == 0 && g.wleft == 0 {
-		g.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		var b [17]byte
 		b[2] = 8   // length
 		b[3] = 0x7 // GOAWAY
@@ -288,9 +306,28 @@ func (g *h2Guard) refuse() error {
 	}
 	g.wleft = -1 // nothing more of the server's goes out
 	g.wmu.Unlock()
-	g.Conn.Close()
+	g.Close()
 	g.err = errH2Malformed
 	return g.err
+}
+
+// awaitAck waits until the server acknowledged every SETTINGS frame it
+// was handed, and counts one more.
+func (g *h2Guard) awaitAck() {
+	g.ackMu.Lock()
+	for g.acks < g.settings && !g.closed {
+		g.acked.Wait()
+	}
+	g.settings++
+	g.ackMu.Unlock()
+}
+
+func (g *h2Guard) Close() error {
+	g.ackMu.Lock()
+	g.closed = true
+	g.acked.Broadcast()
+	g.ackMu.Unlock()
+	return g.Conn.Close()
 }
 
 func (g *h2Guard) Write(p []byte) (int, error) {
@@ -319,6 +356,12 @@ func (g *h2Guard) track(p []byte) {
 		if g.whn == 9 {
 			g.whn = 0
 			g.wleft = int(g.whead[0])<<16 | int(g.whead[1])<<8 | int(g.whead[2])
+			if g.whead[3] == h2FrameSettings && g.whead[4]&h2FlagAck != 0 {
+				g.ackMu.Lock()
+				g.acks++
+				g.acked.Broadcast()
+				g.ackMu.Unlock()
+			}
 		}
 	}
 }
