@@ -290,3 +290,56 @@ func FuzzH2Guard(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkH2GuardRequest: what the guard costs one h2c request as a
+// client sends it after the first (its fields from the dynamic table) and
+// Go's server reads it (each frame's header, then its payload).
+func BenchmarkH2GuardRequest(b *testing.B) {
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	fields := [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "127.0.0.1:8080"},
+		{":path", "/items?id=7"}, {"user-agent", "h2load nghttp2/1.52.0"}}
+	block := func() []byte {
+		hb.Reset()
+		for _, f := range fields {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		return bytes.Clone(hb.Bytes())
+	}
+	first := block() // the first request fills the dynamic table
+	req := block()
+	frames := func(blk []byte) []byte {
+		var out bytes.Buffer
+		fr := http2.NewFramer(&out, nil)
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk, EndStream: true, EndHeaders: true})
+		fr.WriteWindowUpdate(0, 1<<16)
+		return out.Bytes()
+	}
+	const per = 1000
+	stream := append(bytes.Clone(h2Preface), frames(first)...)
+	for range per - 1 {
+		stream = append(stream, frames(req)...)
+	}
+	var g *h2Guard
+	head := make([]byte, 9)
+	payload := make([]byte, 1<<14)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%per == 0 {
+			if g != nil && g.off {
+				b.Fatal("the guard stopped inspecting")
+			}
+			g = newH2Guard(&feedConn{in: stream}, 1<<16)
+			io.ReadFull(g, payload[:len(h2Preface)])
+		}
+		for range 2 { // HEADERS, WINDOW_UPDATE
+			if _, err := io.ReadFull(g, head); err != nil {
+				b.Fatal(err)
+			}
+			n := int(head[0])<<16 | int(head[1])<<8 | int(head[2])
+			if _, err := io.ReadFull(g, payload[:n]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
