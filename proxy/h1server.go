@@ -672,7 +672,10 @@ func (c *h1Conn) handToH2() error {
 	c.nc.SetReadDeadline(time.Time{})
 	c.srv.h2Open.Add(1)
 	pc := &prefixConn{Conn: c.nc, pre: pre, open: &c.srv.h2Open}
-	g := newH2Guard(pc, c.srv.limits.maxHeaderBytes)
+	// Above the server's own bound on a header string (its header list
+	// size: maxHeaderBytes and a little), so that the server, not the
+	// guard, refuses a long one.
+	g := newH2Guard(pc, 2*c.srv.limits.maxHeaderBytes)
 	if !c.srv.h2ln.hand(g) {
 		g.Close()
 	}
