@@ -19,12 +19,25 @@ import (
 	"github.com/holdfast-dev/holdfast/admin"
 	"github.com/holdfast-dev/holdfast/config"
 	"github.com/holdfast-dev/holdfast/internal/alert"
+	"github.com/holdfast-dev/holdfast/internal/gcfloor"
 	"github.com/holdfast-dev/holdfast/internal/logattr"
 	"github.com/holdfast-dev/holdfast/proxy"
 	"github.com/holdfast-dev/holdfast/slo"
 )
 
+// heapFloor is the least heap goal holdfast serve keeps (internal/gcfloor),
+// unless GOGC is set: a few MiB more under load for several times fewer
+// collections (BENCHMARKS.md).
+const heapFloor = 16 << 20
+
+var heapFloorOnce sync.Once
+
 func runServe(args []string, stdout, stderr io.Writer) int {
+	heapFloorOnce.Do(func() {
+		if os.Getenv("GOGC") == "" {
+			gcfloor.Start(heapFloor) // for the process's life
+		}
+	})
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("c", "holdfast.yaml", "config file")
